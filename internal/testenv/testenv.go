@@ -1,0 +1,29 @@
+// Package testenv holds what this repository's own tests share: the rule
+// that decides whether a privileged test runs, skips or fails.
+//
+// It may import nettest and testing; nothing outside tests imports it.
+package testenv
+
+import (
+	"os"
+	"testing"
+
+	"github.com/nettestlab/nettest/nettest"
+)
+
+// RequirePrivilegeEnv names the variable that turns a missing privilege from
+// a skip into a failure. .ci/run sets it, so that no privileged test can skip
+// silently in CI.
+const RequirePrivilegeEnv = "NETTEST_REQUIRE_PRIVILEGE"
+
+// RequirePrivilege skips the test with a one-line reason when the process
+// cannot build topologies, or fails it when NETTEST_REQUIRE_PRIVILEGE=1.
+func RequirePrivilege(t testing.TB) {
+	t.Helper()
+	if err := nettest.CheckPrivilege(); err != nil {
+		if os.Getenv(RequirePrivilegeEnv) == "1" {
+			t.Fatalf("%s=1 but: %v", RequirePrivilegeEnv, err)
+		}
+		t.Skipf("skipping: %v", err)
+	}
+}

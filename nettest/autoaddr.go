@@ -1,0 +1,161 @@
+package nettest
+
+import (
+	"math/bits"
+	"net/netip"
+)
+
+// The harness's private address ranges (DESIGN rule 7).
+var (
+	// AutoIPv4Links is the pool of /30 subnets for point-to-point links.
+	AutoIPv4Links = netip.MustParsePrefix("198.18.0.0/16")
+	// AutoIPv4LANs is the pool of /24 (or larger) subnets for LANs.
+	AutoIPv4LANs = netip.MustParsePrefix("198.19.0.0/16")
+	// ULAPrefix is the harness's unique local IPv6 /48 (RFC 4193), chosen at
+	// random once: links take /64s from its lower half, LANs from its upper half.
+	ULAPrefix = netip.MustParsePrefix("fdf6:fd81:8f7e::/48")
+)
+
+var (
+	autoIPv6Links = netip.MustParsePrefix("fdf6:fd81:8f7e::/49")
+	autoIPv6LANs  = netip.MustParsePrefix("fdf6:fd81:8f7e:8000::/49")
+)
+
+// pool hands out aligned subnets of a prefix, skipping those that overlap
+// subnets the user took.
+type pool struct {
+	within netip.Prefix
+	next   netip.Addr
+	taken  []netip.Prefix
+}
+
+func newPool(within netip.Prefix, taken []netip.Prefix) *pool {
+	return &pool{within: within, next: within.Addr(), taken: taken}
+}
+
+// take returns the next free subnet with the given prefix length.
+func (p *pool) take(bitsLen int) (netip.Prefix, bool) {
+	host := p.next.BitLen() - bitsLen
+	for p.next.IsValid() && p.within.Contains(p.next) {
+		// Align up to the block size.
+		cand := netip.PrefixFrom(p.next, bitsLen).Masked()
+		if cand.Addr() != p.next {
+			p.next = addPow2(cand.Addr(), host)
+			continue
+		}
+		p.next = addPow2(cand.Addr(), host)
+		free := true
+		for _, t := range p.taken {
+			if t.Overlaps(cand) {
+				free = false
+				break
+			}
+		}
+		if free {
+			return cand, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// addPow2 returns a + 2^n, or the zero Addr on overflow.
+func addPow2(a netip.Addr, n int) netip.Addr {
+	b := a.AsSlice()
+	i := len(b) - 1 - n/8
+	carry := uint(1) << (n % 8)
+	for ; i >= 0 && carry > 0; i-- {
+		s := uint(b[i]) + carry
+		b[i] = byte(s)
+		carry = s >> 8
+	}
+	if carry > 0 {
+		return netip.Addr{}
+	}
+	r, _ := netip.AddrFromSlice(b)
+	return r
+}
+
+// nthHost returns the n-th address of a subnet (n=1 is the first host).
+func nthHost(p netip.Prefix, n int) netip.Addr {
+	a := p.Addr()
+	for bit := 0; n > 0; bit, n = bit+1, n>>1 {
+		if n&1 == 1 {
+			a = addPow2(a, bit)
+		}
+	}
+	return a
+}
+
+// autoAddress gives every segment the user left unaddressed a subnet per
+// enabled family, and each end an address in it.
+func (p *plan) autoAddress() error {
+	if !p.auto.IPv4 && !p.auto.IPv6 {
+		return nil
+	}
+	var taken []netip.Prefix
+	for _, seg := range p.segs {
+		for _, ip := range seg.ends {
+			for _, a := range ip.addrs {
+				taken = append(taken, a.Masked())
+			}
+		}
+	}
+	v4l, v4s := newPool(AutoIPv4Links, taken), newPool(AutoIPv4LANs, taken)
+	v6l, v6s := newPool(autoIPv6Links, taken), newPool(autoIPv6LANs, taken)
+	var errs problems
+	for _, seg := range p.segs {
+		if seg.user {
+			continue
+		}
+		type want struct {
+			on   bool
+			pool *pool
+			bits int
+		}
+		wants := []want{{p.auto.IPv4, v4l, 30}, {p.auto.IPv6, v6l, 64}}
+		if seg.isLAN {
+			host := max(8, bits.Len(uint(len(seg.ends)+1)))
+			wants = []want{{p.auto.IPv4, v4s, 32 - host}, {p.auto.IPv6, v6s, 64}}
+		}
+		for _, w := range wants {
+			if !w.on {
+				continue
+			}
+			sub, ok := w.pool.take(w.bits)
+			if !ok {
+				errs.add(segWhere(seg), "automatic addressing: %s has no free /%d left; give addresses yourself", w.pool.within, w.bits)
+				continue
+			}
+			for k, ip := range seg.ends {
+				ip.addrs = append(ip.addrs, netip.PrefixFrom(nthHost(sub, k+1), sub.Bits()))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs.err()
+	}
+	return nil
+}
+
+// subnetsOf returns the distinct subnets of family f on a segment.
+func (seg *segment) subnetsOf(f Family) []netip.Prefix {
+	var out []netip.Prefix
+	for _, ip := range seg.ends {
+		for _, a := range ip.addrs {
+			if FamilyOf(a.Addr()) != f {
+				continue
+			}
+			m := a.Masked()
+			dup := false
+			for _, o := range out {
+				if o == m {
+					dup = true
+				}
+			}
+			if !dup {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}

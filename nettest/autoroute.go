@@ -1,0 +1,132 @@
+package nettest
+
+import "net/netip"
+
+// edge is a one-hop neighbour relation: from's interface out reaches node to
+// at gateway address gw.
+type edge struct {
+	to  *nodePlan
+	out *ifacePlan
+	gw  netip.Addr
+}
+
+// autoRoutes installs, on every node, a route to every subnet it is not on,
+// along a shortest path that crosses only routers. Ties go to the neighbour
+// that comes first in topology order, so the result is deterministic.
+func (p *plan) autoRoutes() {
+	for _, f := range families {
+		adj := p.adjacency(f)
+		for _, s := range p.nodes {
+			if s.isSwitch {
+				continue
+			}
+			p.routesFrom(s, f, adj)
+		}
+	}
+}
+
+// adjacency returns, for family f, the neighbours of every node: two nodes are
+// neighbours when they have addresses in a common subnet on a common segment.
+func (p *plan) adjacency(f Family) map[*nodePlan][]edge {
+	adj := map[*nodePlan][]edge{}
+	for _, seg := range p.segs {
+		for _, x := range seg.ends {
+			for _, y := range seg.ends {
+				if x.node == y.node {
+					continue
+				}
+				if gw, ok := commonSubnetAddr(x, y, f); ok {
+					adj[x.node] = append(adj[x.node], edge{to: y.node, out: x, gw: gw})
+				}
+			}
+		}
+	}
+	return adj
+}
+
+// commonSubnetAddr returns y's first address of family f in a subnet x is on.
+func commonSubnetAddr(x, y *ifacePlan, f Family) (netip.Addr, bool) {
+	for _, b := range y.addrs {
+		if FamilyOf(b.Addr()) != f {
+			continue
+		}
+		for _, a := range x.addrs {
+			if a.Masked() == b.Masked() {
+				return b.Addr(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge) {
+	type visit struct {
+		order int
+		first edge // the first hop from s on the path
+	}
+	seen := map[*nodePlan]visit{s: {}}
+	queue := []*nodePlan{s}
+	for len(queue) > 0 {
+		u := queue[0]
+		queue = queue[1:]
+		if u != s && u.kind != Router {
+			continue // hosts do not forward
+		}
+		for _, e := range adj[u] {
+			if _, ok := seen[e.to]; ok {
+				continue
+			}
+			first := e
+			if u != s {
+				first = seen[u].first
+			}
+			seen[e.to] = visit{order: len(seen), first: first}
+			queue = append(queue, e.to)
+		}
+	}
+	have := map[netip.Prefix]bool{}
+	for _, r := range s.routes {
+		have[r.dst] = true
+	}
+	for _, ip := range s.ifaces {
+		for _, a := range ip.addrs {
+			have[a.Masked()] = true
+		}
+	}
+	for _, seg := range p.segs {
+		for _, sub := range seg.subnetsOf(f) {
+			if have[sub] {
+				continue
+			}
+			best, bestOrder := (*visit)(nil), 0
+			for _, ip := range seg.ends {
+				v, ok := seen[ip.node]
+				if !ok || ip.node == s || !holds(ip, sub) {
+					continue
+				}
+				if best == nil || v.order < bestOrder {
+					best, bestOrder = &v, v.order
+				}
+			}
+			if best == nil {
+				continue
+			}
+			have[sub] = true
+			r := Route{Dst: sub, Via: best.first.gw, Dev: best.first.out.name}
+			s.routes = append(s.routes, &routePlan{
+				r: r, family: f, dst: sub, auto: true,
+				hops: []hopPlan{{via: best.first.gw, dev: best.first.out, weight: 1}},
+			})
+		}
+	}
+}
+
+// holds reports whether the interface has an address in the subnet.
+func holds(ip *ifacePlan, sub netip.Prefix) bool {
+	for _, a := range ip.addrs {
+		if a.Masked() == sub {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,194 @@
+package nettest
+
+import (
+	"context"
+	"strings"
+)
+
+// Builder makes the common Topology short to write. Its methods record what
+// they are given and return the Builder, so calls chain; mistakes (a
+// malformed address, a route in bad syntax) are reported together by
+// Topology or Build, with everything Validate finds.
+//
+// A Builder starts with automatic IPv4 and IPv6 addressing and automatic
+// routes on (see [Auto]); Auto changes that.
+type Builder struct {
+	t       Topology
+	errs    problems
+	routes  map[string][]Route
+	sysctls map[string]map[string]string
+}
+
+// NewBuilder returns a Builder for a topology of the given name (may be empty).
+func NewBuilder(name string) *Builder {
+	return &Builder{
+		t:       Topology{Name: name, Auto: Auto{IPv4: true, IPv6: true, Routes: true}},
+		routes:  map[string][]Route{},
+		sysctls: map[string]map[string]string{},
+	}
+}
+
+// Auto replaces the automatic addressing and routing settings.
+func (b *Builder) Auto(a Auto) *Builder {
+	b.t.Auto = a
+	return b
+}
+
+// Host adds hosts: nodes that do not forward.
+func (b *Builder) Host(names ...string) *Builder {
+	for _, n := range names {
+		b.t.Nodes = append(b.t.Nodes, NodeConfig{Name: n, Kind: Host})
+	}
+	return b
+}
+
+// Router adds routers: nodes with IPv4 and IPv6 forwarding on.
+func (b *Builder) Router(names ...string) *Builder {
+	for _, n := range names {
+		b.t.Nodes = append(b.t.Nodes, NodeConfig{Name: n, Kind: Router})
+	}
+	return b
+}
+
+// Sysctl sets a net.* sysctl inside a node (see NodeConfig.Sysctls).
+func (b *Builder) Sysctl(node, key, value string) *Builder {
+	if b.sysctls[node] == nil {
+		b.sysctls[node] = map[string]string{}
+	}
+	b.sysctls[node][key] = value
+	return b
+}
+
+// LinkOption adjusts a link made by [Builder.Link].
+type LinkOption func(*LinkConfig)
+
+// MTU sets a link's (or LAN's) MTU.
+func MTU(mtu int) LinkOption { return func(l *LinkConfig) { l.MTU = mtu } }
+
+// Name names a link, for [Network.Link].
+func Name(name string) LinkOption { return func(l *LinkConfig) { l.Name = name } }
+
+// Link joins two nodes with a veth pair. Each end is written
+//
+//	node                      interface named eth0, eth1, ... and addressed automatically
+//	node:iface                interface named by you
+//	node:iface=10.1.1.1/24    with addresses, comma-separated (IPv4 and/or IPv6)
+//	node=10.1.1.1/24,fd00::1/64
+func (b *Builder) Link(a, c string, opts ...LinkOption) *Builder {
+	l := LinkConfig{A: b.endpoint("link "+a+" <-> "+c, a), B: b.endpoint("link "+a+" <-> "+c, c)}
+	for _, o := range opts {
+		o(&l)
+	}
+	b.t.Links = append(b.t.Links, l)
+	return b
+}
+
+// Chain links each node to the next: Chain("h1", "r1", "r2", "h2") makes the
+// links h1-r1, r1-r2 and r2-h2. Ends are written as for Link.
+func (b *Builder) Chain(ends ...string) *Builder {
+	for i := 0; i+1 < len(ends); i++ {
+		b.Link(ends[i], ends[i+1])
+	}
+	return b
+}
+
+// LAN adds a broadcast segment named name with the given members, each
+// written as an end of Link ("h1", "h1:eth0", "h1:eth0=10.0.0.1/24").
+func (b *Builder) LAN(name string, members ...string) *Builder {
+	return b.LANWith(name, 0, members...)
+}
+
+// LANWith is LAN with an MTU for every member and switch port.
+func (b *Builder) LANWith(name string, mtu int, members ...string) *Builder {
+	lan := LANConfig{Name: name, MTU: mtu}
+	for _, m := range members {
+		lan.Members = append(lan.Members, b.endpoint("lan "+name, m))
+	}
+	b.t.LANs = append(b.t.LANs, lan)
+	return b
+}
+
+// Route adds static routes to a node, in ip-route(8) syntax (see [ParseRoute]):
+//
+//	b.Route("h1", "default via 10.0.0.1")
+//	b.Route("r1", "10.9.0.0/16 nexthop via 10.0.0.2 nexthop via 10.0.1.2")
+func (b *Builder) Route(node string, routes ...string) *Builder {
+	for _, s := range routes {
+		r, err := ParseRoute(s)
+		if err != nil {
+			b.errs.add("node "+node, "%v", err)
+			continue
+		}
+		b.routes[node] = append(b.routes[node], r)
+	}
+	return b
+}
+
+// Topology returns the topology described so far, and every problem found
+// in it (the Builder's parse errors and Validate's).
+func (b *Builder) Topology() (Topology, error) {
+	t := b.t
+	t.Nodes = append([]NodeConfig(nil), b.t.Nodes...)
+	errs := append(problems(nil), b.errs...)
+	known := map[string]bool{}
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		known[n.Name] = true
+		n.Routes = append(n.Routes, b.routes[n.Name]...)
+		if s := b.sysctls[n.Name]; s != nil {
+			n.Sysctls = s
+		}
+	}
+	for node := range b.routes {
+		if !known[node] {
+			errs.add("node "+node, "routes given for an unknown node")
+		}
+	}
+	for node := range b.sysctls {
+		if !known[node] {
+			errs.add("node "+node, "sysctls given for an unknown node")
+		}
+	}
+	if err := t.Validate(); err != nil {
+		errs = append(errs, unwrapAll(err)...)
+	}
+	return t, errs.err()
+}
+
+// Build builds the topology described so far; see [Build].
+func (b *Builder) Build(ctx context.Context) (*Network, error) {
+	t, err := b.Topology()
+	if err != nil {
+		return nil, err
+	}
+	return Build(ctx, t)
+}
+
+// endpoint parses "node[:iface][=addr,addr...]", recording errors.
+func (b *Builder) endpoint(w, s string) Endpoint {
+	ref, addrs, hasAddrs := strings.Cut(s, "=")
+	e, err := ParseEndpoint(ref)
+	if err != nil {
+		b.errs.add(w, "%v", err)
+		return Endpoint{Node: ref}
+	}
+	if hasAddrs {
+		for _, a := range strings.Split(addrs, ",") {
+			p, err := ParsePrefix(strings.TrimSpace(a))
+			if err != nil {
+				b.errs.add(where(w, "end "+ref), "%v", err)
+				continue
+			}
+			e.Addrs = append(e.Addrs, p)
+		}
+	}
+	return e
+}
+
+// unwrapAll returns the errors joined in err.
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

@@ -1,0 +1,61 @@
+package nettest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ConfigError is one problem found in a [Topology] before any kernel call.
+// [Topology.Validate] and [Build] return every ConfigError they find, joined
+// with [errors.Join]; errors.As finds the first, and the joined error's
+// Unwrap() []error lists them all.
+type ConfigError struct {
+	// Where names the thing at fault, outermost first:
+	// "node r2: interface eth1: address 10.0.0.300/24".
+	Where string
+	// Problem says what is wrong with it: "invalid".
+	Problem string
+}
+
+// Error returns "where: problem".
+func (e *ConfigError) Error() string {
+	if e.Where == "" {
+		return e.Problem
+	}
+	return e.Where + ": " + e.Problem
+}
+
+// ErrPrivilege is wrapped by the error [Build] returns when the process may
+// not create network namespaces or configure them.
+var ErrPrivilege = errors.New("not enough privilege")
+
+// ErrUnsupported is wrapped by errors that report a kernel feature this kernel
+// lacks (see [DetectFeatures]). It is [errors.ErrUnsupported], so either
+// errors.Is(err, nettest.ErrUnsupported) or errors.Is(err, errors.ErrUnsupported) works.
+var ErrUnsupported = errors.ErrUnsupported
+
+// problems collects ConfigErrors.
+type problems []error
+
+func (p *problems) add(where, format string, args ...any) {
+	*p = append(*p, &ConfigError{Where: where, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return errors.Join(p...)
+}
+
+// where joins the parts of a ConfigError's location.
+func where(parts ...string) string {
+	var keep []string
+	for _, s := range parts {
+		if s != "" {
+			keep = append(keep, s)
+		}
+	}
+	return strings.Join(keep, ": ")
+}

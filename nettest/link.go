@@ -1,0 +1,231 @@
+package nettest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Interface is a live network interface of a node (one end of a veth pair, or
+// a LAN switch's bridge).
+type Interface struct {
+	node *Node
+	p    *ifacePlan
+	link *Link
+	idx  atomic.Int64 // the kernel's index, once known
+	up   bool         // administrative state nettest set; guarded by Network.mu
+}
+
+// Name returns the interface's name inside its node.
+func (in *Interface) Name() string { return in.p.name }
+
+// Node returns the node the interface belongs to.
+func (in *Interface) Node() *Node { return in.node }
+
+// String returns "node:iface".
+func (in *Interface) String() string { return in.p.String() }
+
+// Index returns the kernel's interface index inside the node's namespace.
+func (in *Interface) Index() int { return in.index() }
+
+// MAC returns the interface's hardware address.
+func (in *Interface) MAC() net.HardwareAddr { return append(net.HardwareAddr(nil), in.p.mac...) }
+
+// MTU returns the interface's MTU as configured, 0 for the kernel's default.
+func (in *Interface) MTU() int { return in.p.mtu }
+
+// Addrs returns the interface's addresses with their prefix lengths.
+func (in *Interface) Addrs() []netip.Prefix { return append([]netip.Prefix(nil), in.p.addrs...) }
+
+// Addr returns the interface's first address of family f.
+func (in *Interface) Addr(f Family) (netip.Addr, bool) {
+	for _, a := range in.p.addrs {
+		if FamilyOf(a.Addr()) == f {
+			return a.Addr(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// Link returns the veth pair the interface is an end of (nil for a bridge).
+func (in *Interface) Link() *Link { return in.link }
+
+// Peer returns the other end of the interface's veth pair (nil for a bridge).
+func (in *Interface) Peer() *Interface {
+	switch {
+	case in.link == nil:
+		return nil
+	case in.link.a == in:
+		return in.link.b
+	}
+	return in.link.a
+}
+
+func (in *Interface) index() int {
+	if i := in.idx.Load(); i != 0 {
+		return int(i)
+	}
+	return in.p.index
+}
+
+func (in *Interface) netlinkLink() netlink.Link {
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: in.index(), Name: in.p.name}}
+}
+
+// addAddrs adds the interface's addresses (IPv6 without DAD); with replace,
+// it re-adds them where the kernel dropped them.
+func (in *Interface) addAddrs(replace bool) error {
+	for _, a := range in.p.addrs {
+		addr := &netlink.Addr{IPNet: ipnet(a)}
+		if a.Addr().Is6() {
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		var err error
+		if replace {
+			err = in.node.ns.nl.AddrReplace(in.netlinkLink(), addr)
+		} else {
+			err = in.node.ns.nl.AddrAdd(in.netlinkLink(), addr)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: interface %s: address %s: %w", in.node.where(), in.p.name, a, err)
+		}
+	}
+	return nil
+}
+
+// Link is a live veth pair: a link of the topology, or a LAN member's
+// attachment to its switch.
+type Link struct {
+	net  *Network
+	p    *linkPlan
+	a, b *Interface
+}
+
+// Name returns the link's name: "r1-r2", the LinkConfig's Name, or
+// "lan:port" for a LAN attachment.
+func (l *Link) Name() string { return l.p.name }
+
+// String returns the link's name.
+func (l *Link) String() string { return l.p.name }
+
+// A returns the end created first: the link's A end, or the switch port of a
+// LAN attachment.
+func (l *Link) A() *Interface { return l.a }
+
+// B returns the other end: the link's B end, or the LAN member's interface.
+func (l *Link) B() *Interface { return l.b }
+
+// create makes the veth pair with both ends directly in their namespaces,
+// the A end up, named, addressed by MAC and index; then brings B up.
+func (l *Link) create() error { return l.createOnce(false) }
+
+func (l *Link) createOnce(retried bool) error {
+	a, b := l.a, l.b
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.Index, attrs.Flags = a.p.name, a.p.index, net.FlagUp
+	attrs.MTU, attrs.HardwareAddr = a.p.mtu, a.p.mac
+	veth := &netlink.Veth{
+		LinkAttrs:        attrs,
+		PeerName:         b.p.name,
+		PeerHardwareAddr: b.p.mac,
+		PeerNamespace:    netlink.NsFd(b.node.ns.fd),
+	}
+	// The request goes through A's socket, so A's end is made in A's namespace.
+	if err := a.node.ns.nl.LinkAdd(veth); err != nil {
+		return fmt.Errorf("nettest: link %s: creating veth %s <-> %s: %w", l.p.name, a, b, kernelError("veth", err))
+	}
+	if master := a.p.master; master != nil {
+		if err := a.node.ns.nl.LinkSetMasterByIndex(a.netlinkLink(), master.index); err != nil {
+			return fmt.Errorf("nettest: link %s: attaching %s to bridge %s: %w", l.p.name, a, master.name, err)
+		}
+	}
+	peer, err := b.node.ns.nl.LinkByName(b.p.name)
+	if err != nil {
+		return fmt.Errorf("nettest: link %s: finding %s: %w", l.p.name, b, err)
+	}
+	if peer.Attrs().Index == a.p.index && !retried {
+		// Both ends share an index, which would delay the carrier by up to a
+		// second (see firstIndex): make the pair again with another index.
+		if err := a.node.ns.nl.LinkDel(a.netlinkLink()); err != nil {
+			return fmt.Errorf("nettest: link %s: deleting %s: %w", l.p.name, a, err)
+		}
+		a.p.index = a.node.p.alloc()
+		return l.createOnce(true)
+	}
+	b.idx.Store(int64(peer.Attrs().Index))
+	if err := b.node.ns.nl.LinkSetUp(peer); err != nil {
+		return fmt.Errorf("nettest: link %s: bringing %s up: %w", l.p.name, b, err)
+	}
+	return nil
+}
+
+// SetDown sets both ends of the link administratively down, as a cable
+// pulled with both interfaces shut. The kernel drops the routes that use
+// them; routes with a higher metric elsewhere take over, as in a real router.
+func (l *Link) SetDown() error {
+	l.net.mu.Lock()
+	defer l.net.mu.Unlock()
+	for _, in := range []*Interface{l.a, l.b} {
+		if err := in.node.open(); err != nil {
+			return err
+		}
+		if err := in.node.ns.nl.LinkSetDown(in.netlinkLink()); err != nil {
+			return fmt.Errorf("nettest: link %s: setting %s down: %w", l.p.name, in, err)
+		}
+		in.up = false
+	}
+	return nil
+}
+
+// SetUp brings both ends back up and restores what the kernel removed when
+// they went down: addresses and the static routes of both nodes whose next
+// hops are all on interfaces that are up. It returns when both ends are up
+// again (operstate checked), or when ctx ends.
+func (l *Link) SetUp(ctx context.Context) error {
+	l.net.mu.Lock()
+	defer l.net.mu.Unlock()
+	for _, in := range []*Interface{l.a, l.b} {
+		if err := in.node.open(); err != nil {
+			return err
+		}
+		if err := in.node.ns.nl.LinkSetUp(in.netlinkLink()); err != nil {
+			return fmt.Errorf("nettest: link %s: setting %s up: %w", l.p.name, in, err)
+		}
+		in.up = true
+	}
+	for _, in := range []*Interface{l.a, l.b} {
+		if err := in.addAddrs(true); err != nil {
+			return err
+		}
+	}
+	for _, in := range []*Interface{l.a, l.b} {
+		node := in.node
+		err := node.addRoutes(true, func(rp *routePlan) bool {
+			uses := false
+			for _, h := range rp.hops {
+				hop := l.net.iface(h.dev)
+				if !hop.up {
+					return false
+				}
+				uses = uses || hop == in
+			}
+			return uses
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return waitReady(ctx, []*Node{l.a.node, l.b.node})
+}
+
+// IsUp reports whether nettest last set the link up (it starts up).
+func (l *Link) IsUp() bool {
+	l.net.mu.Lock()
+	defer l.net.mu.Unlock()
+	return l.a.up && l.b.up
+}

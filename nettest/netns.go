@@ -1,0 +1,224 @@
+package nettest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// namespace is one anonymous network namespace, held by a file descriptor,
+// with a netlink handle whose socket lives inside it.
+type namespace struct {
+	fd netns.NsHandle
+	nl *netlink.Handle
+}
+
+// Sysctls written in every namespace when it is created, before any
+// interface exists, so that every interface inherits them.
+var baseSysctls = [][2]string{
+	// ICMP datagram sockets for every group: ping without raw sockets, with
+	// the kernel keeping concurrent pings' replies apart.
+	{"/proc/sys/net/ipv4/ping_group_range", "0 2147483647"},
+	// IPv6 addresses are usable at once: no duplicate address detection.
+	{"/proc/sys/net/ipv6/conf/all/accept_dad", "0"},
+	{"/proc/sys/net/ipv6/conf/default/accept_dad", "0"},
+	// IPv6 addresses survive a link going down, as IPv4 ones do.
+	{"/proc/sys/net/ipv6/conf/all/keep_addr_on_down", "1"},
+	{"/proc/sys/net/ipv6/conf/default/keep_addr_on_down", "1"},
+	// No reverse-path filter, whatever the host's distribution sets: failover
+	// and ECMP make asymmetric paths, which a strict filter drops.
+	{"/proc/sys/net/ipv4/conf/all/rp_filter", "0"},
+	{"/proc/sys/net/ipv4/conf/default/rp_filter", "0"},
+}
+
+// forwarding returns the sysctls that turn forwarding on or off. They are
+// always written: a new namespace inherits the host's IPv4 settings.
+func forwarding(on bool) [][2]string {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	return [][2]string{
+		{"/proc/sys/net/ipv4/ip_forward", v},
+		{"/proc/sys/net/ipv6/conf/all/forwarding", v},
+	}
+}
+
+// newNamespace creates an anonymous network namespace, writes the sysctls
+// inside it, brings its loopback up and opens a netlink handle in it. The
+// work runs on a goroutine locked to its OS thread, which is returned to its
+// original namespace before it is unlocked.
+func newNamespace(sysctls ...[][2]string) (*namespace, error) {
+	ns := &namespace{fd: -1}
+	err := onLockedThread(func() (func() error, error) {
+		orig, err := netns.Get()
+		if err != nil {
+			return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
+		}
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			orig.Close()
+			return nil, privilegeError("creating a network namespace", err)
+		}
+		restore := restoreTo(orig)
+		if ns.fd, err = netns.Get(); err != nil {
+			return restore, fmt.Errorf("opening the new network namespace: %w", err)
+		}
+		for _, set := range sysctls {
+			for _, kv := range set {
+				if err := writeSysctl(kv[0], kv[1]); err != nil {
+					return restore, err
+				}
+			}
+		}
+		// NETLINK_ROUTE only: a handle asked for another family would open
+		// that socket in whatever namespace the calling thread is in.
+		if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+			return restore, fmt.Errorf("opening a netlink socket: %w", err)
+		}
+		if err := ns.nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}); err != nil {
+			return restore, fmt.Errorf("bringing lo up: %w", err)
+		}
+		return restore, nil
+	}, nil)
+	if err != nil {
+		ns.close()
+		return nil, err
+	}
+	return ns, nil
+}
+
+// writeSysctl writes one sysctl of the calling thread's network namespace.
+func writeSysctl(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && isIPv6Sysctl(path) && !ipv6Enabled() {
+			return nil // IPv6 is off in this kernel; using it fails later, clearly
+		}
+		return fmt.Errorf("sysctl %s: %w", path, err)
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sysctl %s = %q: %w", path, value, err)
+	}
+	return nil
+}
+
+func isIPv6Sysctl(path string) bool {
+	const p = "/proc/sys/net/ipv6/"
+	return len(path) >= len(p) && path[:len(p)] == p
+}
+
+func ipv6Enabled() bool {
+	_, err := os.Stat("/proc/sys/net/ipv6")
+	return err == nil
+}
+
+// do runs fn inside the namespace, on a goroutine locked to its OS thread.
+// Goroutines that fn starts do not run in the namespace; sockets fn opens
+// stay in it and may be used from anywhere.
+func (ns *namespace) do(fn func() error) error {
+	return onLockedThread(func() (func() error, error) {
+		orig, err := netns.Get()
+		if err != nil {
+			return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
+		}
+		if err := netns.Set(ns.fd); err != nil {
+			orig.Close()
+			return nil, privilegeError("entering a network namespace", err)
+		}
+		return restoreTo(orig), nil
+	}, fn)
+}
+
+// restoreTo returns a function that moves the calling thread back into orig
+// and closes it.
+func restoreTo(orig netns.NsHandle) func() error {
+	return func() error {
+		defer orig.Close()
+		if err := netns.Set(orig); err != nil {
+			return fmt.Errorf("returning the thread to its network namespace: %w", err)
+		}
+		return nil
+	}
+}
+
+// onLockedThread runs enter and then fn on a new goroutine locked to its OS
+// thread. enter changes the thread (joins or creates a namespace) and returns
+// a function that puts it back (nil when it changed nothing). When putting it
+// back fails, the goroutine exits still locked and the Go runtime ends the
+// thread rather than reuse it. A panic in fn is re-raised in the caller's
+// goroutine once the thread is back; fn may be nil.
+func onLockedThread(enter func() (restore func() error, err error), fn func() error) error {
+	type result struct {
+		err      error
+		panicked bool
+		panic    any
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		var res result
+		restore, err := enter()
+		res.err = err
+		if err == nil && fn != nil {
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						res.panicked, res.panic = true, p
+					}
+				}()
+				res.err = fn()
+			}()
+		}
+		if restore != nil {
+			if rerr := restore(); rerr != nil {
+				res.err = errors.Join(res.err, rerr)
+				done <- res
+				return // still locked: the thread dies with this goroutine
+			}
+		}
+		runtime.UnlockOSThread()
+		done <- res
+	}()
+	res := <-done
+	if res.panicked {
+		panic(res.panic)
+	}
+	return res.err
+}
+
+// close releases the namespace. The kernel destroys it, with its interfaces,
+// once nothing else holds it.
+func (ns *namespace) close() error {
+	if ns == nil {
+		return nil
+	}
+	if ns.nl != nil {
+		ns.nl.Close()
+		ns.nl = nil
+	}
+	var err error
+	if ns.fd >= 0 {
+		err = ns.fd.Close()
+		ns.fd = -1
+	}
+	return err
+}
+
+// inode returns the namespace's inode number, which identifies it in
+// /proc/*/ns/net and in lsns(8).
+func (ns *namespace) inode() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(ns.fd), &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}

@@ -1,0 +1,253 @@
+package nettest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Network is a live topology: one network namespace per node and per LAN
+// switch, joined by veth pairs. Build makes one; Close removes it. Its methods
+// are safe for concurrent use.
+type Network struct {
+	name     string
+	plan     *plan
+	nodes    []*Node // user nodes, then switches
+	byName   map[string]*Node
+	links    []*Link
+	linkByID map[string]*Link
+
+	mu        sync.Mutex // guards link state changes and persisted
+	persisted []string   // bind mounts made by Persist
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Build creates the topology and returns when it is ready: every interface
+// up (operstate checked) with its addresses usable, every route installed.
+// On error nothing of the topology is left behind. Cancelling ctx stops the
+// build; a ctx without deadline gets none, but waiting for interfaces is
+// bounded (10s) and says what it last saw.
+//
+// Build needs CAP_SYS_ADMIN and CAP_NET_ADMIN; without them the error wraps
+// [ErrPrivilege] and says how to run.
+func Build(ctx context.Context, t Topology) (_ *Network, err error) {
+	p, err := t.resolve()
+	if err != nil {
+		return nil, err
+	}
+	n := &Network{name: t.Name, plan: p, byName: map[string]*Node{}, linkByID: map[string]*Link{}}
+	if n.name == "" {
+		var b [4]byte
+		rand.Read(b[:])
+		n.name = "t" + hex.EncodeToString(b[:])
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, n.Close())
+		}
+	}()
+	for _, np := range p.nodes {
+		node := &Node{net: n, p: np}
+		for _, ip := range np.ifaces {
+			node.ifaces = append(node.ifaces, &Interface{node: node, p: ip, up: true})
+		}
+		n.nodes = append(n.nodes, node)
+		n.byName[np.name] = node
+	}
+	for _, lp := range p.links {
+		l := &Link{net: n, p: lp, a: n.iface(lp.a), b: n.iface(lp.b)}
+		l.a.link, l.b.link = l, l
+		n.links = append(n.links, l)
+		n.linkByID[lp.name] = l
+	}
+
+	// Namespaces.
+	for _, node := range n.nodes {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
+		}
+		sysctls := [][][2]string{baseSysctls, forwarding(node.p.kind == Router)}
+		if node.p.isSwitch {
+			sysctls = nil
+		}
+		ns, err := newNamespace(sysctls...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", node.where(), err)
+		}
+		node.ns = ns
+	}
+	// Switches' bridges, then veth pairs.
+	for _, node := range n.nodes {
+		if node.p.isSwitch {
+			if err := node.addBridge(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, l := range n.links {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
+		}
+		if err := l.create(); err != nil {
+			return nil, err
+		}
+	}
+	// Addresses, the user's sysctls, routes.
+	for _, node := range n.nodes {
+		for _, in := range node.ifaces {
+			if err := in.addAddrs(false); err != nil {
+				return nil, err
+			}
+		}
+		if err := node.writeSysctls(); err != nil {
+			return nil, err
+		}
+	}
+	for _, node := range n.nodes {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
+		}
+		if err := node.addRoutes(false, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := waitReady(ctx, n.nodes); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Name returns the topology's name, or the random one Build chose.
+func (n *Network) Name() string { return n.name }
+
+// Nodes returns the hosts and routers in topology order (not the LAN switches).
+func (n *Network) Nodes() []*Node {
+	var out []*Node
+	for _, node := range n.nodes {
+		if !node.p.isSwitch {
+			out = append(out, node)
+		}
+	}
+	return out
+}
+
+// Switches returns the namespaces of the LANs' bridges, in topology order.
+func (n *Network) Switches() []*Node {
+	var out []*Node
+	for _, node := range n.nodes {
+		if node.p.isSwitch {
+			out = append(out, node)
+		}
+	}
+	return out
+}
+
+// Node returns the node (or LAN switch) of that name. The error lists the
+// names that exist.
+func (n *Network) Node(name string) (*Node, error) {
+	if node := n.byName[name]; node != nil {
+		return node, nil
+	}
+	var names []string
+	for _, node := range n.nodes {
+		names = append(names, node.p.name)
+	}
+	return nil, fmt.Errorf("nettest: %s has no node %q (it has %s)", n.name, name, strings.Join(names, ", "))
+}
+
+// Links returns the veth pairs: the topology's links, then one per LAN member
+// (named "lan:port").
+func (n *Network) Links() []*Link { return append([]*Link(nil), n.links...) }
+
+// Link returns a link by its name ("r1-r2", or the Name in its LinkConfig) or
+// by either of its ends ("r1:eth0").
+func (n *Network) Link(ref string) (*Link, error) {
+	if l := n.linkByID[ref]; l != nil {
+		return l, nil
+	}
+	if nodeName, iface, ok := strings.Cut(ref, ":"); ok {
+		if node := n.byName[nodeName]; node != nil {
+			if in, err := node.Interface(iface); err == nil && in.link != nil {
+				return in.link, nil
+			}
+		}
+	}
+	var names []string
+	for _, l := range n.links {
+		names = append(names, l.p.name)
+	}
+	return nil, fmt.Errorf("nettest: %s has no link %q (links: %s; or name an end as node:iface)", n.name, ref, strings.Join(names, ", "))
+}
+
+// Addr returns an address of family f by reference: "node" gives the node's
+// first address of that family (interfaces in order), "node:iface" the
+// interface's first.
+func (n *Network) Addr(ref string, f Family) (netip.Addr, error) {
+	nodeName, iface, hasIface := strings.Cut(ref, ":")
+	node, err := n.Node(nodeName)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if !hasIface {
+		return node.Addr(f)
+	}
+	in, err := node.Interface(iface)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if a, ok := in.Addr(f); ok {
+		return a, nil
+	}
+	return netip.Addr{}, fmt.Errorf("nettest: %s has no %s address", in, f)
+}
+
+// Close removes the topology: it releases every namespace, so the kernel
+// destroys them with their interfaces and routes. Namespaces made persistent
+// with Persist stay. Close is idempotent: later calls return the first
+// call's result, which joins every error met.
+func (n *Network) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		for i := len(n.nodes) - 1; i >= 0; i-- {
+			node := n.nodes[i]
+			if err := node.ns.close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: closing its namespace: %w", node.where(), err))
+			}
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+func (n *Network) iface(ip *ifacePlan) *Interface {
+	node := n.byName[ip.node.name]
+	for _, in := range node.ifaces {
+		if in.p == ip {
+			return in
+		}
+	}
+	panic("nettest: interface " + ip.String() + " not in its node")
+}
+
+// ipnet converts a prefix to the net.IPNet netlink wants, keeping the address.
+func ipnet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// netlinkFamily returns netlink's family constant.
+func netlinkFamily(f Family) int {
+	if f == IPv6 {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}

@@ -1,0 +1,282 @@
+package nettest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Node is a live host, router or LAN switch: a network namespace.
+type Node struct {
+	net    *Network
+	p      *nodePlan
+	ns     *namespace
+	ifaces []*Interface
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.p.name }
+
+// Kind returns Host or Router; a LAN switch reports Host (see IsSwitch).
+func (n *Node) Kind() NodeKind { return n.p.kind }
+
+// IsSwitch reports whether the node is a LAN's switch: a namespace holding
+// the bridge br0 and one port per member.
+func (n *Node) IsSwitch() bool { return n.p.isSwitch }
+
+// String returns the node's name.
+func (n *Node) String() string { return n.p.name }
+
+func (n *Node) where() string {
+	if n.p.isSwitch {
+		return "nettest: lan " + n.p.name
+	}
+	return "nettest: node " + n.p.name
+}
+
+// Do runs fn inside the node's network namespace and returns its error.
+//
+// fn runs on a goroutine locked to its OS thread, which goes back to its own
+// namespace afterwards (or, should that fail, is ended). Goroutines fn starts
+// do not run in the node; sockets fn opens stay in the node's namespace and
+// may be used from any goroutine afterwards, which is the way to serve or
+// dial from a node. A panic in fn is re-raised in the caller.
+func (n *Node) Do(fn func() error) error {
+	if err := n.open(); err != nil {
+		return err
+	}
+	return n.ns.do(fn)
+}
+
+// Netlink returns a netlink handle whose socket lives in the node's
+// namespace: link, address, route and neighbour calls on it act inside the
+// node, from any goroutine. It is owned by the Network; do not close it.
+// Only NETLINK_ROUTE requests are safe on it: the handle opens sockets of
+// other families (XFRM, generic netlink) in the calling thread's namespace.
+func (n *Node) Netlink() *netlink.Handle { return n.ns.nl }
+
+// NetNS returns the file descriptor that holds the node's namespace, for
+// netns.Set and setns(2). It is owned by the Network; do not close it.
+func (n *Node) NetNS() netns.NsHandle { return n.ns.fd }
+
+// NetNSPath returns a path that opens the node's namespace while the Network
+// is open, such as "/proc/4242/fd/7", for tools that take a namespace path
+// (nsenter --net=PATH).
+func (n *Node) NetNSPath() string {
+	return fmt.Sprintf("/proc/%d/fd/%d", unix.Getpid(), int(n.ns.fd))
+}
+
+// Interfaces returns the node's interfaces (not lo) in the order of the
+// topology.
+func (n *Node) Interfaces() []*Interface { return append([]*Interface(nil), n.ifaces...) }
+
+// Interface returns the interface of that name.
+func (n *Node) Interface(name string) (*Interface, error) {
+	for _, in := range n.ifaces {
+		if in.p.name == name {
+			return in, nil
+		}
+	}
+	return nil, fmt.Errorf("nettest: node %s has no interface %q (it has %s)", n.p.name, name, strings.Join(n.p.ifaceNames(), ", "))
+}
+
+// Addrs returns every address of the node with its prefix, interfaces in order.
+func (n *Node) Addrs() []netip.Prefix {
+	var out []netip.Prefix
+	for _, in := range n.ifaces {
+		out = append(out, in.p.addrs...)
+	}
+	return out
+}
+
+// Addr returns the node's first address of family f, interfaces in order.
+func (n *Node) Addr(f Family) (netip.Addr, error) {
+	for _, in := range n.ifaces {
+		if a, ok := in.Addr(f); ok {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("nettest: node %s has no %s address", n.p.name, f)
+}
+
+// Routes returns the node's configured static routes, the automatic ones
+// included, in the syntax of the topology.
+func (n *Node) Routes() []Route {
+	var out []Route
+	for _, rp := range n.p.routes {
+		out = append(out, rp.r)
+	}
+	return out
+}
+
+func (n *Node) open() error {
+	if n.ns == nil || n.ns.fd < 0 {
+		return fmt.Errorf("%s: the network is closed", n.where())
+	}
+	return nil
+}
+
+// addBridge creates the switch's bridge, up, without STP or multicast
+// snooping: ports forward at once and IPv6 neighbour discovery floods.
+func (n *Node) addBridge() error {
+	br := n.ifaces[0]
+	snoop := false
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.Index, attrs.Flags = br.p.name, br.p.index, net.FlagUp
+	attrs.MTU = br.p.mtu
+	attrs.HardwareAddr = derivedMAC(n.p.name + "/" + br.p.name)
+	if err := n.ns.nl.LinkAdd(&netlink.Bridge{LinkAttrs: attrs, MulticastSnooping: &snoop}); err != nil {
+		return fmt.Errorf("%s: creating bridge %s: %w", n.where(), br.p.name, kernelError("bridge", err))
+	}
+	return nil
+}
+
+// writeSysctls writes the user's sysctls inside the node.
+func (n *Node) writeSysctls() error {
+	if len(n.p.sysctls) == 0 {
+		return nil
+	}
+	err := n.ns.do(func() error {
+		for _, kv := range n.p.sysctls {
+			if err := writeSysctl(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.where(), err)
+	}
+	return nil
+}
+
+// addRoutes installs the node's routes. With replace, it re-installs them
+// (after a link came back up) and skips those with a next hop on an
+// interface that is down.
+func (n *Node) addRoutes(replace bool, only func(*routePlan) bool) error {
+	for _, rp := range n.p.routes {
+		if only != nil && !only(rp) {
+			continue
+		}
+		r := n.netlinkRoute(rp)
+		var err error
+		if replace {
+			err = n.ns.nl.RouteReplace(r)
+		} else {
+			err = n.ns.nl.RouteAdd(r)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: route %s: %w", n.where(), rp.r, err)
+		}
+	}
+	return nil
+}
+
+func (n *Node) netlinkRoute(rp *routePlan) *netlink.Route {
+	r := &netlink.Route{Dst: ipnet(rp.dst), Priority: rp.metric, Family: netlinkFamily(rp.family)}
+	hopOf := func(h hopPlan) (int, net.IP) {
+		idx := 0
+		if h.dev != nil {
+			idx = n.net.iface(h.dev).index()
+		}
+		var gw net.IP
+		if h.via.IsValid() {
+			gw = h.via.AsSlice()
+		}
+		return idx, gw
+	}
+	if len(rp.r.NextHops) == 0 {
+		r.LinkIndex, r.Gw = hopOf(rp.hops[0])
+		if r.Gw == nil {
+			r.Scope = netlink.SCOPE_LINK
+		}
+		return r
+	}
+	for _, h := range rp.hops {
+		idx, gw := hopOf(h)
+		r.MultiPath = append(r.MultiPath, &netlink.NexthopInfo{LinkIndex: idx, Gw: gw, Hops: h.weight - 1})
+	}
+	return r
+}
+
+// RouteInfo is the kernel's answer to a route lookup.
+type RouteInfo struct {
+	// Dst is the address looked up.
+	Dst netip.Addr
+	// Via is the gateway; the zero Addr when Dst is on a connected subnet.
+	Via netip.Addr
+	// Dev names the outgoing interface ("lo" for the node's own addresses).
+	Dev string
+	// Src is the source address the kernel would use.
+	Src netip.Addr
+}
+
+// String formats the answer as ip-route(8) prints it: "198.18.0.9 via 198.18.0.2 dev eth0 src 198.18.0.1".
+func (r RouteInfo) String() string {
+	s := r.Dst.String()
+	if r.Via.IsValid() {
+		s += " via " + r.Via.String()
+	}
+	if r.Dev != "" {
+		s += " dev " + r.Dev
+	}
+	if r.Src.IsValid() {
+		s += " src " + r.Src.String()
+	}
+	return s
+}
+
+// ErrNoRoute is wrapped by RouteGet's error when the node's kernel has no
+// route to the destination (ENETUNREACH, or an unreachable, prohibit or
+// blackhole route).
+var ErrNoRoute = errors.New("no route")
+
+// RouteGet asks the node's kernel which route it would use to reach dst
+// (ip route get). A multipath route answers with the path the kernel picks
+// for this lookup.
+func (n *Node) RouteGet(dst netip.Addr) (RouteInfo, error) {
+	if err := n.open(); err != nil {
+		return RouteInfo{}, err
+	}
+	routes, err := n.ns.nl.RouteGet(dst.AsSlice())
+	if err != nil {
+		if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EINVAL) {
+			return RouteInfo{Dst: dst}, fmt.Errorf("nettest: node %s: route to %s: %w (%v)", n.p.name, dst, ErrNoRoute, err)
+		}
+		return RouteInfo{Dst: dst}, fmt.Errorf("nettest: node %s: route to %s: %w", n.p.name, dst, err)
+	}
+	if len(routes) == 0 {
+		return RouteInfo{Dst: dst}, fmt.Errorf("nettest: node %s: route to %s: %w (empty answer)", n.p.name, dst, ErrNoRoute)
+	}
+	r := routes[0]
+	info := RouteInfo{Dst: dst, Dev: n.ifaceName(r.LinkIndex)}
+	if a, ok := netip.AddrFromSlice(r.Gw); ok && r.Gw != nil {
+		info.Via = a.Unmap()
+	}
+	if a, ok := netip.AddrFromSlice(r.Src); ok && r.Src != nil {
+		info.Src = a.Unmap()
+	}
+	return info, nil
+}
+
+// ifaceName names an interface index of this node.
+func (n *Node) ifaceName(index int) string {
+	if index == 1 {
+		return "lo"
+	}
+	for _, in := range n.ifaces {
+		if in.index() == index {
+			return in.p.name
+		}
+	}
+	if l, err := n.ns.nl.LinkByIndex(index); err == nil {
+		return l.Attrs().Name
+	}
+	return fmt.Sprintf("if%d", index)
+}

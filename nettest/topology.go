@@ -1,0 +1,183 @@
+package nettest
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+)
+
+// Topology describes a network to build: nodes, point-to-point links between
+// them, LAN segments (switches) and routes. It is a plain value: build it by
+// hand, with a [Builder], or from a scenario file, then pass it to [Build].
+//
+// The zero value of Auto asks for nothing automatic: every address and route
+// is the user's. A [Builder] turns automatic addressing and routing on.
+type Topology struct {
+	// Name names the topology in errors and in persisted namespace names
+	// (see [Network.Persist]). Optional; letters, digits, '-' and '_', at most 32 bytes.
+	Name string
+	// Nodes are the hosts and routers. Each becomes a network namespace.
+	Nodes []NodeConfig
+	// Links are veth pairs, each joining two nodes.
+	Links []LinkConfig
+	// LANs are broadcast segments: a Linux bridge in a namespace of its own,
+	// with each member attached by a veth pair.
+	LANs []LANConfig
+	// Auto selects what the harness fills in by itself.
+	Auto Auto
+}
+
+// Auto selects automatic addressing and routing.
+type Auto struct {
+	// IPv4 gives every link and LAN on which the user set no address at all an
+	// IPv4 subnet from 198.18.0.0/15 (RFC 2544's benchmarking range): a /30 per
+	// link from 198.18.0.0/16, a /24 (or larger) per LAN from 198.19.0.0/16.
+	IPv4 bool
+	// IPv6 does the same with a /64 per link or LAN from the harness's unique
+	// local /48, fdf6:fd81:8f7e::/48 (see [ULAPrefix]).
+	IPv6 bool
+	// Routes installs static routes on every node along the shortest paths of
+	// the topology graph, so that every address reaches every other. Only
+	// routers forward: a path never crosses a host. Routes the user gives for
+	// the same destination on a node take precedence.
+	Routes bool
+}
+
+// NodeKind says whether a node forwards packets.
+type NodeKind int
+
+const (
+	// Host is a node that does not forward packets (IPv4 and IPv6 forwarding off).
+	Host NodeKind = iota
+	// Router is a node with IPv4 and IPv6 forwarding on, inside its namespace only.
+	Router
+)
+
+// String returns "host" or "router".
+func (k NodeKind) String() string {
+	switch k {
+	case Host:
+		return "host"
+	case Router:
+		return "router"
+	}
+	return "NodeKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// NodeConfig describes one node: a network namespace with loopback up.
+type NodeConfig struct {
+	// Name identifies the node: letters, digits, '-' and '_', starting with a
+	// letter or digit, at most 63 bytes. Unique among nodes and LANs.
+	Name string
+	// Kind is Host (the zero value) or Router.
+	Kind NodeKind
+	// Sysctls are written inside the node's namespace after its interfaces exist,
+	// keyed as sysctl(8) names them: "net.ipv4.conf.eth0.rp_filter" = "2".
+	// Only the per-namespace net.* tree is accepted.
+	Sysctls map[string]string
+	// Routes are static routes installed in the node's main table.
+	Routes []Route
+}
+
+// Endpoint is one end of a link, or a LAN member: a node and its interface.
+type Endpoint struct {
+	// Node names the node.
+	Node string
+	// Iface names the interface inside the node. Empty means generated:
+	// eth0, eth1, ... in the order the node's endpoints appear (links first, then LANs).
+	Iface string
+	// Addrs are the interface's addresses with their prefix length, IPv4 or IPv6.
+	// When no endpoint of a link or LAN has an address, Topology.Auto may fill them.
+	Addrs []netip.Prefix
+	// MAC sets the interface's hardware address. Empty means derived from the
+	// node and interface names, so that captures read the same across runs.
+	MAC net.HardwareAddr
+}
+
+// String returns "node:iface", or "node" when the interface is not named.
+func (e Endpoint) String() string {
+	if e.Iface == "" {
+		return e.Node
+	}
+	return e.Node + ":" + e.Iface
+}
+
+// LinkConfig describes a veth pair between two nodes.
+type LinkConfig struct {
+	// Name identifies the link for lookups. Empty means "A-B" from the node
+	// names (with a "-2", "-3" ... suffix when two links join the same nodes).
+	Name string
+	// A and B are the two ends.
+	A, B Endpoint
+	// MTU of both ends; 0 keeps the kernel's default (1500).
+	MTU int
+}
+
+// LANConfig describes a broadcast segment: a bridge with every member attached.
+type LANConfig struct {
+	// Name identifies the LAN and its switch namespace; same rules as a node name.
+	Name string
+	// Members are the nodes on the segment, each with its interface.
+	Members []Endpoint
+	// MTU of every member interface and switch port; 0 keeps the kernel's default.
+	MTU int
+}
+
+// Route is a static route in a node's main routing table.
+//
+// A route has either a single next hop (Via and/or Dev) or several (NextHops,
+// an ECMP route). [ParseRoute] reads the same routes in ip-route(8) syntax.
+type Route struct {
+	// Dst is the destination prefix. The zero Prefix is the default route of
+	// the family of the gateway (0.0.0.0/0 or ::/0).
+	Dst netip.Prefix
+	// Via is the gateway. It must lie in a subnet of one of the node's interfaces.
+	Via netip.Addr
+	// Dev names the outgoing interface. Optional when Via is set.
+	Dev string
+	// Metric is the route's priority: lower wins. 0 is the kernel's default.
+	Metric int
+	// NextHops, when set, make the route multipath (ECMP); Via and Dev must then be empty.
+	NextHops []NextHop
+}
+
+// NextHop is one path of a multipath route.
+type NextHop struct {
+	// Via is the gateway.
+	Via netip.Addr
+	// Dev names the outgoing interface; optional when Via is set.
+	Dev string
+	// Weight is the relative share of flows, 1 to 256; 0 means 1.
+	Weight int
+}
+
+// Family is an address family: IPv4 or IPv6.
+type Family int
+
+const (
+	// IPv4 is the IPv4 address family.
+	IPv4 Family = 4
+	// IPv6 is the IPv6 address family.
+	IPv6 Family = 6
+)
+
+// String returns "IPv4" or "IPv6".
+func (f Family) String() string {
+	switch f {
+	case IPv4:
+		return "IPv4"
+	case IPv6:
+		return "IPv6"
+	}
+	return "Family(" + strconv.Itoa(int(f)) + ")"
+}
+
+// FamilyOf returns the family of an address (IPv4-mapped IPv6 counts as IPv4).
+func FamilyOf(a netip.Addr) Family {
+	if a.Unmap().Is4() {
+		return IPv4
+	}
+	return IPv6
+}
+
+var families = [...]Family{IPv4, IPv6}
