@@ -88,9 +88,9 @@ func nthHost(p netip.Prefix, n int) netip.Addr {
 
 // autoAddress gives every segment the user left unaddressed a subnet per
 // enabled family, and each end an address in it.
-func (p *plan) autoAddress() error {
+func (p *plan) autoAddress(errs *problems) {
 	if !p.auto.IPv4 && !p.auto.IPv6 {
-		return nil
+		return
 	}
 	var taken []netip.Prefix
 	for _, seg := range p.segs {
@@ -102,7 +102,6 @@ func (p *plan) autoAddress() error {
 	}
 	v4l, v4s := newPool(AutoIPv4Links, taken), newPool(AutoIPv4LANs, taken)
 	v6l, v6s := newPool(autoIPv6Links, taken), newPool(autoIPv6LANs, taken)
-	var errs problems
 	for _, seg := range p.segs {
 		if seg.user {
 			continue
@@ -131,10 +130,6 @@ func (p *plan) autoAddress() error {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return errs.err()
-	}
-	return nil
 }
 
 // subnetsOf returns the distinct subnets of family f on a segment.

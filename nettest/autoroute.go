@@ -93,30 +93,50 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge) {
 			have[a.Masked()] = true
 		}
 	}
+	add := func(dst netip.Prefix, via visit) {
+		have[dst] = true
+		r := Route{Dst: dst, Via: via.first.gw, Dev: via.first.out.name}
+		s.routes = append(s.routes, &routePlan{
+			r: r, family: f, dst: dst, auto: true,
+			hops: []hopPlan{{via: via.first.gw, dev: via.first.out, weight: 1}},
+		})
+	}
 	for _, seg := range p.segs {
 		for _, sub := range seg.subnetsOf(f) {
 			if have[sub] {
 				continue
 			}
-			best, bestOrder := (*visit)(nil), 0
+			// The subnet is reached through the nearest router on it. With
+			// no router on it, only the addresses of the hosts on it are
+			// reachable (a host answers on all its addresses but forwards
+			// nothing): host routes to those, so that the rest of the
+			// subnet has no route rather than a black hole.
+			var best *visit
+			var hosts []*ifacePlan
 			for _, ip := range seg.ends {
 				v, ok := seen[ip.node]
 				if !ok || ip.node == s || !holds(ip, sub) {
 					continue
 				}
-				if best == nil || v.order < bestOrder {
-					best, bestOrder = &v, v.order
+				if ip.node.kind != Router {
+					hosts = append(hosts, ip)
+					continue
+				}
+				if best == nil || v.order < best.order {
+					best = &v
 				}
 			}
-			if best == nil {
+			if best != nil {
+				add(sub, *best)
 				continue
 			}
-			have[sub] = true
-			r := Route{Dst: sub, Via: best.first.gw, Dev: best.first.out.name}
-			s.routes = append(s.routes, &routePlan{
-				r: r, family: f, dst: sub, auto: true,
-				hops: []hopPlan{{via: best.first.gw, dev: best.first.out, weight: 1}},
-			})
+			for _, ip := range hosts {
+				for _, a := range ip.addrs {
+					if dst := netip.PrefixFrom(a.Addr(), a.Addr().BitLen()); sub.Contains(a.Addr()) && !have[dst] {
+						add(dst, seen[ip.node])
+					}
+				}
+			}
 		}
 	}
 }

@@ -30,7 +30,8 @@ type nodePlan struct {
 	ifaces   []*ifacePlan
 	byIface  map[string]*ifacePlan
 	routes   []*routePlan
-	nextIdx  int // next interface index to ask the kernel for
+	nextIdx  int  // next interface index to ask the kernel for
+	bad      bool // one of its addresses is at fault
 }
 
 type ifacePlan struct {
@@ -194,6 +195,12 @@ func (t Topology) resolve() (*plan, error) {
 		checkMTU(w, l.MTU)
 		na, nb := node(where(w, "end A"), l.A), node(where(w, "end B"), l.B)
 		if na == nil || nb == nil {
+			// Still report what is wrong with the ends' names.
+			for _, e := range []Endpoint{l.A, l.B} {
+				if msg := checkIfaceName(e.Iface); e.Iface != "" && msg != "" {
+					errs.add(where(w, "end "+e.String()), "%s", msg)
+				}
+			}
 			continue
 		}
 		if na == nb {
@@ -229,6 +236,9 @@ func (t Topology) resolve() (*plan, error) {
 			mw := where(w, "member "+e.String())
 			np := node(mw, e)
 			if np == nil {
+				if msg := checkIfaceName(e.Iface); e.Iface != "" && msg != "" {
+					errs.add(mw, "%s", msg)
+				}
 				continue
 			}
 			member := addIface(mw, np, e, l.MTU)
@@ -288,16 +298,14 @@ func (t Topology) resolve() (*plan, error) {
 	}
 
 	p.checkAddrs(&errs)
-	if len(errs) > 0 {
-		return nil, errs.err()
-	}
-	if err := p.autoAddress(); err != nil {
-		return nil, err
-	}
+	p.autoAddress(&errs)
 	p.checkMTUs(&errs)
+	// Routes are checked even when something else is wrong, so that one
+	// run reports every problem; a node whose addresses are at fault is
+	// skipped, as its routes would draw errors that are not theirs.
 	for i, n := range t.Nodes {
 		np := p.byName[n.Name]
-		if np == nil || np.isSwitch {
+		if np == nil || np.isSwitch || np.bad || &t.Nodes[i] != nodeConfigOf(t, n.Name) {
 			continue
 		}
 		seen := map[string]bool{}
@@ -363,9 +371,21 @@ func linkWhere(i int, l LinkConfig) string {
 func nodeNames(t Topology) []string {
 	var names []string
 	for _, n := range t.Nodes {
-		names = append(names, n.Name)
+		if !slices.Contains(names, n.Name) {
+			names = append(names, n.Name)
+		}
 	}
 	return names
+}
+
+// nodeConfigOf returns the first NodeConfig of that name.
+func nodeConfigOf(t Topology, name string) *NodeConfig {
+	for i := range t.Nodes {
+		if t.Nodes[i].Name == name {
+			return &t.Nodes[i]
+		}
+	}
+	return nil
 }
 
 // checkAddrs validates user-given addresses: well-formed, usable on an
@@ -381,6 +401,7 @@ func (p *plan) checkAddrs(errs *problems) {
 	for _, seg := range p.segs {
 		for _, ip := range seg.ends {
 			w := where(segWhere(seg), "interface "+ip.String())
+			before := len(*errs)
 			for _, a := range ip.addrs {
 				aw := where(w, "address "+a.String())
 				if !a.IsValid() {
@@ -438,6 +459,9 @@ func (p *plan) checkAddrs(errs *problems) {
 				if !dup {
 					subnets = append(subnets, subnet{m, seg, ip})
 				}
+			}
+			if len(*errs) > before {
+				ip.node.bad = true
 			}
 			if len(ip.addrs) > 0 {
 				seg.user = true
