@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -14,8 +15,9 @@ import (
 // namespace is one anonymous network namespace, held by a file descriptor,
 // with a netlink handle whose socket lives inside it.
 type namespace struct {
-	fd netns.NsHandle
-	nl *netlink.Handle
+	fd  netns.NsHandle
+	nl  *netlink.Handle
+	raw *nl.SocketHandle // for the requests netlink.Handle does not make (readiness)
 }
 
 // Sysctls written in every namespace when it is created, before any
@@ -80,6 +82,11 @@ func newNamespace(sysctls ...[][2]string) (*namespace, error) {
 		if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 			return restore, fmt.Errorf("opening a netlink socket: %w", err)
 		}
+		sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+		if err != nil {
+			return restore, fmt.Errorf("opening a netlink socket: %w", err)
+		}
+		ns.raw = &nl.SocketHandle{Socket: sock}
 		if err := ns.nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}); err != nil {
 			return restore, fmt.Errorf("bringing lo up: %w", err)
 		}
@@ -204,6 +211,10 @@ func (ns *namespace) close() error {
 	if ns.nl != nil {
 		ns.nl.Close()
 		ns.nl = nil
+	}
+	if ns.raw != nil {
+		ns.raw.Close()
+		ns.raw = nil
 	}
 	var err error
 	if ns.fd >= 0 {

@@ -5,6 +5,8 @@
 package testenv
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"testing"
 
@@ -25,5 +27,31 @@ func RequirePrivilege(t testing.TB) {
 			t.Fatalf("%s=1 but: %v", RequirePrivilegeEnv, err)
 		}
 		t.Skipf("skipping: %v", err)
+	}
+}
+
+// SkipExamplesWithoutPrivilege is for TestMain, before m.Run: when the
+// process cannot build topologies (and NETTEST_REQUIRE_PRIVILEGE is not 1),
+// it adds the Example functions to -test.skip and says why on stderr. The
+// examples build real topologies and check their output; Go gives them no
+// way to skip themselves.
+func SkipExamplesWithoutPrivilege() {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	err := nettest.CheckPrivilege()
+	if err == nil || os.Getenv(RequirePrivilegeEnv) == "1" {
+		return
+	}
+	skip := flag.Lookup("test.skip")
+	if skip == nil {
+		return
+	}
+	pattern := "^Example"
+	if cur := skip.Value.String(); cur != "" {
+		pattern = cur + "|" + pattern
+	}
+	if skip.Value.Set(pattern) == nil {
+		fmt.Fprintf(os.Stderr, "skipping examples: %v\n", err)
 	}
 }
