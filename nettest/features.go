@@ -137,6 +137,10 @@ func probeFeatures() (*Features, error) {
 			fs.status[f] = FeatureStatus{Feature: f, Supported: true}
 		case unsupportedErr(err):
 			fs.status[f] = FeatureStatus{Feature: f, Reason: fmt.Sprintf("kernel lacks %s (%v)", f, err)}
+		case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+			// Not a kernel question: this process may not use it (rootless,
+			// or a device node it cannot open).
+			fs.status[f] = FeatureStatus{Feature: f, Reason: fmt.Sprintf("%s not permitted to this process (%v)", f, err)}
 		default:
 			fs.status[f] = FeatureStatus{Feature: f, Reason: fmt.Sprintf("probing %s failed: %v", f, err)}
 			probeErrs = append(probeErrs, fmt.Errorf("probing %s: %w", f, err))

@@ -38,6 +38,9 @@ func (n *Network) Persist() ([]string, error) {
 	if len(n.persisted) > 0 {
 		return n.persistedNames(), nil
 	}
+	if Rootless() {
+		return nil, fmt.Errorf("nettest: persisting namespaces under %s: %w: it needs root in the host's user namespace, and this process runs rootless in a user namespace of its own", NetnsDir, ErrPrivilege)
+	}
 	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
 		return nil, privilegeError("creating "+NetnsDir, err)
 	}

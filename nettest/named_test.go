@@ -13,12 +13,14 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/nettestlab/nettest/internal/testenv"
 	"github.com/nettestlab/nettest/nettest"
 )
 
 // TestPersist names a topology's namespaces under /run/netns, reaches them
 // with ip(8), keeps them after Close, and removes them.
 func TestPersist(t *testing.T) {
+	skipRootless(t)
 	topo := seedTopology()
 	topo.Name = fmt.Sprintf("persist%d", os.Getpid())
 	n := build(t, topo)
@@ -56,6 +58,7 @@ func TestPersist(t *testing.T) {
 // TestCleanPersistedRemovesOnlyOurs: a namespace named without nettest's
 // prefix survives CleanPersisted.
 func TestCleanPersistedRemovesOnlyOurs(t *testing.T) {
+	skipRootless(t)
 	topo := seedTopology()
 	topo.Name = fmt.Sprintf("clean%d", os.Getpid())
 	n := build(t, topo)
@@ -105,4 +108,25 @@ func mountNewNamespace(t *testing.T, path string) {
 		require.NoError(t, unix.Unmount(path, unix.MNT_DETACH))
 		require.NoError(t, os.Remove(path))
 	})
+}
+
+// skipRootless skips tests of what needs root in the host's user namespace.
+func skipRootless(t *testing.T) {
+	t.Helper()
+	testenv.RequirePrivilege(t)
+	if nettest.Rootless() {
+		t.Skip("skipping: persisting namespaces needs root in the host's user namespace; this test runs rootless")
+	}
+}
+
+// TestPersistRootless: rootless, Persist says why it cannot.
+func TestPersistRootless(t *testing.T) {
+	testenv.RequirePrivilege(t)
+	if !nettest.Rootless() {
+		t.Skip("skipping: runs only rootless (unshare --user --map-root-user --net)")
+	}
+	n := build(t, seedTopology())
+	_, err := n.Persist()
+	require.ErrorIs(t, err, nettest.ErrPrivilege)
+	require.ErrorContains(t, err, "runs rootless")
 }

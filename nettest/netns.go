@@ -3,7 +3,9 @@ package nettest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"strings"
 	"runtime"
 
 	"github.com/vishvananda/netlink"
@@ -25,7 +27,7 @@ type namespace struct {
 var baseSysctls = [][2]string{
 	// ICMP datagram sockets for every group: ping without raw sockets, with
 	// the kernel keeping concurrent pings' replies apart.
-	{"/proc/sys/net/ipv4/ping_group_range", "0 2147483647"},
+	{"/proc/sys/net/ipv4/ping_group_range", pingGroupRange()},
 	// IPv6 addresses are usable at once: no duplicate address detection.
 	{"/proc/sys/net/ipv6/conf/all/accept_dad", "0"},
 	{"/proc/sys/net/ipv6/conf/default/accept_dad", "0"},
@@ -36,6 +38,32 @@ var baseSysctls = [][2]string{
 	// and ECMP make asymmetric paths, which a strict filter drops.
 	{"/proc/sys/net/ipv4/conf/all/rp_filter", "0"},
 	{"/proc/sys/net/ipv4/conf/default/rp_filter", "0"},
+}
+
+// pingGroupRange returns "low high": the groups of this process's user
+// namespace (all of them, as root; only the mapped ones, rootless), which is
+// what the kernel accepts in net.ipv4.ping_group_range.
+func pingGroupRange() string {
+	low, high := uint64(0), uint64(math.MaxInt32)
+	data, err := os.ReadFile("/proc/self/gid_map")
+	if err != nil {
+		return fmt.Sprintf("%d %d", low, high)
+	}
+	first := true
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var inside, outside, count uint64
+		if _, err := fmt.Sscan(line, &inside, &outside, &count); err != nil || count == 0 {
+			continue
+		}
+		if first || inside < low {
+			low = inside
+		}
+		if end := inside + count - 1; first || end > high {
+			high = end
+		}
+		first = false
+	}
+	return fmt.Sprintf("%d %d", low, min(high, math.MaxInt32))
 }
 
 // forwarding returns the sysctls that turn forwarding on or off. They are

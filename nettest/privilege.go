@@ -65,3 +65,15 @@ func privilegeError(op string, err error) error {
 	}
 	return fmt.Errorf("nettest: %s: %w", op, err)
 }
+
+// Rootless reports whether this process runs in a user namespace other than
+// the host's (as under `unshare --user --map-root-user`): it may build
+// topologies there, but not mount on the host's /run/netns.
+func Rootless() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(data))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+}

@@ -47,6 +47,9 @@ func unprivilegedHelper() {
 // fail with ErrPrivilege and say how to run.
 func TestWithoutPrivilege(t *testing.T) {
 	testenv.RequirePrivilege(t) // dropping to nobody needs root
+	if nettest.Rootless() {
+		t.Skip("skipping: rootless, there is no other user to drop to")
+	}
 	// nobody may not enter go test's private build directory: run a copy.
 	dir, err := os.MkdirTemp("", "nettest-unprivileged-")
 	require.NoError(t, err)

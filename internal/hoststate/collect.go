@@ -511,6 +511,12 @@ func (s *State) readIptables() error {
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
+		if errors.Is(err, fs.ErrPermission) {
+			// Rootless, inside a user namespace: the file belongs to the
+			// real root. Record that, the same in every snapshot.
+			s.Iptables = append(s.Iptables, f+": (not readable here)")
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("hoststate: reading /proc/net/%s: %w", f, err)
 		}
