@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"strings"
 	"runtime"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
