@@ -167,11 +167,18 @@ func (ns *namespace) do(fn func() error) error {
 		}
 		if err := netns.Set(ns.fd); err != nil {
 			orig.Close()
-			return nil, privilegeError("entering a network namespace", err)
+			return nil, &enterError{privilegeError("entering the namespace", err)}
 		}
 		return restoreTo(orig), nil
 	}, fn)
 }
+
+// enterError marks a failure to enter the namespace, as opposed to an error
+// of the function run inside.
+type enterError struct{ err error }
+
+func (e *enterError) Error() string { return e.err.Error() }
+func (e *enterError) Unwrap() error { return e.err }
 
 // restoreTo returns a function that moves the calling thread back into orig
 // and closes it.

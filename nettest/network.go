@@ -45,6 +45,9 @@ func Build(ctx context.Context, t Topology) (_ *Network, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckPrivilege(); err != nil {
+		return nil, err
+	}
 	n := &Network{name: t.Name, plan: p, byName: map[string]*Node{}, linkByID: map[string]*Link{}}
 	if n.name == "" {
 		var b [4]byte

@@ -51,7 +51,12 @@ func (n *Node) Do(fn func() error) error {
 	if err := n.open(); err != nil {
 		return err
 	}
-	return n.ns.do(fn)
+	err := n.ns.do(fn)
+	var ee *enterError
+	if errors.As(err, &ee) {
+		return fmt.Errorf("%s: %w", n.where(), err)
+	}
+	return err
 }
 
 // Netlink returns a netlink handle whose socket lives in the node's

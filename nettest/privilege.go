@@ -61,9 +61,9 @@ func effectiveCaps() (uint64, error) {
 // ErrPrivilege with advice on how to run.
 func privilegeError(op string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("nettest: %s: %w (%v); %s", op, ErrPrivilege, err, howToRun)
+		return fmt.Errorf("%s: %w (%v); %s", op, ErrPrivilege, err, howToRun)
 	}
-	return fmt.Errorf("nettest: %s: %w", op, err)
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // Rootless reports whether this process runs in a user namespace other than

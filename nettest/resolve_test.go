@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseRoute(t *testing.T) {
@@ -167,4 +168,12 @@ func TestSysctlPath(t *testing.T) {
 	require.Contains(t, msg, "malformed")
 	_, msg = sysctlPath("net.ipv4.conf.*.x")
 	require.Contains(t, msg, "not allowed")
+}
+
+func TestPrivilegeError(t *testing.T) {
+	err := privilegeError("creating a network namespace", unix.EPERM)
+	require.ErrorIs(t, err, ErrPrivilege)
+	require.ErrorContains(t, err, "creating a network namespace: not enough privilege (operation not permitted); run as root (sudo), with `go test -exec sudo`")
+	err = privilegeError("creating a network namespace", unix.ENOMEM)
+	require.NotErrorIs(t, err, ErrPrivilege)
 }

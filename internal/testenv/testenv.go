@@ -1,7 +1,3 @@
-// Package testenv holds what this repository's own tests share: the rule
-// that decides whether a privileged test runs, skips or fails.
-//
-// It may import nettest and testing; nothing outside tests imports it.
 package testenv
 
 import (
