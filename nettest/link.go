@@ -168,12 +168,13 @@ func (l *Link) createOnce(retried bool) error {
 // pulled with both interfaces shut. The kernel drops the routes that use
 // them; routes with a higher metric elsewhere take over, as in a real router.
 func (l *Link) SetDown() error {
+	return l.net.use("link "+l.p.name, l.setDown)
+}
+
+func (l *Link) setDown() error {
 	l.net.mu.Lock()
 	defer l.net.mu.Unlock()
 	for _, in := range []*Interface{l.a, l.b} {
-		if err := in.node.open(); err != nil {
-			return err
-		}
 		if err := in.node.ns.nl.LinkSetDown(in.netlinkLink()); err != nil {
 			return fmt.Errorf("nettest: link %s: setting %s down: %w", l.p.name, in, err)
 		}
@@ -187,12 +188,13 @@ func (l *Link) SetDown() error {
 // hops are all on interfaces that are up. It returns when both ends are up
 // again (operstate checked), or when ctx ends.
 func (l *Link) SetUp(ctx context.Context) error {
+	return l.net.use("link "+l.p.name, func() error { return l.setUp(ctx) })
+}
+
+func (l *Link) setUp(ctx context.Context) error {
 	l.net.mu.Lock()
 	defer l.net.mu.Unlock()
 	for _, in := range []*Interface{l.a, l.b} {
-		if err := in.node.open(); err != nil {
-			return err
-		}
 		if err := in.node.ns.nl.LinkSetUp(in.netlinkLink()); err != nil {
 			return fmt.Errorf("nettest: link %s: setting %s up: %w", l.p.name, in, err)
 		}

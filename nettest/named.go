@@ -32,7 +32,15 @@ func PersistedName(topology, node string) string {
 // so that `ip netns exec`, `ip -n` and nsenter reach them and they outlive
 // the process. Close then leaves them in place; [RemovePersisted] removes
 // them. It returns the names made. Persisting twice is a no-op.
-func (n *Network) Persist() ([]string, error) {
+func (n *Network) Persist() (names []string, err error) {
+	err = n.use("persisting "+n.name, func() (err error) {
+		names, err = n.persist()
+		return err
+	})
+	return names, err
+}
+
+func (n *Network) persist() ([]string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if len(n.persisted) > 0 {
@@ -46,9 +54,6 @@ func (n *Network) Persist() ([]string, error) {
 	}
 	var made []string
 	for _, node := range n.nodes {
-		if err := node.open(); err != nil {
-			return nil, errors.Join(err, unmountAll(made))
-		}
 		path := filepath.Join(NetnsDir, PersistedName(n.name, node.p.name))
 		if err := bindNamespace(node.ns, path); err != nil {
 			return nil, errors.Join(fmt.Errorf("%s: persisting: %w", node.where(), err), unmountAll(made))

@@ -27,6 +27,7 @@ type Network struct {
 
 	mu        sync.Mutex // guards link state changes and persisted
 	persisted []string   // bind mounts made by Persist
+	life      life       // in-flight uses of the namespaces, for Close
 
 	closeOnce sync.Once
 	closeErr  error
@@ -216,10 +217,14 @@ func (n *Network) Addr(ref string, f Family) (netip.Addr, error) {
 
 // Close removes the topology: it releases every namespace, so the kernel
 // destroys them with their interfaces and routes. Namespaces made persistent
-// with Persist stay. Close is idempotent: later calls return the first
-// call's result, which joins every error met.
+// with Persist stay. Close waits for calls in progress (entering a node in
+// Do, route lookups, links going up) to finish; later calls fail with "the
+// network is closed". Code still running inside a node after entering it
+// keeps that namespace alive until it returns. Close is idempotent: later
+// calls return the first call's result, which joins every error met.
 func (n *Network) Close() error {
 	n.closeOnce.Do(func() {
+		n.life.end()
 		var errs []error
 		for i := len(n.nodes) - 1; i >= 0; i-- {
 			node := n.nodes[i]
@@ -230,6 +235,15 @@ func (n *Network) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// use runs f while holding the network open, or fails if it is closed.
+func (n *Network) use(what string, f func() error) error {
+	if !n.life.acquire() {
+		return fmt.Errorf("nettest: %s: the network is closed", what)
+	}
+	defer n.life.release()
+	return f()
 }
 
 func (n *Network) iface(ip *ifacePlan) *Interface {

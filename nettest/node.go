@@ -48,10 +48,24 @@ func (n *Node) where() string {
 // may be used from any goroutine afterwards, which is the way to serve or
 // dial from a node. A panic in fn is re-raised in the caller.
 func (n *Node) Do(fn func() error) error {
-	if err := n.open(); err != nil {
-		return err
+	if !n.net.life.acquire() {
+		return fmt.Errorf("%s: the network is closed", n.where())
 	}
-	err := n.ns.do(fn)
+	// The namespace's descriptor is needed only to enter it: release the
+	// network as soon as the thread is inside, so that Close does not wait
+	// for fn.
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			n.net.life.release()
+		}
+	}
+	err := n.ns.do(func() error {
+		release()
+		return fn()
+	})
+	release() // when entering failed, the wrapper did not run
 	var ee *enterError
 	if errors.As(err, &ee) {
 		return fmt.Errorf("%s: %w", n.where(), err)
@@ -118,13 +132,6 @@ func (n *Node) Routes() []Route {
 		out = append(out, rp.r)
 	}
 	return out
-}
-
-func (n *Node) open() error {
-	if n.ns == nil || n.ns.fd < 0 {
-		return fmt.Errorf("%s: the network is closed", n.where())
-	}
-	return nil
 }
 
 // addBridge creates the switch's bridge, up, without STP or multicast
@@ -246,10 +253,11 @@ var ErrNoRoute = errors.New("no route")
 // (ip route get). A multipath route answers with the path the kernel picks
 // for this lookup.
 func (n *Node) RouteGet(dst netip.Addr) (RouteInfo, error) {
-	if err := n.open(); err != nil {
-		return RouteInfo{}, err
-	}
-	routes, err := n.ns.nl.RouteGet(dst.AsSlice())
+	var routes []netlink.Route
+	err := n.net.use("node "+n.p.name, func() (err error) {
+		routes, err = n.ns.nl.RouteGet(dst.AsSlice())
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EINVAL) {
 			return RouteInfo{Dst: dst}, fmt.Errorf("nettest: node %s: route to %s: %w (%v)", n.p.name, dst, ErrNoRoute, err)
