@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,7 +33,7 @@ func TestHostUntouched(t *testing.T) {
 	require.NoError(t, err)
 
 	t.Run("pair with user addresses", func(t *testing.T) {
-		n := hostBuild(t, nettest.Topology{
+		n := build(t, nettest.Topology{
 			Name:  "host-pair",
 			Nodes: []nettest.NodeConfig{{Name: "a"}, {Name: "b"}},
 			Links: []nettest.LinkConfig{{
@@ -42,49 +41,49 @@ func TestHostUntouched(t *testing.T) {
 				B: nettest.Endpoint{Node: "b", Addrs: []netip.Prefix{netip.MustParsePrefix("10.1.1.2/24")}},
 			}},
 		})
-		hostPing(t, hostNode(t, n, "a"), netip.MustParseAddr("10.1.1.2"))
-		hostPing(t, hostNode(t, n, "b"), netip.MustParseAddr("10.1.1.1"))
+		ping(t, node(t, n, "a"), netip.MustParseAddr("10.1.1.2"))
+		ping(t, node(t, n, "b"), netip.MustParseAddr("10.1.1.1"))
 		hostDoMany(t, n)
 		require.NoError(t, n.Close())
 	})
 
 	t.Run("chain with a link down and up", func(t *testing.T) {
-		n := hostBuildWith(t, nettest.NewBuilder("host-chain").
-			Host("h1", "h2").Router("r1", "r2").Chain("h1", "r1", "r2", "h2"))
-		h1, h2 := hostNode(t, n, "h1"), hostNode(t, n, "h2")
+		n := build(t, mustTopology(t, nettest.NewBuilder("host-chain").
+			Host("h1", "h2").Router("r1", "r2").Chain("h1", "r1", "r2", "h2")))
+		h1, h2 := node(t, n, "h1"), node(t, n, "h2")
 		for _, f := range []nettest.Family{nettest.IPv4, nettest.IPv6} {
-			hostPing(t, h1, hostAddr(t, n, "h2", f))
-			hostPing(t, h2, hostAddr(t, n, "h1", f))
+			ping(t, h1, addr(t, n, "h2", f))
+			ping(t, h2, addr(t, n, "h1", f))
 		}
 		l, err := n.Link("r1-r2")
 		require.NoError(t, err)
 		require.NoError(t, l.SetDown())
-		_, err = icmpping.Ping(h1, hostAddr(t, n, "h2", nettest.IPv4), 200*time.Millisecond)
+		_, err = icmpping.Ping(h1, addr(t, n, "h2", nettest.IPv4), 200*time.Millisecond)
 		require.Error(t, err, "ping across a link that is down")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		require.NoError(t, l.SetUp(ctx))
 		for _, f := range []nettest.Family{nettest.IPv4, nettest.IPv6} {
-			hostPing(t, h1, hostAddr(t, n, "h2", f))
+			ping(t, h1, addr(t, n, "h2", f))
 		}
 		hostDoMany(t, n)
 		require.NoError(t, n.Close())
 	})
 
 	t.Run("LAN", func(t *testing.T) {
-		n := hostBuildWith(t, nettest.NewBuilder("host-lan").
-			Host("l1", "l2", "l3").LAN("lan0", "l1", "l2", "l3"))
-		l1 := hostNode(t, n, "l1")
+		n := build(t, mustTopology(t, nettest.NewBuilder("host-lan").
+			Host("l1", "l2", "l3").LAN("lan0", "l1", "l2", "l3")))
+		l1 := node(t, n, "l1")
 		for _, f := range []nettest.Family{nettest.IPv4, nettest.IPv6} {
-			hostPing(t, l1, hostAddr(t, n, "l2", f))
-			hostPing(t, l1, hostAddr(t, n, "l3", f))
+			ping(t, l1, addr(t, n, "l2", f))
+			ping(t, l1, addr(t, n, "l3", f))
 		}
 		hostDoMany(t, n)
 		require.NoError(t, n.Close())
 	})
 
 	t.Run("router with sysctls", func(t *testing.T) {
-		n := hostBuild(t, nettest.Topology{
+		n := build(t, nettest.Topology{
 			Name: "host-sysctl",
 			Nodes: []nettest.NodeConfig{
 				{Name: "s1"},
@@ -97,14 +96,14 @@ func TestHostUntouched(t *testing.T) {
 			},
 			Auto: nettest.Auto{IPv4: true, IPv6: true, Routes: true},
 		})
-		fw := hostNode(t, n, "fw")
+		fw := node(t, n, "fw")
 		// The settings hold inside the router, where they were asked for.
-		require.Equal(t, "1", hostSysctl(t, fw, "/proc/sys/net/ipv4/conf/all/rp_filter"))
-		require.Equal(t, "1", hostSysctl(t, fw, "/proc/sys/net/ipv4/ip_forward"))
-		s1, s2 := hostNode(t, n, "s1"), hostNode(t, n, "s2")
+		require.Equal(t, "1", readSysctl(t, fw, "/proc/sys/net/ipv4/conf/all/rp_filter"))
+		require.Equal(t, "1", readSysctl(t, fw, "/proc/sys/net/ipv4/ip_forward"))
+		s1, s2 := node(t, n, "s1"), node(t, n, "s2")
 		for _, f := range []nettest.Family{nettest.IPv4, nettest.IPv6} {
-			hostPing(t, s1, hostAddr(t, n, "s2", f))
-			hostPing(t, s2, hostAddr(t, n, "s1", f))
+			ping(t, s1, addr(t, n, "s2", f))
+			ping(t, s2, addr(t, n, "s1", f))
 		}
 		hostDoMany(t, n)
 		require.NoError(t, n.Close())
@@ -116,56 +115,6 @@ func TestHostUntouched(t *testing.T) {
 	threads, err := hoststate.ThreadsOutside()
 	require.NoError(t, err)
 	require.Empty(t, threads, "threads left outside the host's network namespace")
-}
-
-// hostBuild builds topo; the network is closed at the end of the test even
-// if the test stops early.
-func hostBuild(t *testing.T, topo nettest.Topology) *nettest.Network {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	n, err := nettest.Build(ctx, topo)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, n.Close()) })
-	return n
-}
-
-func hostBuildWith(t *testing.T, b *nettest.Builder) *nettest.Network {
-	t.Helper()
-	topo, err := b.Topology()
-	require.NoError(t, err)
-	return hostBuild(t, topo)
-}
-
-func hostNode(t *testing.T, n *nettest.Network, name string) *nettest.Node {
-	t.Helper()
-	nd, err := n.Node(name)
-	require.NoError(t, err)
-	return nd
-}
-
-func hostAddr(t *testing.T, n *nettest.Network, ref string, f nettest.Family) netip.Addr {
-	t.Helper()
-	a, err := n.Addr(ref, f)
-	require.NoError(t, err)
-	return a
-}
-
-func hostPing(t *testing.T, from *nettest.Node, to netip.Addr) {
-	t.Helper()
-	_, err := icmpping.Ping(from, to, 2*time.Second)
-	require.NoError(t, err, "ping %s from %s", to, from)
-}
-
-// hostSysctl reads a sysctl inside a node.
-func hostSysctl(t *testing.T, nd *nettest.Node, path string) string {
-	t.Helper()
-	var v []byte
-	require.NoError(t, nd.Do(func() (err error) {
-		v, err = os.ReadFile(path)
-		return err
-	}))
-	return strings.TrimSpace(string(v))
 }
 
 // hostDoMany runs Node.Do many times on every node and switch, from many
