@@ -40,6 +40,17 @@ var baseSysctls = [][2]string{
 	{"/proc/sys/net/ipv4/conf/default/rp_filter", "0"},
 }
 
+// Sysctls of a LAN switch's namespace: the bridge and its ports carry the
+// members' frames and have no addresses of their own, so no IPv6 link-local
+// addresses either (addr_gen_mode none): a capture on the LAN shows only the
+// members' packets, not the switch's duplicate address detection, router
+// solicitations or multicast reports.
+var switchSysctls = [][2]string{
+	{"/proc/sys/net/ipv6/conf/all/addr_gen_mode", "1"},
+	{"/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1"},
+	{"/proc/sys/net/ipv6/conf/default/accept_dad", "0"},
+}
+
 // pingGroupRange returns "low high": the groups of this process's user
 // namespace (all of them, as root; only the mapped ones, rootless), which is
 // what the kernel accepts in net.ipv4.ping_group_range.

@@ -82,7 +82,7 @@ func Build(ctx context.Context, t Topology) (_ *Network, err error) {
 		}
 		sysctls := [][][2]string{baseSysctls, forwarding(node.p.kind == Router)}
 		if node.p.isSwitch {
-			sysctls = nil
+			sysctls = [][][2]string{switchSysctls}
 		}
 		ns, err := newNamespace(sysctls...)
 		if err != nil {
