@@ -1,0 +1,540 @@
+package nettest_test
+
+// Baselines for the benchmarks in bench_test.go: the same topologies built
+// without nettest.
+//
+//   - blChain builds them with direct netlink/netns calls, doing the minimum a
+//     competent engineer would write by hand: the kernel's own cost plus the
+//     unavoidable round trips of github.com/vishvananda/netlink.
+//   - blShellPair runs the seed tutorial's `ip netns` sequence with iproute2
+//     and iputils ping, one `sh -c` per iteration.
+//
+// Neither touches the root network namespace: veth pairs are created with
+// both ends directly in their target namespaces.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// blNS is one anonymous network namespace of a baseline topology, held by a
+// file descriptor, with a netlink handle whose socket lives inside it, and a
+// raw netlink socket for the readiness dump (netlink.Handle does not parse
+// IFLA_AF_SPEC).
+type blNS struct {
+	fd  netns.NsHandle
+	nl  *netlink.Handle
+	raw *nl.SocketHandle
+}
+
+func (ns *blNS) close() error {
+	var err error
+	if ns.nl != nil {
+		ns.nl.Close()
+		ns.nl = nil
+	}
+	if ns.raw != nil {
+		ns.raw.Close()
+		ns.raw = nil
+	}
+	if ns.fd >= 0 {
+		err = ns.fd.Close()
+		ns.fd = -1
+	}
+	return err
+}
+
+// blWriteSysctl writes a /proc/sys file of the calling thread's namespace.
+func blWriteSysctl(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	return errors.Join(err, f.Close())
+}
+
+// blNewNamespaces creates one anonymous namespace per element of sysctls,
+// writing those sysctls inside it, opening a NETLINK_ROUTE handle and a raw
+// NETLINK_ROUTE socket in it and bringing its lo up. Everything runs on one goroutine locked to its OS
+// thread, which unshares once per namespace and goes back to its original
+// namespace at the end (or, should that fail, exits locked so that the
+// runtime ends the thread). On error the namespaces made so far are returned
+// with the error, for the caller to close.
+func blNewNamespaces(sysctls [][][2]string) ([]*blNS, error) {
+	out := make([]*blNS, 0, len(sysctls))
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("opening this thread's namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		err = func() error {
+			for i, set := range sysctls {
+				if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+					return fmt.Errorf("namespace %d: unshare: %w", i, err)
+				}
+				ns := &blNS{fd: -1}
+				out = append(out, ns)
+				var err error
+				if ns.fd, err = netns.Get(); err != nil {
+					return fmt.Errorf("namespace %d: %w", i, err)
+				}
+				for _, kv := range set {
+					if err := blWriteSysctl(kv[0], kv[1]); err != nil {
+						return fmt.Errorf("namespace %d: sysctl %s: %w", i, kv[0], err)
+					}
+				}
+				if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+					return fmt.Errorf("namespace %d: netlink: %w", i, err)
+				}
+				sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+				if err != nil {
+					return fmt.Errorf("namespace %d: netlink: %w", i, err)
+				}
+				ns.raw = &nl.SocketHandle{Socket: sock}
+				if err := ns.nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1}}); err != nil {
+					return fmt.Errorf("namespace %d: lo up: %w", i, err)
+				}
+			}
+			return nil
+		}()
+		if serr := netns.Set(orig); serr != nil {
+			done <- errors.Join(err, serr)
+			return // still locked: the thread dies with the goroutine
+		}
+		runtime.UnlockOSThread()
+		done <- err
+	}()
+	return out, <-done
+}
+
+// blDo runs fn inside the namespace on a goroutine locked to its OS thread,
+// then puts the thread back.
+func blDo(fd netns.NsHandle, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(fd); err != nil {
+			runtime.UnlockOSThread()
+			done <- err
+			return
+		}
+		err = fn()
+		if serr := netns.Set(orig); serr != nil {
+			done <- errors.Join(err, serr)
+			return // still locked: the thread dies with the goroutine
+		}
+		runtime.UnlockOSThread()
+		done <- err
+	}()
+	return <-done
+}
+
+// blTopo is a baseline chain h1 - r1 - ... - rN - h2: node k is nss[k], link
+// j joins node j (its "A" end, created with index blIndex) and node j+1.
+type blTopo struct {
+	nss    []*blNS
+	up     [][]int // per node, the indexes of its veth ends
+	routes int     // routes installed
+	dst    netip.Addr
+}
+
+// blIndex is the index asked of the kernel for the end of a veth created in
+// its own namespace. The peer, created in a fresh namespace, gets a small
+// index from the kernel (2, 3): were both ends to share an index, linkwatch
+// would take the carrier change for non-urgent and delay it by up to 1s.
+const blIndex = 1000
+
+// blSubnet returns link j's /30, the one nettest's automatic IPv4 addressing
+// gives the j-th link: 198.18.0.0/16 in order, .1 on the A end, .2 on the B end.
+func blSubnet(j int) netip.Prefix {
+	a := netip.AddrFrom4([4]byte{198, 18, byte(4 * j >> 8), byte(4 * j)})
+	return netip.PrefixFrom(a, 30)
+}
+
+func blHost(p netip.Prefix, n int) netip.Addr {
+	b := p.Addr().As4()
+	b[3] += byte(n)
+	return netip.AddrFrom4(b)
+}
+
+func blIPNet(a netip.Addr, bits int) *net.IPNet {
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, 32)}
+}
+
+// blChain builds h1 - r1 - ... - rN - h2 (routers may be 0: a pair) with
+// direct netlink calls. With addrs, it installs what nettest's Auto{IPv4:
+// true, Routes: true} installs: a /30 per link and, on every node, a route to
+// every subnet it is not on; it opens h1 to ICMP datagram sockets
+// (ping_group_range) for the ping and, with routers, gives both hosts
+// ip_default_ttl=255 (as the nettest side does). Routers get ip_forward=1. It
+// returns when every veth end is ready as nettest.Build defines it (waitUp).
+func blChain(routers int, addrs bool) (_ *blTopo, err error) {
+	nodes := routers + 2
+	sysctls := make([][][2]string, nodes)
+	for k := 1; k <= routers; k++ {
+		sysctls[k] = [][2]string{{"/proc/sys/net/ipv4/ip_forward", "1"}}
+	}
+	if addrs {
+		sysctls[0] = [][2]string{{"/proc/sys/net/ipv4/ping_group_range", "0 2147483647"}}
+		if routers > 0 {
+			// As the nettest side: hosts send with TTL 255, so that an echo
+			// and its reply survive more than 63 routers.
+			ttl := [2]string{"/proc/sys/net/ipv4/ip_default_ttl", "255"}
+			sysctls[0] = append(sysctls[0], ttl)
+			sysctls[nodes-1] = append(sysctls[nodes-1], ttl)
+		}
+	}
+	t := &blTopo{up: make([][]int, nodes)}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	t.nss, err = blNewNamespaces(sysctls)
+	if err != nil {
+		return nil, err
+	}
+
+	// Veth pairs, both ends created in their namespaces, both up. The A end is
+	// created up with a known index; the peer's index must be looked up.
+	prevIdx := 0 // index of node k's end of link k-1
+	for j := 0; j+1 < nodes; j++ {
+		a, b := t.nss[j], t.nss[j+1]
+		aName := "eth1"
+		if j == 0 {
+			aName = "eth0"
+		}
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name, attrs.Index, attrs.Flags = aName, blIndex, net.FlagUp
+		veth := &netlink.Veth{LinkAttrs: attrs, PeerName: "eth0", PeerNamespace: netlink.NsFd(b.fd)}
+		if err := a.nl.LinkAdd(veth); err != nil {
+			return nil, fmt.Errorf("link %d: veth: %w", j, err)
+		}
+		peer, err := b.nl.LinkByName("eth0")
+		if err != nil {
+			return nil, fmt.Errorf("link %d: peer: %w", j, err)
+		}
+		if err := b.nl.LinkSetUp(peer); err != nil {
+			return nil, fmt.Errorf("link %d: peer up: %w", j, err)
+		}
+		if j > 0 {
+			t.up[j] = append(t.up[j], prevIdx)
+		}
+		t.up[j] = append(t.up[j], blIndex)
+		prevIdx = peer.Attrs().Index
+	}
+	t.up[nodes-1] = []int{prevIdx}
+
+	if addrs {
+		for j := 0; j+1 < nodes; j++ {
+			sub := blSubnet(j)
+			aIdx, bIdx := t.up[j][len(t.up[j])-1], t.up[j+1][0]
+			if err := t.nss[j].nl.AddrAdd(blDev(aIdx), &netlink.Addr{IPNet: blIPNet(blHost(sub, 1), 30)}); err != nil {
+				return nil, fmt.Errorf("link %d: address A: %w", j, err)
+			}
+			if err := t.nss[j+1].nl.AddrAdd(blDev(bIdx), &netlink.Addr{IPNet: blIPNet(blHost(sub, 2), 30)}); err != nil {
+				return nil, fmt.Errorf("link %d: address B: %w", j, err)
+			}
+		}
+		// Node k is on links k-1 and k. Subnets behind it on the left go via
+		// node k-1's end of link k-1, those on the right via node k+1's end
+		// of link k.
+		for k := 0; k < nodes; k++ {
+			for j := 0; j+1 < nodes; j++ {
+				var r *netlink.Route
+				switch {
+				case j < k-1:
+					r = &netlink.Route{LinkIndex: t.up[k][0], Dst: blIPNet(blSubnet(j).Addr(), 30), Gw: blHost(blSubnet(k-1), 1).AsSlice()}
+				case j > k:
+					r = &netlink.Route{LinkIndex: t.up[k][len(t.up[k])-1], Dst: blIPNet(blSubnet(j).Addr(), 30), Gw: blHost(blSubnet(k), 2).AsSlice()}
+				default:
+					continue // connected
+				}
+				if err := t.nss[k].nl.RouteAdd(r); err != nil {
+					return nil, fmt.Errorf("node %d: route %s: %w", k, r.Dst, err)
+				}
+				t.routes++
+			}
+		}
+		t.dst = blHost(blSubnet(nodes-2), 2)
+	}
+	if err := t.waitUp(10 * time.Second); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func blDev(index int) netlink.Link {
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index}}
+}
+
+// waitUp polls every namespace's links (one dump per poll, backing off from
+// 20µs to 5ms, as nettest does) until every veth end is ready as nettest
+// defines it (the kernel's addrconf_link_ready): operstate UP and, where IPv6
+// is on, the IPv6 IF_READY flag, which linkwatch sets only after it has
+// activated the transmit queue (operstate is set just before).
+func (t *blTopo) waitUp(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for k, ns := range t.nss {
+		pause := 20 * time.Microsecond
+		for {
+			ready, err := blReadyLinks(ns)
+			if err != nil {
+				return fmt.Errorf("node %d: links: %w", k, err)
+			}
+			pending := 0
+			for _, idx := range t.up[k] {
+				if !ready[idx] {
+					pending++
+				}
+			}
+			if pending == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("node %d: %d interfaces not ready after %v", k, pending, timeout)
+			}
+			time.Sleep(pause)
+			pause = min(2*pause, 5*time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// blReadyLinks dumps the namespace's links and returns the indexes of those
+// that are ready.
+func blReadyLinks(ns *blNS) (map[int]bool, error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: ns.raw}
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
+	if err != nil {
+		return nil, err
+	}
+	ready := make(map[int]bool, len(msgs))
+	for _, m := range msgs {
+		if len(m) < unix.SizeofIfInfomsg {
+			continue
+		}
+		index := int(int32(nl.NativeEndian().Uint32(m[4:8])))
+		attrs, err := nl.ParseRouteAttr(m[unix.SizeofIfInfomsg:])
+		if err != nil {
+			return nil, err
+		}
+		up, inet6, ready6 := false, false, false
+		for _, a := range attrs {
+			switch a.Attr.Type {
+			case unix.IFLA_OPERSTATE:
+				up = len(a.Value) > 0 && a.Value[0] == netlink.OperUp
+			case unix.IFLA_AF_SPEC:
+				inet6, ready6 = blInet6State(a.Value)
+			}
+		}
+		ready[index] = up && (!inet6 || ready6)
+	}
+	return ready, nil
+}
+
+// blInet6State reads IFLA_AF_SPEC: whether IPv6 is on for the interface
+// (present, and DEVCONF_DISABLE_IPV6 not set) and whether IF_READY is set.
+func blInet6State(spec []byte) (on, ready bool) {
+	const ifReady, devconfDisableIPv6 = 0x80000000, 26
+	fams, err := nl.ParseRouteAttr(spec)
+	if err != nil {
+		return false, false
+	}
+	for _, f := range fams {
+		if f.Attr.Type != unix.AF_INET6 {
+			continue
+		}
+		attrs, err := nl.ParseRouteAttr(f.Value)
+		if err != nil {
+			return false, false
+		}
+		on = true
+		for _, a := range attrs {
+			switch a.Attr.Type {
+			case unix.IFLA_INET6_FLAGS:
+				ready = len(a.Value) >= 4 && nl.NativeEndian().Uint32(a.Value)&ifReady != 0
+			case unix.IFLA_INET6_CONF:
+				if off := 4 * devconfDisableIPv6; len(a.Value) >= off+4 && nl.NativeEndian().Uint32(a.Value[off:]) != 0 {
+					on = false
+				}
+			}
+		}
+	}
+	return on, ready
+}
+
+func (t *blTopo) close() error {
+	var errs []error
+	for i := len(t.nss) - 1; i >= 0; i-- {
+		errs = append(errs, t.nss[i].close())
+	}
+	t.nss = nil
+	return errors.Join(errs...)
+}
+
+var blSeq atomic.Uint32
+
+// blPing sends one ICMP echo request from inside ns to dst over an ICMP
+// datagram socket opened in ns (as internal/icmpping does) and waits for the
+// reply.
+func blPing(ns *blNS, dst netip.Addr, timeout time.Duration) (time.Duration, error) {
+	var c *icmp.PacketConn
+	if err := blDo(ns.fd, func() (err error) {
+		c, err = icmp.ListenPacket("udp4", "")
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("ping %s: socket: %w", dst, err)
+	}
+	defer c.Close()
+	s := int(blSeq.Add(1) & 0xffff)
+	payload := fmt.Appendf(nil, "baseline %d %d", os.Getpid(), s)
+	b, err := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{Seq: s, Data: payload}}).Marshal(nil)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := c.SetDeadline(start.Add(timeout)); err != nil {
+		return 0, err
+	}
+	if _, err := c.WriteTo(b, &net.UDPAddr{IP: dst.AsSlice()}); err != nil {
+		return 0, fmt.Errorf("ping %s: %w", dst, err)
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			return 0, fmt.Errorf("ping %s: no reply: %w", dst, err)
+		}
+		m, err := icmp.ParseMessage(1, buf[:n])
+		if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+			continue
+		}
+		if e, ok := m.Body.(*icmp.Echo); ok && e.Seq == s && bytes.Equal(e.Data, payload) {
+			return time.Since(start), nil
+		}
+	}
+}
+
+// The shell baseline.
+
+// blShellPrefix starts the name of every named namespace the shell baseline
+// makes; nothing else is ever deleted.
+const blShellPrefix = "nettest-bench-"
+
+// blShellScript is the seed tutorial's sequence, with the veth pair created
+// directly in its namespaces instead of in the root namespace and moved
+// (which would touch the host). The ping's status is kept apart from the
+// rest: exit 100+status means "set up and torn down, but ping failed".
+const blShellScript = `set -e
+ip netns add "$A"
+ip netns add "$B"
+ip link add veth-red netns "$A" type veth peer name veth-blue netns "$B"
+ip -n "$A" addr add 10.1.1.1/24 dev veth-red
+ip -n "$B" addr add 10.1.1.2/24 dev veth-blue
+ip -n "$A" link set veth-red up
+ip -n "$B" link set veth-blue up
+ip -n "$A" link set lo up
+ip -n "$B" link set lo up
+rc=0
+ip netns exec "$A" ping -c1 -W1 10.1.1.2 || rc=$?
+ip netns del "$A"
+ip netns del "$B"
+if [ "$rc" -ne 0 ]; then exit $((100 + rc)); fi
+`
+
+// blShellTools skips (or, with NETTEST_REQUIRE_TOOLS=1, fails) the benchmark
+// when iproute2 or iputils ping is missing.
+func blShellTools(b *testing.B) {
+	b.Helper()
+	var missing []string
+	for _, tool := range []string{"sh", "ip", "ping"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("shell baseline needs %s in PATH (iproute2, iputils-ping)", strings.Join(missing, ", "))
+	if os.Getenv("NETTEST_REQUIRE_TOOLS") == "1" {
+		b.Fatalf("NETTEST_REQUIRE_TOOLS=1 but: %s", msg)
+	}
+	b.Skip("skipping: " + msg)
+}
+
+var blShellCounter atomic.Uint64
+
+// blShellNames returns two namespace names unique to this process and call.
+func blShellNames() (string, string) {
+	base := blShellPrefix + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(blShellCounter.Add(1), 10)
+	return base + "-a", base + "-b"
+}
+
+// blShellDel deletes named namespaces this benchmark made, if they still
+// exist; it refuses any name without the benchmark's prefix.
+func blShellDel(names ...string) {
+	for _, name := range names {
+		if !strings.HasPrefix(name, blShellPrefix) {
+			panic("refusing to delete namespace " + name)
+		}
+		if _, err := os.Stat("/run/netns/" + name); err == nil {
+			exec.Command("ip", "netns", "del", name).Run()
+		}
+	}
+}
+
+// errShellPing is returned by blShellPair when everything worked except the
+// ping (which got no reply within its 1s).
+var errShellPing = errors.New("shell ping failed")
+
+// blShellPair runs the whole shell sequence once with fresh namespace names.
+// Whatever happens, the namespaces are gone when it returns.
+func blShellPair() error {
+	a, b := blShellNames()
+	defer blShellDel(a, b)
+	cmd := exec.Command("sh", "-c", blShellScript)
+	cmd.Env = append(os.Environ(), "A="+a, "B="+b, "LC_ALL=C")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() > 100 {
+			return fmt.Errorf("%w (ping status %d): %s", errShellPing, ee.ExitCode()-100, bytes.TrimSpace(out))
+		}
+		return fmt.Errorf("shell sequence: %v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
