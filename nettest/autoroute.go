@@ -14,13 +14,20 @@ type edge struct {
 // along a shortest path that crosses only routers. Ties go to the neighbour
 // that comes first in topology order, so the result is deterministic.
 func (p *plan) autoRoutes() {
+	for i, np := range p.nodes {
+		np.pos = i
+	}
 	for _, f := range families {
 		adj := p.adjacency(f)
+		subs := make([][]netip.Prefix, len(p.segs))
+		for i, seg := range p.segs {
+			subs[i] = seg.subnetsOf(f)
+		}
 		for _, s := range p.nodes {
 			if s.isSwitch {
 				continue
 			}
-			p.routesFrom(s, f, adj)
+			p.routesFrom(s, f, adj, subs)
 		}
 	}
 }
@@ -59,12 +66,16 @@ func commonSubnetAddr(x, y *ifacePlan, f Family) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge) {
-	type visit struct {
-		order int
-		first edge // the first hop from s on the path
-	}
-	seen := map[*nodePlan]visit{s: {}}
+// visit records how a breadth-first search from one node reached another.
+type visit struct {
+	order int  // when it was reached; 0 for not at all (the source is 1)
+	first edge // the first hop from the source on the path
+}
+
+func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs [][]netip.Prefix) {
+	seen := make([]visit, len(p.nodes))
+	seen[s.pos] = visit{order: 1}
+	reached := 1
 	queue := []*nodePlan{s}
 	for len(queue) > 0 {
 		u := queue[0]
@@ -73,18 +84,19 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge) {
 			continue // hosts do not forward
 		}
 		for _, e := range adj[u] {
-			if _, ok := seen[e.to]; ok {
+			if seen[e.to.pos].order != 0 {
 				continue
 			}
 			first := e
 			if u != s {
-				first = seen[u].first
+				first = seen[u.pos].first
 			}
-			seen[e.to] = visit{order: len(seen), first: first}
+			reached++
+			seen[e.to.pos] = visit{order: reached, first: first}
 			queue = append(queue, e.to)
 		}
 	}
-	have := map[netip.Prefix]bool{}
+	have := make(map[netip.Prefix]bool, len(s.routes)+len(p.segs))
 	for _, r := range s.routes {
 		have[r.dst] = true
 	}
@@ -101,8 +113,8 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge) {
 			hops: []hopPlan{{via: via.first.gw, dev: via.first.out, weight: 1}},
 		})
 	}
-	for _, seg := range p.segs {
-		for _, sub := range seg.subnetsOf(f) {
+	for i, seg := range p.segs {
+		for _, sub := range subs[i] {
 			if have[sub] {
 				continue
 			}
@@ -114,8 +126,8 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge) {
 			var best *visit
 			var hosts []*ifacePlan
 			for _, ip := range seg.ends {
-				v, ok := seen[ip.node]
-				if !ok || ip.node == s || !holds(ip, sub) {
+				v := seen[ip.node.pos]
+				if v.order == 0 || ip.node == s || !holds(ip, sub) {
 					continue
 				}
 				if ip.node.kind != Router {
@@ -133,7 +145,7 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge) {
 			for _, ip := range hosts {
 				for _, a := range ip.addrs {
 					if dst := netip.PrefixFrom(a.Addr(), a.Addr().BitLen()); sub.Contains(a.Addr()) && !have[dst] {
-						add(dst, seen[ip.node])
+						add(dst, seen[ip.node.pos])
 					}
 				}
 			}

@@ -2,6 +2,8 @@ package nettest
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -127,6 +129,21 @@ func (b *Builder) Route(node string, routes ...string) *Builder {
 // Topology returns the topology described so far, and every problem found
 // in it (the Builder's parse errors and Validate's).
 func (b *Builder) Topology() (Topology, error) {
+	t, _, err := b.resolve()
+	return t, err
+}
+
+// Build builds the topology described so far; see [Build].
+func (b *Builder) Build(ctx context.Context) (*Network, error) {
+	_, p, err := b.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return build(ctx, p)
+}
+
+// resolve assembles the Topology and validates it once.
+func (b *Builder) resolve() (Topology, *plan, error) {
 	t := b.t
 	t.Nodes = append([]NodeConfig(nil), b.t.Nodes...)
 	errs := append(problems(nil), b.errs...)
@@ -139,29 +156,21 @@ func (b *Builder) Topology() (Topology, error) {
 			n.Sysctls = s
 		}
 	}
-	for node := range b.routes {
+	for _, node := range slices.Sorted(maps.Keys(b.routes)) {
 		if !known[node] {
 			errs.add("node "+node, "routes given for an unknown node")
 		}
 	}
-	for node := range b.sysctls {
+	for _, node := range slices.Sorted(maps.Keys(b.sysctls)) {
 		if !known[node] {
 			errs.add("node "+node, "sysctls given for an unknown node")
 		}
 	}
-	if err := t.Validate(); err != nil {
+	p, err := t.resolve()
+	if err != nil {
 		errs = append(errs, unwrapAll(err)...)
 	}
-	return t, errs.err()
-}
-
-// Build builds the topology described so far; see [Build].
-func (b *Builder) Build(ctx context.Context) (*Network, error) {
-	t, err := b.Topology()
-	if err != nil {
-		return nil, err
-	}
-	return Build(ctx, t)
+	return t, p, errs.err()
 }
 
 // endpoint parses "node[:iface][=addr,addr...]", recording errors.

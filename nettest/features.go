@@ -124,10 +124,11 @@ func unsupportedErr(err error) bool {
 }
 
 func probeFeatures() (*Features, error) {
-	ns, err := newNamespace()
+	nss, err := newNamespaces([]func() [][2]string{func() [][2]string { return nil }})
 	if err != nil {
 		return nil, err
 	}
+	ns := nss[0]
 	defer ns.close()
 	fs := &Features{status: map[Feature]FeatureStatus{}}
 	var probeErrs []error

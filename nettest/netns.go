@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"sync"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -22,22 +23,76 @@ type namespace struct {
 	raw *nl.SocketHandle // for the requests netlink.Handle does not make (readiness)
 }
 
-// Sysctls written in every namespace when it is created, before any
-// interface exists, so that every interface inherits them.
-var baseSysctls = [][2]string{
-	// ICMP datagram sockets for every group: ping without raw sockets, with
-	// the kernel keeping concurrent pings' replies apart.
-	{"/proc/sys/net/ipv4/ping_group_range", pingGroupRange()},
-	// IPv6 addresses are usable at once: no duplicate address detection.
-	{"/proc/sys/net/ipv6/conf/all/accept_dad", "0"},
-	{"/proc/sys/net/ipv6/conf/default/accept_dad", "0"},
-	// IPv6 addresses survive a link going down, as IPv4 ones do.
-	{"/proc/sys/net/ipv6/conf/all/keep_addr_on_down", "1"},
-	{"/proc/sys/net/ipv6/conf/default/keep_addr_on_down", "1"},
-	// No reverse-path filter, whatever the host's distribution sets: failover
-	// and ECMP make asymmetric paths, which a strict filter drops.
-	{"/proc/sys/net/ipv4/conf/all/rp_filter", "0"},
-	{"/proc/sys/net/ipv4/conf/default/rp_filter", "0"},
+// Sysctls nettest writes in a namespace when it is created, before any
+// interface exists, so that every interface inherits them. A new namespace
+// inherits the host's IPv4 settings and IPv6's defaults; nettest writes only
+// what differs from what it wants, because the first sysctl lookup in every
+// new namespace is not cheap (it walks a table that grows with the number of
+// namespaces).
+const (
+	sysPingGroupRange = "/proc/sys/net/ipv4/ping_group_range"
+	sysIPForward      = "/proc/sys/net/ipv4/ip_forward"
+	sysRPFilterAll    = "/proc/sys/net/ipv4/conf/all/rp_filter"
+	sysRPFilterDef    = "/proc/sys/net/ipv4/conf/default/rp_filter"
+	sysIPv6Forward    = "/proc/sys/net/ipv6/conf/all/forwarding"
+)
+
+// inherited holds the values a new namespace starts with, read once per
+// process in the first namespace nettest creates.
+var inherited struct {
+	once   sync.Once
+	values map[string]string
+}
+
+func readInherited() {
+	inherited.values = map[string]string{}
+	for _, path := range []string{sysIPForward, sysRPFilterAll, sysRPFilterDef, sysIPv6Forward} {
+		if b, err := os.ReadFile(path); err == nil {
+			inherited.values[path] = strings.TrimSpace(string(b))
+		}
+	}
+}
+
+// nodeSysctls returns the sysctls a node's namespace needs.
+func nodeSysctls(router, ipv6 bool) [][2]string {
+	set := [][2]string{
+		// ICMP datagram sockets for every group: ping without raw sockets,
+		// the kernel keeping concurrent pings' replies apart.
+		{sysPingGroupRange, pingGroupRange()},
+	}
+	want := func(path, value string) {
+		if inherited.values[path] != value {
+			set = append(set, [2]string{path, value})
+		}
+	}
+	// Forwarding on in routers only (a host on a Docker machine would
+	// otherwise inherit ip_forward=1).
+	if router {
+		want(sysIPForward, "1")
+	} else {
+		want(sysIPForward, "0")
+	}
+	// No reverse-path filter, whatever the host's distribution sets:
+	// failover and ECMP make asymmetric paths, which a strict filter drops.
+	want(sysRPFilterAll, "0")
+	want(sysRPFilterDef, "0")
+	if ipv6 {
+		if router {
+			want(sysIPv6Forward, "1")
+		} else {
+			want(sysIPv6Forward, "0")
+		}
+		set = append(set,
+			// IPv6 addresses, link-local ones included, are usable at once:
+			// no duplicate address detection.
+			[2]string{"/proc/sys/net/ipv6/conf/all/accept_dad", "0"},
+			[2]string{"/proc/sys/net/ipv6/conf/default/accept_dad", "0"},
+			// IPv6 addresses survive a link going down, as IPv4 ones do.
+			[2]string{"/proc/sys/net/ipv6/conf/all/keep_addr_on_down", "1"},
+			[2]string{"/proc/sys/net/ipv6/conf/default/keep_addr_on_down", "1"},
+		)
+	}
+	return set
 }
 
 // Sysctls of a LAN switch's namespace: the bridge and its ports carry the
@@ -77,63 +132,77 @@ func pingGroupRange() string {
 	return fmt.Sprintf("%d %d", low, min(high, math.MaxInt32))
 }
 
-// forwarding returns the sysctls that turn forwarding on or off. They are
-// always written: a new namespace inherits the host's IPv4 settings.
-func forwarding(on bool) [][2]string {
-	v := "0"
-	if on {
-		v = "1"
+// newNamespaces creates one anonymous network namespace per entry of
+// sysctls; in each it writes the sysctls the function returns (called once
+// the inherited values are known), brings loopback up and opens netlink
+// sockets. The work runs on goroutines locked to their OS threads, in
+// batches: one thread unshares one namespace after another, then returns
+// to its original namespace before it is unlocked.
+func newNamespaces(sysctls []func() [][2]string) ([]*namespace, error) {
+	out := make([]*namespace, len(sysctls))
+	workers := min(runtime.GOMAXPROCS(0), 1+len(sysctls)/64)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			errs[w] = onLockedThread(func() (func() error, error) {
+				orig, err := netns.Get()
+				if err != nil {
+					return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
+				}
+				restore := restoreTo(orig)
+				for i := w; i < len(sysctls); i += workers {
+					if out[i], err = unshareNamespace(sysctls[i]); err != nil {
+						return restore, err
+					}
+				}
+				return restore, nil
+			}, nil)
+		})
 	}
-	return [][2]string{
-		{"/proc/sys/net/ipv4/ip_forward", v},
-		{"/proc/sys/net/ipv6/conf/all/forwarding", v},
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, ns := range out {
+			ns.close()
+		}
+		return nil, err
 	}
+	return out, nil
 }
 
-// newNamespace creates an anonymous network namespace, writes the sysctls
-// inside it, brings its loopback up and opens a netlink handle in it. The
-// work runs on a goroutine locked to its OS thread, which is returned to its
-// original namespace before it is unlocked.
-func newNamespace(sysctls ...[][2]string) (*namespace, error) {
+// unshareNamespace moves the calling (locked) thread into a new network
+// namespace and sets it up; the thread stays there.
+func unshareNamespace(sysctls func() [][2]string) (*namespace, error) {
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return nil, privilegeError("creating a network namespace", err)
+	}
 	ns := &namespace{fd: -1}
-	err := onLockedThread(func() (func() error, error) {
-		orig, err := netns.Get()
-		if err != nil {
-			return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
+	var err error
+	if ns.fd, err = netns.Get(); err != nil {
+		return nil, fmt.Errorf("opening the new network namespace: %w", err)
+	}
+	inherited.once.Do(readInherited)
+	for _, kv := range sysctls() {
+		if err := writeSysctl(kv[0], kv[1]); err != nil {
+			ns.close()
+			return nil, err
 		}
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			orig.Close()
-			return nil, privilegeError("creating a network namespace", err)
-		}
-		restore := restoreTo(orig)
-		if ns.fd, err = netns.Get(); err != nil {
-			return restore, fmt.Errorf("opening the new network namespace: %w", err)
-		}
-		for _, set := range sysctls {
-			for _, kv := range set {
-				if err := writeSysctl(kv[0], kv[1]); err != nil {
-					return restore, err
-				}
-			}
-		}
-		// NETLINK_ROUTE only: a handle asked for another family would open
-		// that socket in whatever namespace the calling thread is in.
-		if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
-			return restore, fmt.Errorf("opening a netlink socket: %w", err)
-		}
-		sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
-		if err != nil {
-			return restore, fmt.Errorf("opening a netlink socket: %w", err)
-		}
-		ns.raw = &nl.SocketHandle{Socket: sock}
-		if err := ns.nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}); err != nil {
-			return restore, fmt.Errorf("bringing lo up: %w", err)
-		}
-		return restore, nil
-	}, nil)
+	}
+	// NETLINK_ROUTE only: a handle asked for another family would open
+	// that socket in whatever namespace the calling thread is in.
+	if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		ns.close()
+		return nil, fmt.Errorf("opening a netlink socket: %w", err)
+	}
+	sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.close()
-		return nil, err
+		return nil, fmt.Errorf("opening a netlink socket: %w", err)
+	}
+	ns.raw = &nl.SocketHandle{Socket: sock}
+	if err := ns.nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1, Name: "lo"}}); err != nil {
+		ns.close()
+		return nil, fmt.Errorf("bringing lo up: %w", err)
 	}
 	return ns, nil
 }

@@ -41,15 +41,19 @@ type Network struct {
 //
 // Build needs CAP_SYS_ADMIN and CAP_NET_ADMIN; without them the error wraps
 // [ErrPrivilege] and says how to run.
-func Build(ctx context.Context, t Topology) (_ *Network, err error) {
+func Build(ctx context.Context, t Topology) (*Network, error) {
 	p, err := t.resolve()
 	if err != nil {
 		return nil, err
 	}
+	return build(ctx, p)
+}
+
+func build(ctx context.Context, p *plan) (_ *Network, err error) {
 	if err := CheckPrivilege(); err != nil {
 		return nil, err
 	}
-	n := &Network{name: t.Name, plan: p, byName: map[string]*Node{}, linkByID: map[string]*Link{}}
+	n := &Network{name: p.name, plan: p, byName: map[string]*Node{}, linkByID: map[string]*Link{}}
 	if n.name == "" {
 		var b [4]byte
 		rand.Read(b[:])
@@ -63,7 +67,8 @@ func Build(ctx context.Context, t Topology) (_ *Network, err error) {
 	for _, np := range p.nodes {
 		node := &Node{net: n, p: np}
 		for _, ip := range np.ifaces {
-			node.ifaces = append(node.ifaces, &Interface{node: node, p: ip, up: true})
+			ip.live = &Interface{node: node, p: ip, up: true}
+			node.ifaces = append(node.ifaces, ip.live)
 		}
 		n.nodes = append(n.nodes, node)
 		n.byName[np.name] = node
@@ -76,19 +81,26 @@ func Build(ctx context.Context, t Topology) (_ *Network, err error) {
 	}
 
 	// Namespaces.
-	for _, node := range n.nodes {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
+	}
+	specs := make([]func() [][2]string, len(n.nodes))
+	ipv6 := p.hasIPv6()
+	for i, node := range n.nodes {
+		router, isSwitch := node.p.kind == Router, node.p.isSwitch
+		specs[i] = func() [][2]string {
+			if isSwitch {
+				return switchSysctls
+			}
+			return nodeSysctls(router, ipv6)
 		}
-		sysctls := [][][2]string{baseSysctls, forwarding(node.p.kind == Router)}
-		if node.p.isSwitch {
-			sysctls = [][][2]string{switchSysctls}
-		}
-		ns, err := newNamespace(sysctls...)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", node.where(), err)
-		}
-		node.ns = ns
+	}
+	nss, err := newNamespaces(specs)
+	if err != nil {
+		return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
+	}
+	for i, node := range n.nodes {
+		node.ns = nss[i]
 	}
 	// Switches' bridges, then veth pairs.
 	for _, node := range n.nodes {
@@ -246,15 +258,7 @@ func (n *Network) use(what string, f func() error) error {
 	return f()
 }
 
-func (n *Network) iface(ip *ifacePlan) *Interface {
-	node := n.byName[ip.node.name]
-	for _, in := range node.ifaces {
-		if in.p == ip {
-			return in
-		}
-	}
-	panic("nettest: interface " + ip.String() + " not in its node")
-}
+func (n *Network) iface(ip *ifacePlan) *Interface { return ip.live }
 
 // ipnet converts a prefix to the net.IPNet netlink wants, keeping the address.
 func ipnet(p netip.Prefix) *net.IPNet {

@@ -32,6 +32,7 @@ type nodePlan struct {
 	routes   []*routePlan
 	nextIdx  int  // next interface index to ask the kernel for
 	bad      bool // one of its addresses is at fault
+	pos      int  // position in plan.nodes
 }
 
 type ifacePlan struct {
@@ -46,6 +47,7 @@ type ifacePlan struct {
 	bridge  bool       // the switch's bridge device
 	master  *ifacePlan // the bridge a switch port belongs to
 	primary bool       // created as the first end of its veth (index known in advance)
+	live    *Interface // the live interface, once built
 }
 
 type linkPlan struct {
@@ -340,6 +342,20 @@ func (t Topology) resolve() (*plan, error) {
 // linkwatch takes the carrier change for a non-urgent event and delays it by
 // up to a second. Starting high keeps the two ranges apart.
 const firstIndex = 1000
+
+// hasIPv6 reports whether any interface has an IPv6 address.
+func (p *plan) hasIPv6() bool {
+	for _, seg := range p.segs {
+		for _, ip := range seg.ends {
+			for _, a := range ip.addrs {
+				if a.Addr().Is6() {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
 
 func (np *nodePlan) alloc() int {
 	i := np.nextIdx
