@@ -1,7 +1,9 @@
 package nettest
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -176,4 +178,37 @@ func TestPrivilegeError(t *testing.T) {
 	require.ErrorContains(t, err, "creating a network namespace: not enough privilege (operation not permitted); run as root (sudo), with `go test -exec sudo`")
 	err = privilegeError("creating a network namespace", unix.ENOMEM)
 	require.NotErrorIs(t, err, ErrPrivilege)
+}
+
+// TestNodeSysctls: nettest writes what differs from what a new namespace
+// inherits (a Docker host's ip_forward=1, a distribution's rp_filter=2),
+// and IPv6 settings only for topologies with IPv6.
+func TestNodeSysctls(t *testing.T) {
+	inherited.once.Do(func() {})
+	saved := inherited.values
+	t.Cleanup(func() { inherited.values = saved })
+	keys := func(set [][2]string) map[string]string {
+		m := map[string]string{}
+		for _, kv := range set {
+			m[kv[0]] = kv[1]
+		}
+		return m
+	}
+	inherited.values = map[string]string{sysIPForward: "0", sysRPFilterAll: "0", sysRPFilterDef: "0", sysIPv6Forward: "0"}
+	host := keys(nodeSysctls(false, false))
+	require.Equal(t, []string{sysPingGroupRange}, slices.Collect(maps.Keys(host)), "a benign host needs only ping_group_range")
+	router := keys(nodeSysctls(true, true))
+	require.Equal(t, "1", router[sysIPForward])
+	require.Equal(t, "1", router[sysIPv6Forward])
+	require.Equal(t, "0", router["/proc/sys/net/ipv6/conf/default/accept_dad"])
+	require.Equal(t, "1", router["/proc/sys/net/ipv6/conf/all/keep_addr_on_down"])
+
+	inherited.values = map[string]string{sysIPForward: "1", sysRPFilterAll: "2", sysRPFilterDef: "1", sysIPv6Forward: "1"}
+	host = keys(nodeSysctls(false, true))
+	require.Equal(t, "0", host[sysIPForward], "hosts never forward")
+	require.Equal(t, "0", host[sysIPv6Forward])
+	require.Equal(t, "0", host[sysRPFilterAll])
+	require.Equal(t, "0", host[sysRPFilterDef])
+	_, ok := keys(nodeSysctls(true, false))[sysIPForward]
+	require.False(t, ok, "already on: not written again")
 }
