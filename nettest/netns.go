@@ -140,7 +140,7 @@ func pingGroupRange() string {
 // to its original namespace before it is unlocked.
 func newNamespaces(sysctls []func() [][2]string) ([]*namespace, error) {
 	out := make([]*namespace, len(sysctls))
-	workers := min(runtime.GOMAXPROCS(0), 1+len(sysctls)/64)
+	workers := min(runtime.GOMAXPROCS(0), len(sysctls))
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
