@@ -114,9 +114,7 @@ func mountNewNamespace(t *testing.T, path string) {
 func skipRootless(t *testing.T) {
 	t.Helper()
 	testenv.RequirePrivilege(t)
-	if nettest.Rootless() {
-		t.Skip("skipping: persisting namespaces needs root in the host's user namespace; this test runs rootless")
-	}
+	testenv.SkipIfRootless(t, "persisting namespaces")
 }
 
 // TestPersistRootless: rootless, Persist says why it cannot.

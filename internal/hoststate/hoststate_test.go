@@ -372,6 +372,7 @@ func makeNamedNetns(t *testing.T, name string) (remove func()) {
 // once it is removed. Nothing changes in the host's network namespace.
 func TestDiffSeesNamedNetns(t *testing.T) {
 	testenv.RequirePrivilege(t)
+	testenv.SkipIfRootless(t, "naming a namespace under /run/netns")
 	name := "nettest-hoststate-test-" + randomSuffix(t)
 	before, err := Take()
 	require.NoError(t, err)
@@ -409,6 +410,7 @@ func (r *recorder) Fatalf(format string, args ...any) {
 
 func TestCheck(t *testing.T) {
 	testenv.RequirePrivilege(t)
+	testenv.SkipIfRootless(t, "naming a namespace under /run/netns")
 
 	quiet := &recorder{TB: t}
 	Check(quiet)()

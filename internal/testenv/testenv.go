@@ -51,3 +51,13 @@ func SkipExamplesWithoutPrivilege() {
 		fmt.Fprintf(os.Stderr, "skipping examples: %v\n", err)
 	}
 }
+
+// SkipIfRootless skips a test that needs root in the host's user namespace
+// (mounting on /run/netns, say) when the process runs rootless in a user
+// namespace of its own.
+func SkipIfRootless(t testing.TB, why string) {
+	t.Helper()
+	if nettest.Rootless() {
+		t.Skipf("skipping: %s needs root in the host's user namespace; this test runs rootless", why)
+	}
+}
