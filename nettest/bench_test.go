@@ -1,7 +1,7 @@
 package nettest_test
 
 // Benchmarks of the engine against baselines measured in the same run (see
-// baseline_test.go). Each size has sub-benchmarks impl=netlink (direct
+// internal/baseline). Each size has sub-benchmarks impl=netlink (direct
 // netlink/netns calls: the kernel's own cost), impl=nettest and, for the
 // pair, impl=shell (the seed tutorial's `ip netns` sequence), so that
 //
@@ -36,13 +36,11 @@ package nettest_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/nettestlab/nettest/internal/baseline"
 	"github.com/nettestlab/nettest/internal/icmpping"
 	"github.com/nettestlab/nettest/internal/testenv"
 	"github.com/nettestlab/nettest/nettest"
@@ -78,88 +76,9 @@ func benchChain(routers int, addrs bool) *nettest.Builder {
 	return b.Chain(ends...)
 }
 
-// benchOp is one operation's work and what it reports.
-type benchOp func(b *testing.B) (netns, veths, routes int)
-
-// benchRun times op b.N times, reporting the work done per op and the
-// slowest op. Each op builds and tears down its whole topology.
-func benchRun(b *testing.B, op benchOp) {
-	b.Helper()
-	var slowest time.Duration
-	var netns, veths, routes int
-	benchSettle(b)
-	for b.Loop() {
-		start := time.Now()
-		netns, veths, routes = op(b)
-		slowest = max(slowest, time.Since(start))
-	}
-	b.ReportMetric(float64(netns), "netns/op")
-	b.ReportMetric(float64(veths), "veths/op")
-	b.ReportMetric(float64(routes), "routes/op")
-	b.ReportMetric(float64(slowest)/float64(time.Millisecond), "max-ms")
-}
-
-// benchSettle waits, untimed, until the machine's CPUs have been mostly idle
-// for 150ms (at most 5s). The kernel destroys released namespaces later, on
-// a work queue; this keeps that work from one sub-benchmark (and the previous
-// benchmark) from being billed to the next. Within a sub-benchmark, ops run
-// back to back and each pays for its predecessors' cleanup, as in a test
-// suite.
-func benchSettle(b *testing.B) {
-	b.Helper()
-	const window, idleBelow, quietWindows = 50 * time.Millisecond, 0.2, 3
-	deadline := time.Now().Add(5 * time.Second)
-	busy0, total0, err := benchCPUStat()
-	if err != nil {
-		b.Logf("not settling: %v", err)
-		return
-	}
-	quiet := 0
-	for quiet < quietWindows && time.Now().Before(deadline) {
-		time.Sleep(window)
-		busy1, total1, err := benchCPUStat()
-		if err != nil {
-			return
-		}
-		if total1 > total0 && float64(busy1-busy0)/float64(total1-total0) < idleBelow {
-			quiet++
-		} else {
-			quiet = 0
-		}
-		busy0, total0 = busy1, total1
-	}
-	if quiet < quietWindows {
-		b.Logf("CPUs still busy after 5s (other load on the machine?); going on")
-	}
-}
-
-// benchCPUStat returns the busy and total jiffies of all CPUs (/proc/stat).
-func benchCPUStat() (busy, total uint64, err error) {
-	data, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0, 0, fmt.Errorf("unexpected /proc/stat line %q", line)
-	}
-	for i, v := range f[1:] {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return 0, 0, err
-		}
-		total += n
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return busy, total, nil
-}
-
 // benchNettest builds the chain with nettest, pings h1 -> h2 when
 // addressed, and closes it.
-func benchNettest(routers int, addrs bool) benchOp {
+func benchNettest(routers int, addrs bool) baseline.Op {
 	routes := -1
 	return func(b *testing.B) (int, int, int) {
 		// No deadline (Build bounds its wait for readiness itself): a timer
@@ -206,23 +125,23 @@ func benchPing(n *nettest.Network, from, to string) error {
 	return err
 }
 
-// benchNetlink does the same with direct netlink calls (blChain).
-func benchNetlink(routers int, addrs bool) benchOp {
+// benchNetlink does the same with direct netlink calls (baseline.Chain).
+func benchNetlink(routers int, addrs bool) baseline.Op {
 	return func(b *testing.B) (int, int, int) {
-		t, err := blChain(routers, addrs)
+		t, err := baseline.Chain(routers, addrs)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if addrs {
-			if _, err := blPing(t.nss[0], t.dst, benchPingTimeout); err != nil {
-				t.close()
+			if err := t.Ping(benchPingTimeout); err != nil {
+				t.Close()
 				b.Fatal(err)
 			}
 		}
-		if err := t.close(); err != nil {
+		if err := t.Close(); err != nil {
 			b.Fatal(err)
 		}
-		return routers + 2, routers + 1, t.routes
+		return routers + 2, routers + 1, t.Routes()
 	}
 }
 
@@ -230,8 +149,8 @@ func benchNetlink(routers int, addrs bool) benchOp {
 // that benchstat -col /impl shows nettest as a change from it).
 func benchSizes(b *testing.B, routers int, addrs bool) {
 	testenv.RequirePrivilege(b)
-	b.Run("impl=netlink", func(b *testing.B) { benchRun(b, benchNetlink(routers, addrs)) })
-	b.Run("impl=nettest", func(b *testing.B) { benchRun(b, benchNettest(routers, addrs)) })
+	b.Run("impl=netlink", func(b *testing.B) { baseline.Run(b, benchNetlink(routers, addrs)) })
+	b.Run("impl=nettest", func(b *testing.B) { baseline.Run(b, benchNettest(routers, addrs)) })
 }
 
 // BenchmarkPair: two hosts joined by a veth pair, IPv4 addressed, one ping
@@ -239,11 +158,11 @@ func benchSizes(b *testing.B, routers int, addrs bool) {
 func BenchmarkPair(b *testing.B) {
 	benchSizes(b, 0, true)
 	b.Run("impl=shell", func(b *testing.B) {
-		blShellTools(b)
+		baseline.RequireShellTools(b)
 		failed := 0
-		benchRun(b, func(b *testing.B) (int, int, int) {
-			if err := blShellPair(); err != nil {
-				if !errors.Is(err, errShellPing) {
+		baseline.Run(b, func(b *testing.B) (int, int, int) {
+			if err := baseline.ShellPair(); err != nil {
+				if !errors.Is(err, baseline.ErrShellPing) {
 					b.Fatal(err)
 				}
 				if failed++; failed == 1 {

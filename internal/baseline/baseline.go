@@ -1,16 +1,17 @@
-package nettest_test
-
-// Baselines for the benchmarks in bench_test.go: the same topologies built
-// without nettest.
+// Package baseline builds the baselines of nettest's benchmarks: the same
+// topologies, built without nettest.
 //
-//   - blChain builds them with direct netlink/netns calls, doing the minimum a
+//   - Chain builds them with direct netlink/netns calls, doing the minimum a
 //     competent engineer would write by hand: the kernel's own cost plus the
 //     unavoidable round trips of github.com/vishvananda/netlink.
-//   - blShellPair runs the seed tutorial's `ip netns` sequence with iproute2
+//   - ShellPair runs the seed tutorial's `ip netns` sequence with iproute2
 //     and iputils ping, one `sh -c` per iteration.
 //
 // Neither touches the root network namespace: veth pairs are created with
 // both ends directly in their target namespaces.
+//
+// It is test support: only benchmarks import it.
+package baseline
 
 import (
 	"bytes"
@@ -35,17 +36,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// blNS is one anonymous network namespace of a baseline topology, held by a
+// namespace is one anonymous network namespace of a baseline topology, held by a
 // file descriptor, with a netlink handle whose socket lives inside it, and a
 // raw netlink socket for the readiness dump (netlink.Handle does not parse
 // IFLA_AF_SPEC).
-type blNS struct {
+type namespace struct {
 	fd  netns.NsHandle
 	nl  *netlink.Handle
 	raw *nl.SocketHandle
 }
 
-func (ns *blNS) close() error {
+func (ns *namespace) close() error {
 	var err error
 	if ns.nl != nil {
 		ns.nl.Close()
@@ -62,8 +63,8 @@ func (ns *blNS) close() error {
 	return err
 }
 
-// blWriteSysctl writes a /proc/sys file of the calling thread's namespace.
-func blWriteSysctl(path, value string) error {
+// writeSysctl writes a /proc/sys file of the calling thread's namespace.
+func writeSysctl(path, value string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -72,15 +73,15 @@ func blWriteSysctl(path, value string) error {
 	return errors.Join(err, f.Close())
 }
 
-// blNewNamespaces creates one anonymous namespace per element of sysctls,
+// newNamespaces creates one anonymous namespace per element of sysctls,
 // writing those sysctls inside it, opening a NETLINK_ROUTE handle and a raw
 // NETLINK_ROUTE socket in it and bringing its lo up. Everything runs on one goroutine locked to its OS
 // thread, which unshares once per namespace and goes back to its original
 // namespace at the end (or, should that fail, exits locked so that the
 // runtime ends the thread). On error the namespaces made so far are returned
 // with the error, for the caller to close.
-func blNewNamespaces(sysctls [][][2]string) ([]*blNS, error) {
-	out := make([]*blNS, 0, len(sysctls))
+func newNamespaces(sysctls [][][2]string) ([]*namespace, error) {
+	out := make([]*namespace, 0, len(sysctls))
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -96,14 +97,14 @@ func blNewNamespaces(sysctls [][][2]string) ([]*blNS, error) {
 				if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 					return fmt.Errorf("namespace %d: unshare: %w", i, err)
 				}
-				ns := &blNS{fd: -1}
+				ns := &namespace{fd: -1}
 				out = append(out, ns)
 				var err error
 				if ns.fd, err = netns.Get(); err != nil {
 					return fmt.Errorf("namespace %d: %w", i, err)
 				}
 				for _, kv := range set {
-					if err := blWriteSysctl(kv[0], kv[1]); err != nil {
+					if err := writeSysctl(kv[0], kv[1]); err != nil {
 						return fmt.Errorf("namespace %d: sysctl %s: %w", i, kv[0], err)
 					}
 				}
@@ -131,9 +132,9 @@ func blNewNamespaces(sysctls [][][2]string) ([]*blNS, error) {
 	return out, <-done
 }
 
-// blDo runs fn inside the namespace on a goroutine locked to its OS thread,
+// do runs fn inside the namespace on a goroutine locked to its OS thread,
 // then puts the thread back.
-func blDo(fd netns.NsHandle, fn func() error) error {
+func do(fd netns.NsHandle, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -160,46 +161,46 @@ func blDo(fd netns.NsHandle, fn func() error) error {
 	return <-done
 }
 
-// blTopo is a baseline chain h1 - r1 - ... - rN - h2: node k is nss[k], link
-// j joins node j (its "A" end, created with index blIndex) and node j+1.
-type blTopo struct {
-	nss    []*blNS
+// Topo is a baseline chain h1 - r1 - ... - rN - h2: node k is nss[k], link
+// j joins node j (its "A" end, created with index index) and node j+1.
+type Topo struct {
+	nss    []*namespace
 	up     [][]int // per node, the indexes of its veth ends
 	routes int     // routes installed
 	dst    netip.Addr
 }
 
-// blIndex is the index asked of the kernel for the end of a veth created in
+// index is the index asked of the kernel for the end of a veth created in
 // its own namespace. The peer, created in a fresh namespace, gets a small
 // index from the kernel (2, 3): were both ends to share an index, linkwatch
 // would take the carrier change for non-urgent and delay it by up to 1s.
-const blIndex = 1000
+const index = 1000
 
-// blSubnet returns link j's /30, the one nettest's automatic IPv4 addressing
+// subnet returns link j's /30, the one nettest's automatic IPv4 addressing
 // gives the j-th link: 198.18.0.0/16 in order, .1 on the A end, .2 on the B end.
-func blSubnet(j int) netip.Prefix {
+func subnet(j int) netip.Prefix {
 	a := netip.AddrFrom4([4]byte{198, 18, byte(4 * j >> 8), byte(4 * j)})
 	return netip.PrefixFrom(a, 30)
 }
 
-func blHost(p netip.Prefix, n int) netip.Addr {
+func host(p netip.Prefix, n int) netip.Addr {
 	b := p.Addr().As4()
 	b[3] += byte(n)
 	return netip.AddrFrom4(b)
 }
 
-func blIPNet(a netip.Addr, bits int) *net.IPNet {
+func ipNet(a netip.Addr, bits int) *net.IPNet {
 	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, 32)}
 }
 
-// blChain builds h1 - r1 - ... - rN - h2 (routers may be 0: a pair) with
+// Chain builds h1 - r1 - ... - rN - h2 (routers may be 0: a pair) with
 // direct netlink calls. With addrs, it installs what nettest's Auto{IPv4:
 // true, Routes: true} installs: a /30 per link and, on every node, a route to
 // every subnet it is not on; it opens h1 to ICMP datagram sockets
 // (ping_group_range) for the ping and, with routers, gives both hosts
 // ip_default_ttl=255 (as the nettest side does). Routers get ip_forward=1. It
 // returns when every veth end is ready as nettest.Build defines it (waitUp).
-func blChain(routers int, addrs bool) (_ *blTopo, err error) {
+func Chain(routers int, addrs bool) (_ *Topo, err error) {
 	nodes := routers + 2
 	sysctls := make([][][2]string, nodes)
 	for k := 1; k <= routers; k++ {
@@ -215,13 +216,13 @@ func blChain(routers int, addrs bool) (_ *blTopo, err error) {
 			sysctls[nodes-1] = append(sysctls[nodes-1], ttl)
 		}
 	}
-	t := &blTopo{up: make([][]int, nodes)}
+	t := &Topo{up: make([][]int, nodes)}
 	defer func() {
 		if err != nil {
-			t.close()
+			t.Close()
 		}
 	}()
-	t.nss, err = blNewNamespaces(sysctls)
+	t.nss, err = newNamespaces(sysctls)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +237,7 @@ func blChain(routers int, addrs bool) (_ *blTopo, err error) {
 			aName = "eth0"
 		}
 		attrs := netlink.NewLinkAttrs()
-		attrs.Name, attrs.Index, attrs.Flags = aName, blIndex, net.FlagUp
+		attrs.Name, attrs.Index, attrs.Flags = aName, index, net.FlagUp
 		veth := &netlink.Veth{LinkAttrs: attrs, PeerName: "eth0", PeerNamespace: netlink.NsFd(b.fd)}
 		if err := a.nl.LinkAdd(veth); err != nil {
 			return nil, fmt.Errorf("link %d: veth: %w", j, err)
@@ -251,19 +252,19 @@ func blChain(routers int, addrs bool) (_ *blTopo, err error) {
 		if j > 0 {
 			t.up[j] = append(t.up[j], prevIdx)
 		}
-		t.up[j] = append(t.up[j], blIndex)
+		t.up[j] = append(t.up[j], index)
 		prevIdx = peer.Attrs().Index
 	}
 	t.up[nodes-1] = []int{prevIdx}
 
 	if addrs {
 		for j := 0; j+1 < nodes; j++ {
-			sub := blSubnet(j)
+			sub := subnet(j)
 			aIdx, bIdx := t.up[j][len(t.up[j])-1], t.up[j+1][0]
-			if err := t.nss[j].nl.AddrAdd(blDev(aIdx), &netlink.Addr{IPNet: blIPNet(blHost(sub, 1), 30)}); err != nil {
+			if err := t.nss[j].nl.AddrAdd(dev(aIdx), &netlink.Addr{IPNet: ipNet(host(sub, 1), 30)}); err != nil {
 				return nil, fmt.Errorf("link %d: address A: %w", j, err)
 			}
-			if err := t.nss[j+1].nl.AddrAdd(blDev(bIdx), &netlink.Addr{IPNet: blIPNet(blHost(sub, 2), 30)}); err != nil {
+			if err := t.nss[j+1].nl.AddrAdd(dev(bIdx), &netlink.Addr{IPNet: ipNet(host(sub, 2), 30)}); err != nil {
 				return nil, fmt.Errorf("link %d: address B: %w", j, err)
 			}
 		}
@@ -275,9 +276,9 @@ func blChain(routers int, addrs bool) (_ *blTopo, err error) {
 				var r *netlink.Route
 				switch {
 				case j < k-1:
-					r = &netlink.Route{LinkIndex: t.up[k][0], Dst: blIPNet(blSubnet(j).Addr(), 30), Gw: blHost(blSubnet(k-1), 1).AsSlice()}
+					r = &netlink.Route{LinkIndex: t.up[k][0], Dst: ipNet(subnet(j).Addr(), 30), Gw: host(subnet(k-1), 1).AsSlice()}
 				case j > k:
-					r = &netlink.Route{LinkIndex: t.up[k][len(t.up[k])-1], Dst: blIPNet(blSubnet(j).Addr(), 30), Gw: blHost(blSubnet(k), 2).AsSlice()}
+					r = &netlink.Route{LinkIndex: t.up[k][len(t.up[k])-1], Dst: ipNet(subnet(j).Addr(), 30), Gw: host(subnet(k), 2).AsSlice()}
 				default:
 					continue // connected
 				}
@@ -287,7 +288,7 @@ func blChain(routers int, addrs bool) (_ *blTopo, err error) {
 				t.routes++
 			}
 		}
-		t.dst = blHost(blSubnet(nodes-2), 2)
+		t.dst = host(subnet(nodes-2), 2)
 	}
 	if err := t.waitUp(10 * time.Second); err != nil {
 		return nil, err
@@ -295,7 +296,7 @@ func blChain(routers int, addrs bool) (_ *blTopo, err error) {
 	return t, nil
 }
 
-func blDev(index int) netlink.Link {
+func dev(index int) netlink.Link {
 	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index}}
 }
 
@@ -304,12 +305,12 @@ func blDev(index int) netlink.Link {
 // defines it (the kernel's addrconf_link_ready): operstate UP and, where IPv6
 // is on, the IPv6 IF_READY flag, which linkwatch sets only after it has
 // activated the transmit queue (operstate is set just before).
-func (t *blTopo) waitUp(timeout time.Duration) error {
+func (t *Topo) waitUp(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for k, ns := range t.nss {
 		pause := 20 * time.Microsecond
 		for {
-			ready, err := blReadyLinks(ns)
+			ready, err := readyLinks(ns)
 			if err != nil {
 				return fmt.Errorf("node %d: links: %w", k, err)
 			}
@@ -332,9 +333,9 @@ func (t *blTopo) waitUp(timeout time.Duration) error {
 	return nil
 }
 
-// blReadyLinks dumps the namespace's links and returns the indexes of those
+// readyLinks dumps the namespace's links and returns the indexes of those
 // that are ready.
-func blReadyLinks(ns *blNS) (map[int]bool, error) {
+func readyLinks(ns *namespace) (map[int]bool, error) {
 	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
 	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: ns.raw}
 	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
@@ -358,7 +359,7 @@ func blReadyLinks(ns *blNS) (map[int]bool, error) {
 			case unix.IFLA_OPERSTATE:
 				up = len(a.Value) > 0 && a.Value[0] == netlink.OperUp
 			case unix.IFLA_AF_SPEC:
-				inet6, ready6 = blInet6State(a.Value)
+				inet6, ready6 = inet6State(a.Value)
 			}
 		}
 		ready[index] = up && (!inet6 || ready6)
@@ -366,9 +367,9 @@ func blReadyLinks(ns *blNS) (map[int]bool, error) {
 	return ready, nil
 }
 
-// blInet6State reads IFLA_AF_SPEC: whether IPv6 is on for the interface
+// inet6State reads IFLA_AF_SPEC: whether IPv6 is on for the interface
 // (present, and DEVCONF_DISABLE_IPV6 not set) and whether IF_READY is set.
-func blInet6State(spec []byte) (on, ready bool) {
+func inet6State(spec []byte) (on, ready bool) {
 	const ifReady, devconfDisableIPv6 = 0x80000000, 26
 	fams, err := nl.ParseRouteAttr(spec)
 	if err != nil {
@@ -397,7 +398,8 @@ func blInet6State(spec []byte) (on, ready bool) {
 	return on, ready
 }
 
-func (t *blTopo) close() error {
+// Close releases every namespace of the topology.
+func (t *Topo) Close() error {
 	var errs []error
 	for i := len(t.nss) - 1; i >= 0; i-- {
 		errs = append(errs, t.nss[i].close())
@@ -406,21 +408,21 @@ func (t *blTopo) close() error {
 	return errors.Join(errs...)
 }
 
-var blSeq atomic.Uint32
+var seq atomic.Uint32
 
-// blPing sends one ICMP echo request from inside ns to dst over an ICMP
+// ping sends one ICMP echo request from inside ns to dst over an ICMP
 // datagram socket opened in ns (as internal/icmpping does) and waits for the
 // reply.
-func blPing(ns *blNS, dst netip.Addr, timeout time.Duration) (time.Duration, error) {
+func ping(ns *namespace, dst netip.Addr, timeout time.Duration) (time.Duration, error) {
 	var c *icmp.PacketConn
-	if err := blDo(ns.fd, func() (err error) {
+	if err := do(ns.fd, func() (err error) {
 		c, err = icmp.ListenPacket("udp4", "")
 		return err
 	}); err != nil {
 		return 0, fmt.Errorf("ping %s: socket: %w", dst, err)
 	}
 	defer c.Close()
-	s := int(blSeq.Add(1) & 0xffff)
+	s := int(seq.Add(1) & 0xffff)
 	payload := fmt.Appendf(nil, "baseline %d %d", os.Getpid(), s)
 	b, err := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{Seq: s, Data: payload}}).Marshal(nil)
 	if err != nil {
@@ -451,15 +453,15 @@ func blPing(ns *blNS, dst netip.Addr, timeout time.Duration) (time.Duration, err
 
 // The shell baseline.
 
-// blShellPrefix starts the name of every named namespace the shell baseline
+// ShellPrefix starts the name of every named namespace the shell baseline
 // makes; nothing else is ever deleted.
-const blShellPrefix = "nettest-bench-"
+const ShellPrefix = "nettest-bench-"
 
-// blShellScript is the seed tutorial's sequence, with the veth pair created
+// shellScript is the seed tutorial's sequence, with the veth pair created
 // directly in its namespaces instead of in the root namespace and moved
 // (which would touch the host). The ping's status is kept apart from the
 // rest: exit 100+status means "set up and torn down, but ping failed".
-const blShellScript = `set -e
+const shellScript = `set -e
 ip netns add "$A"
 ip netns add "$B"
 ip link add veth-red netns "$A" type veth peer name veth-blue netns "$B"
@@ -476,9 +478,9 @@ ip netns del "$B"
 if [ "$rc" -ne 0 ]; then exit $((100 + rc)); fi
 `
 
-// blShellTools skips (or, with NETTEST_REQUIRE_TOOLS=1, fails) the benchmark
+// RequireShellTools skips (or, with NETTEST_REQUIRE_TOOLS=1, fails) the benchmark
 // when iproute2 or iputils ping is missing.
-func blShellTools(b *testing.B) {
+func RequireShellTools(b *testing.B) {
 	b.Helper()
 	var missing []string
 	for _, tool := range []string{"sh", "ip", "ping"} {
@@ -496,19 +498,19 @@ func blShellTools(b *testing.B) {
 	b.Skip("skipping: " + msg)
 }
 
-var blShellCounter atomic.Uint64
+var shellCounter atomic.Uint64
 
-// blShellNames returns two namespace names unique to this process and call.
-func blShellNames() (string, string) {
-	base := blShellPrefix + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(blShellCounter.Add(1), 10)
+// shellNames returns two namespace names unique to this process and call.
+func shellNames() (string, string) {
+	base := ShellPrefix + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(shellCounter.Add(1), 10)
 	return base + "-a", base + "-b"
 }
 
-// blShellDel deletes named namespaces this benchmark made, if they still
+// shellDel deletes named namespaces this benchmark made, if they still
 // exist; it refuses any name without the benchmark's prefix.
-func blShellDel(names ...string) {
+func shellDel(names ...string) {
 	for _, name := range names {
-		if !strings.HasPrefix(name, blShellPrefix) {
+		if !strings.HasPrefix(name, ShellPrefix) {
 			panic("refusing to delete namespace " + name)
 		}
 		if _, err := os.Stat("/run/netns/" + name); err == nil {
@@ -517,24 +519,34 @@ func blShellDel(names ...string) {
 	}
 }
 
-// errShellPing is returned by blShellPair when everything worked except the
+// ErrShellPing is returned by ShellPair when everything worked except the
 // ping (which got no reply within its 1s).
-var errShellPing = errors.New("shell ping failed")
+var ErrShellPing = errors.New("shell ping failed")
 
-// blShellPair runs the whole shell sequence once with fresh namespace names.
+// ShellPair runs the whole shell sequence once with fresh namespace names.
 // Whatever happens, the namespaces are gone when it returns.
-func blShellPair() error {
-	a, b := blShellNames()
-	defer blShellDel(a, b)
-	cmd := exec.Command("sh", "-c", blShellScript)
+func ShellPair() error {
+	a, b := shellNames()
+	defer shellDel(a, b)
+	cmd := exec.Command("sh", "-c", shellScript)
 	cmd.Env = append(os.Environ(), "A="+a, "B="+b, "LC_ALL=C")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() > 100 {
-			return fmt.Errorf("%w (ping status %d): %s", errShellPing, ee.ExitCode()-100, bytes.TrimSpace(out))
+			return fmt.Errorf("%w (ping status %d): %s", ErrShellPing, ee.ExitCode()-100, bytes.TrimSpace(out))
 		}
 		return fmt.Errorf("shell sequence: %v: %s", err, bytes.TrimSpace(out))
 	}
 	return nil
 }
+
+// Ping pings from the chain's first host to its last once (the topology
+// must have been built with addresses).
+func (t *Topo) Ping(timeout time.Duration) error {
+	_, err := ping(t.nss[0], t.dst, timeout)
+	return err
+}
+
+// Routes returns how many routes the build installed.
+func (t *Topo) Routes() int { return t.routes }
