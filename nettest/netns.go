@@ -6,8 +6,8 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"sync"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"

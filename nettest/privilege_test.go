@@ -4,10 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -44,59 +40,26 @@ func unprivilegedHelper() {
 }
 
 // TestWithoutPrivilege runs CheckPrivilege and Build as user nobody: both
-// fail with ErrPrivilege and say how to run.
+// fail with ErrPrivilege and say how to run. The suite itself, run as
+// nobody, skips its privileged tests and examples saying why, or fails them
+// with NETTEST_REQUIRE_PRIVILEGE=1.
 func TestWithoutPrivilege(t *testing.T) {
-	testenv.RequirePrivilege(t) // dropping to nobody needs root
-	if nettest.Rootless() {
-		t.Skip("skipping: rootless, there is no other user to drop to")
-	}
-	// nobody may not enter go test's private build directory: run a copy.
-	dir, err := os.MkdirTemp("", "nettest-unprivileged-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755))
-	bin := filepath.Join(dir, "nettest.test")
-	data, err := os.ReadFile(os.Args[0])
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(bin, data, 0o755))
-	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), helperEnv+"=unprivileged")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
+	out, err := testenv.RunAsNobody(t, []string{"-test.run=^$"}, []string{helperEnv + "=unprivileged"})
 	require.NoError(t, err, "%s", out)
-	s := string(out)
-	require.Contains(t, s, "check: nettest: this process lacks CAP_SYS_ADMIN and CAP_NET_ADMIN: not enough privilege; run as root (sudo), with `go test -exec sudo`")
-	require.Contains(t, s, "build: nettest: this process lacks CAP_SYS_ADMIN and CAP_NET_ADMIN: not enough privilege; run as root (sudo)")
-	require.Contains(t, s, "unshare --user --map-root-user --net")
+	require.Contains(t, out, "check: nettest: this process lacks CAP_SYS_ADMIN and CAP_NET_ADMIN: not enough privilege; run as root (sudo), with `go test -exec sudo`")
+	require.Contains(t, out, "build: nettest: this process lacks CAP_SYS_ADMIN and CAP_NET_ADMIN: not enough privilege; run as root (sudo)")
+	require.Contains(t, out, "unshare --user --map-root-user --net")
 
-	// The suite itself, unprivileged: privileged tests and examples skip,
-	// saying why, and the run passes.
-	cmd = exec.Command(bin, "-test.run=^(TestSeed|ExampleBuild|TestValidate)$", "-test.v")
-	cmd.Dir = dir
-	cmd.Env = nil
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, testenv.RequirePrivilegeEnv+"=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err = cmd.CombinedOutput()
+	out, err = testenv.RunAsNobody(t, []string{"-test.run=^(TestSeed|ExampleBuild|TestValidate)$", "-test.v"}, nil)
 	require.NoError(t, err, "%s", out)
-	s = string(out)
-	require.Contains(t, s, "skipping examples: nettest: this process lacks CAP_SYS_ADMIN")
-	require.Contains(t, s, "--- SKIP: TestSeed")
-	require.Contains(t, s, "--- PASS: TestValidate")
-	require.NotContains(t, s, "ExampleBuild")
+	require.Contains(t, out, "skipping examples: nettest: this process lacks CAP_SYS_ADMIN")
+	require.Contains(t, out, "--- SKIP: TestSeed")
+	require.Contains(t, out, "--- PASS: TestValidate")
+	require.NotContains(t, out, "ExampleBuild")
 
-	// With NETTEST_REQUIRE_PRIVILEGE=1 the same run fails instead of skipping.
-	cmd = exec.Command(bin, "-test.run=^TestSeed$")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), testenv.RequirePrivilegeEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err = cmd.CombinedOutput()
+	out, err = testenv.RunAsNobody(t, []string{"-test.run=^TestSeed$"}, []string{testenv.RequirePrivilegeEnv + "=1"})
 	require.Error(t, err, "%s", out)
-	require.Contains(t, string(out), "NETTEST_REQUIRE_PRIVILEGE=1 but: nettest: this process lacks")
+	require.Contains(t, out, "NETTEST_REQUIRE_PRIVILEGE=1 but: nettest: this process lacks")
 }
 
 // TestCheckPrivilege: as root (how the tests run in CI) the check passes.

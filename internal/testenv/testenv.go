@@ -4,26 +4,27 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/nettestlab/nettest/fixtures"
 	"github.com/nettestlab/nettest/nettest"
 )
 
 // RequirePrivilegeEnv names the variable that turns a missing privilege from
 // a skip into a failure. .ci/run sets it, so that no privileged test can skip
 // silently in CI.
-const RequirePrivilegeEnv = "NETTEST_REQUIRE_PRIVILEGE"
+const RequirePrivilegeEnv = fixtures.RequirePrivilegeEnv
 
 // RequirePrivilege skips the test with a one-line reason when the process
-// cannot build topologies, or fails it when NETTEST_REQUIRE_PRIVILEGE=1.
+// cannot build topologies, or fails it when NETTEST_REQUIRE_PRIVILEGE=1: the
+// rule users get from fixtures.RequirePrivilege.
 func RequirePrivilege(t testing.TB) {
 	t.Helper()
-	if err := nettest.CheckPrivilege(); err != nil {
-		if os.Getenv(RequirePrivilegeEnv) == "1" {
-			t.Fatalf("%s=1 but: %v", RequirePrivilegeEnv, err)
-		}
-		t.Skipf("skipping: %v", err)
-	}
+	fixtures.RequirePrivilege(t)
 }
 
 // SkipExamplesWithoutPrivilege is for TestMain, before m.Run: when the
@@ -60,4 +61,45 @@ func SkipIfRootless(t testing.TB, why string) {
 	if nettest.Rootless() {
 		t.Skipf("skipping: %s needs root in the host's user namespace; this test runs rootless", why)
 	}
+}
+
+// RunAsNobody runs this test binary again as user nobody (uid 65534), with
+// the given arguments and extra environment, and returns its combined
+// output. NETTEST_REQUIRE_PRIVILEGE is removed from the environment unless
+// env sets it. It skips the test when it cannot drop to nobody (not root, or
+// rootless).
+func RunAsNobody(t testing.TB, args, env []string) (string, error) {
+	t.Helper()
+	RequirePrivilege(t)
+	if nettest.Rootless() || os.Getuid() != 0 {
+		t.Skip("skipping: dropping to user nobody needs root in the host's user namespace")
+	}
+	// nobody may not enter go test's private build directory: run a copy.
+	dir, err := os.MkdirTemp("", "nettest-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, filepath.Base(os.Args[0]))
+	data, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(bin, data, 0o755)
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, RequirePrivilegeEnv+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
