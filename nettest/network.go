@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 
@@ -31,6 +32,13 @@ type Network struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	cmds []*Cmd // commands started in nodes; guarded by mu
+
+	hostsOnce sync.Once // the hosts file commands see, written on first use
+	hostsDir  string
+	hostsPath string
+	hostsErr  error
 }
 
 // Build creates the topology and returns when it is ready: every interface
@@ -238,6 +246,24 @@ func (n *Network) Close() error {
 	n.closeOnce.Do(func() {
 		n.life.end()
 		var errs []error
+		// Commands still running keep their node's namespace alive: end
+		// them, and everything they started, at once.
+		n.mu.Lock()
+		cmds := n.cmds
+		n.mu.Unlock()
+		for _, c := range cmds {
+			if !c.Exited() {
+				c.cmd.Process.Kill()
+			}
+		}
+		for _, c := range cmds {
+			<-c.done
+		}
+		if n.hostsDir != "" {
+			if err := os.RemoveAll(n.hostsDir); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		for i := len(n.nodes) - 1; i >= 0; i-- {
 			node := n.nodes[i]
 			if err := node.ns.close(); err != nil {

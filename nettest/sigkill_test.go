@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,6 +31,20 @@ func sigkillHelper() {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
+	// A command with children and a grandchild in a session of its own.
+	marker := os.Getenv("NETTEST_SIGKILL_MARKER")
+	h1, _ := n.Node("h1")
+	c := h1.Command("sh", "-c", fmt.Sprintf("sleep %[1]s & setsid sh -c 'sleep %[1]s' & echo started; wait", marker))
+	if err := c.Start(); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitLog(ctx, regexp.MustCompile("started")); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
 	for _, node := range append(n.Nodes(), n.Switches()...) {
 		var st unix.Stat_t
 		if err := unix.Fstat(int(node.NetNS()), &st); err != nil {
@@ -42,17 +57,20 @@ func sigkillHelper() {
 	select {}
 }
 
-// TestNoLeakAfterSIGKILL builds a topology in a child process, kills it with
-// SIGKILL (no cleanup code runs) and proves that nothing remains: no process
-// holds any of its namespaces, nothing is mounted, and the host's network
-// state is as before.
+// TestNoLeakAfterSIGKILL builds a topology in a child process, starts a
+// command with children and a grandchild there, kills the test process with
+// SIGKILL (no cleanup code runs) and proves that nothing remains: no
+// process of the command, no process holding any of its namespaces, nothing
+// mounted, and the host's network state as before.
 func TestNoLeakAfterSIGKILL(t *testing.T) {
 	testenv.RequirePrivilege(t)
+	testenv.RequireTools(t, "sh", "sleep", "setsid")
+	marker := fmt.Sprintf("%d.%d", os.Getpid(), time.Now().UnixNano()%1e6+7)
 	before, err := hoststate.Take()
 	require.NoError(t, err)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=sigkill")
+	cmd.Env = append(os.Environ(), helperEnv+"=sigkill", "NETTEST_SIGKILL_MARKER="+marker)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -95,12 +113,16 @@ wait:
 	// The scan finds the namespaces while the child holds them: the check
 	// below could see a leak.
 	require.ElementsMatch(t, inodes, holdersOf(t, inodes, cmd.Process.Pid))
+	require.Eventually(t, func() bool { return len(processesWith(t, "sleep\x00"+marker)) == 2 }, 5*time.Second, 10*time.Millisecond,
+		"the command's sleeps run (the check can see them)")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	killed = true
 	err = cmd.Wait()
 	require.Error(t, err, "the helper dies of SIGKILL")
 
+	require.Eventually(t, func() bool { return len(processesWith(t, "sleep\x00"+marker)) == 0 }, 5*time.Second, 10*time.Millisecond,
+		"the command's processes die with the test process: left %v", processesWith(t, "sleep\x00"+marker))
 	require.Empty(t, holdersOf(t, inodes, 0), "no process holds a namespace of the killed test")
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	require.NoError(t, err)

@@ -103,3 +103,28 @@ func RunAsNobody(t testing.TB, args, env []string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// RequireToolsEnv names the variable that turns a missing external tool
+// (bird, ping, tshark ...) from a skip into a failure; .ci/run sets it after
+// installing them.
+const RequireToolsEnv = "NETTEST_REQUIRE_TOOLS"
+
+// RequireTools skips the test when a program it runs is not in PATH, or
+// fails it when NETTEST_REQUIRE_TOOLS=1.
+func RequireTools(t testing.TB, tools ...string) {
+	t.Helper()
+	var missing []string
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("needs %s in PATH", strings.Join(missing, ", "))
+	if os.Getenv(RequireToolsEnv) == "1" {
+		t.Fatalf("%s=1 but the test %s", RequireToolsEnv, msg)
+	}
+	t.Skipf("skipping: the test %s", msg)
+}

@@ -1,0 +1,148 @@
+package nettest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// A command started in a node runs under a shim: this very binary, run
+// again, which nettest's package initialisation turns into the init process
+// of the command's own PID namespace before anything else of the program
+// runs. The shim
+//
+//   - joins the node's network namespace (its file descriptor is passed in);
+//   - in the mount namespace it was cloned with, makes every mount private,
+//     mounts /proc for its PID namespace and /sys for the node's network
+//     namespace (so /sys/class/net lists the node's interfaces), and binds
+//     the topology's hosts file over /etc/hosts — the host's /etc is not
+//     touched;
+//   - sets the hostname (its own UTS namespace) to the node's name;
+//   - starts the command, says so on the status pipe ("started PID", or
+//     "error ..."), forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1 and
+//     SIGUSR2 to its process group, reaps every orphan, and exits when the
+//     command does, passing on its wait status ("status N").
+//
+// When the shim dies, by any means, the kernel kills everything left in its
+// PID namespace: grandchildren cannot outlive the command. The shim itself
+// gets SIGKILL when the thread that started it dies (see spawner), which
+// happens only when the test process dies.
+const shimEnv = "_NETTEST_SHIM"
+
+// shimConfig is what the parent tells the shim, as JSON in shimEnv.
+type shimConfig struct {
+	Path     string   `json:"path"`
+	Args     []string `json:"args"`
+	Dir      string   `json:"dir,omitempty"`
+	Hostname string   `json:"hostname"`
+	Hosts    string   `json:"hosts,omitempty"`
+	// File descriptors in the shim: the node's network namespace, and the
+	// pipe on which the shim reports the command's wait status.
+	NetNSFD  int `json:"netns_fd"`
+	StatusFD int `json:"status_fd"`
+}
+
+func init() {
+	if cfg, ok := os.LookupEnv(shimEnv); ok {
+		// Package initialisation runs on the main thread, locked to it.
+		os.Unsetenv(shimEnv)
+		os.Exit(shimMain(cfg))
+	}
+}
+
+// shimMain runs the shim and returns its exit code. Problems are reported on
+// stderr as "nettest shim: ..." with exit code 127, as a shell does for a
+// command it cannot start.
+func shimMain(raw string) int {
+	runtime.LockOSThread()
+	var cfg shimConfig
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, "nettest shim: "+format+"\n", args...)
+		return 127
+	}
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		return fail("bad configuration: %v", err)
+	}
+	status := os.NewFile(uintptr(cfg.StatusFD), "status")
+	fail = func(format string, args ...any) int {
+		msg := fmt.Sprintf(format, args...)
+		fmt.Fprintf(status, "error %s\n", msg)
+		fmt.Fprintf(os.Stderr, "nettest shim: %s\n", msg)
+		return 127
+	}
+	if err := netns.Set(netns.NsHandle(cfg.NetNSFD)); err != nil {
+		return fail("joining the node's network namespace: %v", err)
+	}
+	unix.Close(cfg.NetNSFD)
+	if err := unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fail("making mounts private: %v", err)
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fail("mounting /proc: %v", err)
+	}
+	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
+		return fail("mounting /sys: %v", err)
+	}
+	if cfg.Hosts != "" {
+		if err := unix.Mount(cfg.Hosts, "/etc/hosts", "", unix.MS_BIND, ""); err != nil {
+			return fail("binding %s over /etc/hosts: %v", cfg.Hosts, err)
+		}
+	}
+	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+		return fail("setting the hostname: %v", err)
+	}
+	signals := []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2}
+	sigc := make(chan os.Signal, 8)
+	signal.Notify(sigc, signals...)
+
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, shimEnv+"=") })
+	attr := &os.ProcAttr{
+		Dir:   cfg.Dir,
+		Env:   env,
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Sys:   &unix.SysProcAttr{Setpgid: true},
+	}
+	child, err := os.StartProcess(cfg.Path, cfg.Args, attr)
+	if err != nil {
+		fmt.Fprintf(status, "error %v\n", err)
+		return fail("starting %s: %v", cfg.Path, err)
+	}
+	// The parent's Start returns on this line: from now on its signals are
+	// forwarded.
+	fmt.Fprintf(status, "started %d\n", child.Pid)
+	go func() {
+		for sig := range sigc {
+			unix.Kill(-child.Pid, sig.(unix.Signal))
+		}
+	}()
+	// As PID 1, reap every process that ends here; stop when the command does.
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fail("waiting for %s: %v", cfg.Path, err)
+		}
+		if pid != child.Pid {
+			continue
+		}
+		fmt.Fprintf(status, "status %d\n", uint32(ws))
+		status.Close()
+		switch {
+		case ws.Exited():
+			return ws.ExitStatus()
+		case ws.Signaled():
+			return 128 + int(ws.Signal())
+		}
+		return 127
+	}
+}
