@@ -73,6 +73,9 @@ func (n *Node) Command(name string, args ...string) *Cmd {
 	return c
 }
 
+// Node returns the node the command runs in.
+func (c *Cmd) Node() *Node { return c.node }
+
 // String returns the command line, "node: path args...".
 func (c *Cmd) String() string {
 	return c.node.p.name + ": " + strings.Join(append([]string{c.Path}, c.Args[1:]...), " ")
