@@ -44,8 +44,10 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 //	10.2.0.0/16 via 10.0.0.1 dev eth0 metric 100
 //	192.0.2.0/24 dev eth1
 //	2001:db8::/32 nexthop via fd00::1 weight 2 nexthop via fd00:1::1
+//	default via r1
 //
-// A bare address as destination is a host route (/32 or /128).
+// A bare address as destination is a host route (/32 or /128). A gateway
+// that is not an address names a node (see Route.ViaNode).
 func ParseRoute(s string) (Route, error) {
 	words := strings.Fields(s)
 	fail := func(format string, args ...any) (Route, error) {
@@ -91,14 +93,20 @@ func ParseRoute(s string) (Route, error) {
 		}
 		switch key {
 		case "via":
+			// An address, or a node ("r1", "r1:eth0") whose address to use.
 			a, err := netip.ParseAddr(v)
-			if err != nil {
+			if err != nil && looksLikeAddr(v) {
 				return fail("gateway %s is not an address", v)
 			}
-			if hop != nil {
+			switch {
+			case hop != nil && err == nil:
 				hop.Via = a
-			} else {
+			case hop != nil:
+				hop.ViaNode = v
+			case err == nil:
 				r.Via = a
+			default:
+				r.ViaNode = v
 			}
 		case "dev":
 			if hop != nil {
@@ -131,6 +139,30 @@ func ParseRoute(s string) (Route, error) {
 	return r, nil
 }
 
+// looksLikeAddr reports whether s is meant as an address (digits and dots,
+// or has a colon and only hex digits and colons), rather than a node name.
+func looksLikeAddr(s string) bool {
+	dotted := true
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c == '.') {
+			dotted = false
+			break
+		}
+	}
+	if dotted {
+		return true
+	}
+	if strings.Count(s, ":") >= 2 {
+		for _, c := range s {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
 // String formats the route in the syntax [ParseRoute] reads.
 func (r Route) String() string {
 	var b strings.Builder
@@ -142,6 +174,9 @@ func (r Route) String() string {
 	if r.Via.IsValid() {
 		b.WriteString(" via " + r.Via.String())
 	}
+	if r.ViaNode != "" {
+		b.WriteString(" via " + r.ViaNode)
+	}
 	if r.Dev != "" {
 		b.WriteString(" dev " + r.Dev)
 	}
@@ -152,6 +187,9 @@ func (r Route) String() string {
 		b.WriteString(" nexthop")
 		if h.Via.IsValid() {
 			b.WriteString(" via " + h.Via.String())
+		}
+		if h.ViaNode != "" {
+			b.WriteString(" via " + h.ViaNode)
 		}
 		if h.Dev != "" {
 			b.WriteString(" dev " + h.Dev)

@@ -311,20 +311,27 @@ func (t Topology) resolve() (*plan, error) {
 			continue
 		}
 		seen := map[string]bool{}
-		for _, r := range n.Routes {
-			rp, msg := np.resolveRoute(r)
-			w := where(nodeWhere(i, n.Name), "route "+r.String())
+		for _, given := range n.Routes {
+			w := where(nodeWhere(i, n.Name), "route "+given.String())
+			routes, msg := p.expandViaNode(np, given)
 			if msg != "" {
 				errs.add(w, "%s", msg)
 				continue
 			}
-			key := rp.dst.String() + "/" + strconv.Itoa(rp.metric)
-			if seen[key] {
-				errs.add(w, "duplicate route: another route to %s with metric %d", rp.dst, rp.metric)
-				continue
+			for _, r := range routes {
+				rp, msg := np.resolveRoute(r)
+				if msg != "" {
+					errs.add(w, "%s", msg)
+					continue
+				}
+				key := rp.dst.String() + "/" + strconv.Itoa(rp.metric)
+				if seen[key] {
+					errs.add(w, "duplicate route: another route to %s with metric %d", rp.dst, rp.metric)
+					continue
+				}
+				seen[key] = true
+				np.routes = append(np.routes, rp)
 			}
-			seen[key] = true
-			np.routes = append(np.routes, rp)
 		}
 	}
 	if len(errs) > 0 {
@@ -518,6 +525,87 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
+}
+
+// expandViaNode turns gateways named by node into addresses: the named
+// node's address on a segment both nodes are on, of the route's family. A
+// default route via a node becomes one route per family the segment has.
+func (p *plan) expandViaNode(np *nodePlan, r Route) ([]Route, string) {
+	uses := r.ViaNode != ""
+	for _, h := range r.NextHops {
+		uses = uses || h.ViaNode != ""
+	}
+	if !uses {
+		return []Route{r}, ""
+	}
+	if r.ViaNode != "" && r.Via.IsValid() {
+		return nil, "give via as an address or as a node, not both"
+	}
+	fams := []Family{IPv4, IPv6}
+	if r.Dst.IsValid() {
+		fams = []Family{FamilyOf(r.Dst.Addr())}
+	}
+	var out []Route
+	var lastMsg string
+	for _, f := range fams {
+		x := r
+		x.NextHops = append([]NextHop(nil), r.NextHops...)
+		msg := ""
+		if r.ViaNode != "" {
+			x.Via, x.Dev, msg = p.gatewayOf(np, r.ViaNode, r.Dev, f)
+			x.ViaNode = ""
+		}
+		for i := range x.NextHops {
+			if h := &x.NextHops[i]; h.ViaNode != "" && msg == "" {
+				h.Via, h.Dev, msg = p.gatewayOf(np, h.ViaNode, h.Dev, f)
+				h.ViaNode = ""
+			}
+		}
+		if msg != "" {
+			lastMsg = msg
+			continue
+		}
+		if !r.Dst.IsValid() {
+			x.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+			if f == IPv6 {
+				x.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+			}
+		}
+		out = append(out, x)
+	}
+	if len(out) == 0 {
+		return nil, lastMsg
+	}
+	return out, ""
+}
+
+// gatewayOf finds ref's ("node" or "node:iface") address of family f on a
+// segment np is on too, with np's interface there (dev, if given).
+func (p *plan) gatewayOf(np *nodePlan, ref, dev string, f Family) (netip.Addr, string, string) {
+	name, iface, _ := strings.Cut(ref, ":")
+	gw := p.byName[name]
+	switch {
+	case gw == nil || gw.isSwitch:
+		return netip.Addr{}, "", fmt.Sprintf("gateway %q is not a node", ref)
+	case gw == np:
+		return netip.Addr{}, "", fmt.Sprintf("gateway %q is the node itself", ref)
+	case iface != "" && gw.byIface[iface] == nil:
+		return netip.Addr{}, "", fmt.Sprintf("gateway %q: node %s has no interface %q", ref, name, iface)
+	}
+	for _, mine := range np.ifaces {
+		if dev != "" && mine.name != dev {
+			continue
+		}
+		for _, theirs := range gw.ifaces {
+			if mine.seg == nil || theirs.seg != mine.seg || iface != "" && theirs.name != iface {
+				continue
+			}
+			if a, ok := commonSubnetAddr(mine, theirs, f); ok {
+				return a, mine.name, ""
+			}
+		}
+	}
+	return netip.Addr{}, "", fmt.Sprintf("gateway %q: %s shares no %s subnet with %s", ref, name, f, np.name)
 }
 
 // resolveRoute checks a user route against the node's interfaces and fills in

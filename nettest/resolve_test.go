@@ -18,6 +18,8 @@ func TestParseRoute(t *testing.T) {
 		"192.0.2.0/24 dev eth1",
 		"2001:db8::/32 nexthop via fd00::1 weight 2 nexthop via fd00:1::1",
 		"10.9.9.9/32 via 10.0.0.1",
+		"default via r1",
+		"10.0.0.0/8 nexthop via r1 nexthop via r2:eth0 weight 3",
 	} {
 		r, err := ParseRoute(s)
 		require.NoError(t, err, s)

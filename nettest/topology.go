@@ -133,6 +133,11 @@ type Route struct {
 	Dst netip.Prefix
 	// Via is the gateway. It must lie in a subnet of one of the node's interfaces.
 	Via netip.Addr
+	// ViaNode names the gateway by its node instead ("r1", or "r1:eth0"):
+	// its address on a segment both nodes are on. Useful with automatic
+	// addresses. A default route via a node is made for each family that
+	// segment has (IPv4 and IPv6). Set Via or ViaNode, not both.
+	ViaNode string
 	// Dev names the outgoing interface. Optional when Via is set.
 	Dev string
 	// Metric is the route's priority: lower wins. 0 is the kernel's default.
@@ -145,6 +150,8 @@ type Route struct {
 type NextHop struct {
 	// Via is the gateway.
 	Via netip.Addr
+	// ViaNode names the gateway by its node, as in Route.
+	ViaNode string
 	// Dev names the outgoing interface; optional when Via is set.
 	Dev string
 	// Weight is the relative share of flows, 1 to 256; 0 means 1.

@@ -220,3 +220,39 @@ func TestKernelSeesTheTopology(t *testing.T) {
 	require.Equal(t, in1.MAC(), in2.MAC(), "MACs are derived from names, the same on every run")
 	require.Equal(t, "02", fmt.Sprintf("%02x", in1.MAC()[0]&0x03), "locally administered unicast")
 }
+
+// TestRouteViaNode: gateways named by node, with automatic addresses; a
+// default route via a node is made for both families.
+func TestRouteViaNode(t *testing.T) {
+	b := nettest.NewBuilder("vianode").Auto(nettest.Auto{IPv4: true, IPv6: true}).
+		Host("h1", "h2").Router("r1", "r2").Chain("h1", "r1", "r2", "h2").
+		Route("h1", "default via r1").Route("h2", "default via r2:eth1").
+		Route("r1", "default via r2").Route("r2", "default via r1")
+	n := build(t, mustTopology(t, b))
+	h1 := node(t, n, "h1")
+	require.Equal(t, []string{
+		"0.0.0.0/0 via 198.18.0.2 dev eth0",
+		"::/0 via fdf6:fd81:8f7e::2 dev eth0",
+	}, routeStrings(h1.Routes()))
+	for _, f := range bothFamilies {
+		ping(t, h1, addr(t, n, "h2", f))
+	}
+	_, err := nettest.NewBuilder("bad").Host("a", "b", "c").Link("a", "b").
+		Route("a", "default via c", "default via zz", "10.0.0.0/8 via a", "default via b:eth9").Topology()
+	for _, want := range []string{
+		`node a: route default via c: gateway "c": c shares no IPv6 subnet with a`,
+		`node a: route default via zz: gateway "zz" is not a node`,
+		`node a: route 10.0.0.0/8 via a: gateway "a" is the node itself`,
+		`node a: route default via b:eth9: gateway "b:eth9": node b has no interface "eth9"`,
+	} {
+		require.ErrorContains(t, err, want)
+	}
+}
+
+func routeStrings(rs []nettest.Route) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.String())
+	}
+	return out
+}
