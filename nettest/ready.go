@@ -33,13 +33,22 @@ const readyTimeout = 10 * time.Second
 // until then a neighbour's first solicitation for it is dropped and
 // resolution waits a second for the retry. So the groups of every IPv6
 // address must be joined as well.
+//
+// The kernel makes each interface's IPv6 link-local address itself, and
+// even without DAD it stays tentative until a work queue gets to it. Until
+// then a router forwarding a packet cannot solicit the next hop (the
+// solicitation needs a usable link-local source) and the packet waits a
+// second for the retry. So, in a topology with IPv6 addresses (where DAD is
+// off), an interface's link-local address, if it has one, must be usable
+// too.
 func waitReady(ctx context.Context, nodes []*Node) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
+	ipv6 := len(nodes) > 0 && nodes[0].net.plan.hasIPv6()
 	for _, node := range nodes {
 		pause := 20 * time.Microsecond
 		for {
-			pending, err := node.notReady()
+			pending, err := node.notReady(ipv6)
 			if err != nil {
 				return fmt.Errorf("%s: listing interfaces: %w", node.where(), err)
 			}
@@ -62,23 +71,27 @@ type linkState struct {
 	oper     uint8
 	hasInet6 bool // the interface has IPv6 on (not disable_ipv6)
 	ready6   bool // IPv6 IF_READY: the kernel found the link ready
+	genLL    bool // the kernel makes an IPv6 link-local address (addr_gen_mode not none)
 }
 
 // Constants of the kernel's IPv6 link attributes that x/sys/unix lacks.
 const (
 	ifReady            = 0x80000000 // IF_READY in IFLA_INET6_FLAGS
 	devconfDisableIPv6 = 26         // DEVCONF_DISABLE_IPV6, index in IFLA_INET6_CONF
+	addrGenModeNone    = 1          // IN6_ADDR_GEN_MODE_NONE in IFLA_INET6_ADDR_GEN_MODE
 )
 
 // notReady lists the node's interfaces that should be up but are not ready
-// yet, each with the state the kernel reports.
-func (n *Node) notReady() ([]string, error) {
+// yet, each with the state the kernel reports. ipv6 says whether the
+// topology has IPv6 addresses.
+func (n *Node) notReady(ipv6 bool) ([]string, error) {
 	states, err := n.ns.linkStates()
 	if err != nil {
 		return nil, err
 	}
 	var pending []string
 	var groups map[int]map[netip.Addr]bool // dumped when first needed
+	var linkLocal map[int]bool             // likewise
 	for _, in := range n.ifaces {
 		if !in.up {
 			continue
@@ -92,6 +105,16 @@ func (n *Node) notReady() ([]string, error) {
 		case st.hasInet6 && !st.ready6:
 			pending = append(pending, in.p.name+" (transmit queue not active yet)")
 		case st.hasInet6:
+			if st.genLL && ipv6 { // IPv4 topologies keep DAD: no wait for it
+				if linkLocal == nil {
+					if linkLocal, err = n.ns.usableLinkLocal(); err != nil {
+						return nil, err
+					}
+				}
+				if !linkLocal[in.index()] {
+					pending = append(pending, in.p.name+" (IPv6 link-local address not usable yet)")
+				}
+			}
 			for _, a := range in.p.addrs {
 				if !a.Addr().Is6() {
 					continue
@@ -153,6 +176,46 @@ func (ns *namespace) ipv6Groups() (map[int]map[netip.Addr]bool, error) {
 	return out, nil
 }
 
+// usableLinkLocal dumps the namespace's IPv6 addresses and says, by
+// interface index, which interfaces have a link-local address that is
+// neither tentative nor failed.
+func (ns *namespace) usableLinkLocal() (map[int]bool, error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: ns.raw}
+	req.AddData(nl.NewIfAddrmsg(unix.AF_INET6))
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWADDR)
+	if err != nil {
+		return nil, fmt.Errorf("listing IPv6 addresses: %w", err)
+	}
+	out := map[int]bool{}
+	for _, m := range msgs {
+		if len(m) < unix.SizeofIfAddrmsg {
+			continue
+		}
+		flags := uint32(m[2])
+		index := int(nl.NativeEndian().Uint32(m[4:8]))
+		attrs, err := nl.ParseRouteAttr(m[unix.SizeofIfAddrmsg:])
+		if err != nil {
+			return nil, err
+		}
+		var addr netip.Addr
+		for _, a := range attrs {
+			switch a.Attr.Type {
+			case unix.IFA_ADDRESS:
+				addr, _ = netip.AddrFromSlice(a.Value)
+			case unix.IFA_FLAGS:
+				if len(a.Value) >= 4 {
+					flags = nl.NativeEndian().Uint32(a.Value)
+				}
+			}
+		}
+		if addr.IsLinkLocalUnicast() && flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
+			out[index] = true
+		}
+	}
+	return out, nil
+}
+
 // linkStates dumps the namespace's links through the namespace's raw
 // netlink socket and reads operstate and IPv6 readiness, by name.
 func (ns *namespace) linkStates() (map[string]linkState, error) {
@@ -183,7 +246,7 @@ func (ns *namespace) linkStates() (map[string]linkState, error) {
 					st.oper = a.Value[0]
 				}
 			case unix.IFLA_AF_SPEC:
-				st.hasInet6, st.ready6 = inet6State(a.Value)
+				st.hasInet6, st.ready6, st.genLL = inet6State(a.Value)
 			}
 		}
 		out[name] = st
@@ -191,12 +254,13 @@ func (ns *namespace) linkStates() (map[string]linkState, error) {
 	return out, nil
 }
 
-// inet6State reads IFLA_AF_SPEC: whether IPv6 is on for the interface, and
-// whether its IF_READY flag is set.
-func inet6State(spec []byte) (on, ready bool) {
+// inet6State reads IFLA_AF_SPEC: whether IPv6 is on for the interface,
+// whether its IF_READY flag is set, and whether the kernel makes it a
+// link-local address.
+func inet6State(spec []byte) (on, ready, genLL bool) {
 	fams, err := nl.ParseRouteAttr(spec)
 	if err != nil {
-		return false, false
+		return false, false, false
 	}
 	for _, f := range fams {
 		if f.Attr.Type != unix.AF_INET6 {
@@ -204,15 +268,17 @@ func inet6State(spec []byte) (on, ready bool) {
 		}
 		attrs, err := nl.ParseRouteAttr(f.Value)
 		if err != nil {
-			return false, false
+			return false, false, false
 		}
-		on = true
+		on, genLL = true, true
 		for _, a := range attrs {
 			switch a.Attr.Type {
 			case unix.IFLA_INET6_FLAGS:
 				if len(a.Value) >= 4 {
 					ready = nl.NativeEndian().Uint32(a.Value)&ifReady != 0
 				}
+			case unix.IFLA_INET6_ADDR_GEN_MODE:
+				genLL = len(a.Value) < 1 || a.Value[0] != addrGenModeNone
 			case unix.IFLA_INET6_CONF:
 				if off := 4 * devconfDisableIPv6; len(a.Value) >= off+4 && nl.NativeEndian().Uint32(a.Value[off:]) != 0 {
 					on = false
@@ -220,7 +286,7 @@ func inet6State(spec []byte) (on, ready bool) {
 			}
 		}
 	}
-	return on, ready
+	return on, ready, genLL
 }
 
 // kernelError marks errors that mean "this kernel has no such feature".

@@ -1,0 +1,153 @@
+package assertions
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/nettestlab/nettest/nettest"
+)
+
+// Reachable checks that every node of nodes answers every other's pings
+// (Mininet's pingall): each ordered pair, over each family the target has
+// (or those chosen with [IPv4] and [IPv6]), all pinged at once. An empty
+// nodes means every host and router of the network. Options: [Count],
+// [Interval], [Timeout], [IPv4], [IPv6], [Within], [Every].
+//
+// The failure shows a matrix, a row per source and a column per target,
+// followed by each failed ping:
+//
+//	reachability of h1, h2, h3: 2/12 pings failed:
+//	  from\to  h1     h2     h3
+//	  h1       -      ok/ok  X/ok
+//	  h2       ok/ok  -      ok/ok
+//	  h3       X/ok   ok/ok  -
+//	  (each cell: IPv4/IPv6; X: no reply, n/a: no address of that family)
+//	ping h1 -> h3 (198.18.0.10): 0/1 replies within 1s; h1's kernel has no route to it
+//	...
+func Reachable(t TestingT, n *nettest.Network, nodes []string, opts ...Option) bool {
+	if h, ok := t.(helperT); ok {
+		h.Helper()
+	}
+	return check(t, kindReachable, "Reachable", n, opts, func(c config) (try, error) {
+		if len(nodes) == 0 {
+			for _, nd := range n.Nodes() {
+				nodes = append(nodes, nd.Name())
+			}
+		}
+		m, err := newMatrix(n, c, nodes)
+		if err != nil {
+			return nil, fmt.Errorf("reachability of %s: %w", strings.Join(nodes, ", "), err)
+		}
+		return func() ([]finding, error) {
+			fs, err := parallel(len(m.legs), func(i int) (finding, error) { return m.legs[i].ping(c, true) })
+			if err != nil {
+				return nil, err
+			}
+			return []finding{m.summary(fs)}, nil
+		}, nil
+	})
+}
+
+// matrix is the plan of a Reachable check.
+type matrix struct {
+	nodes    []string
+	families []nettest.Family
+	legs     []pingLeg
+	cell     map[[3]int]int // from, to, family index -> leg
+}
+
+func newMatrix(n *nettest.Network, c config, nodes []string) (*matrix, error) {
+	if len(nodes) < 2 {
+		return nil, fmt.Errorf("want at least two nodes")
+	}
+	m := &matrix{nodes: nodes, families: c.families, cell: map[[3]int]int{}}
+	targets := make([]target, len(nodes))
+	for i, name := range nodes {
+		nd, err := resolveNode(n, name)
+		if err != nil {
+			return nil, err
+		}
+		targets[i] = target{ref: name, node: nd}
+		if len(c.families) == 0 {
+			for _, f := range targets[i].families() {
+				if !slices.Contains(m.families, f) {
+					m.families = append(m.families, f)
+				}
+			}
+		}
+	}
+	slices.Sort(m.families)
+	for i, from := range targets {
+		for j, to := range targets {
+			if i == j {
+				continue
+			}
+			for k, f := range m.families {
+				dst, err := to.addrOf(f)
+				if err != nil {
+					continue // n/a
+				}
+				m.cell[[3]int{i, j, k}] = len(m.legs)
+				m.legs = append(m.legs, pingLeg{from: from.node, dst: dst, to: to,
+					subject: fmt.Sprintf("ping %s -> %s", from.ref, to.label(dst.String()))})
+			}
+		}
+	}
+	if len(m.legs) == 0 {
+		return nil, fmt.Errorf("no node has an address to ping")
+	}
+	return m, nil
+}
+
+// summary turns the pings' findings into one: the matrix and the failures.
+func (m *matrix) summary(fs []finding) finding {
+	var failed []string
+	for _, f := range fs {
+		if !f.ok {
+			failed = append(failed, f.message(0))
+		}
+	}
+	sum := finding{
+		ok:      len(failed) == 0,
+		subject: "reachability of " + strings.Join(m.nodes, ", "),
+		seen:    fmt.Sprintf("%d/%d pings failed", len(failed), len(fs)),
+	}
+	if sum.ok {
+		return sum
+	}
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "  from\\to\t%s\n", strings.Join(m.nodes, "\t"))
+	for i, from := range m.nodes {
+		row := []string{from}
+		for j := range m.nodes {
+			var cells []string
+			for k := range m.families {
+				leg, ok := m.cell[[3]int{i, j, k}]
+				switch {
+				case i == j:
+				case !ok:
+					cells = append(cells, "n/a")
+				case fs[leg].ok:
+					cells = append(cells, "ok")
+				default:
+					cells = append(cells, "X")
+				}
+			}
+			if i == j {
+				cells = []string{"-"}
+			}
+			row = append(row, strings.Join(cells, "/"))
+		}
+		fmt.Fprintf(w, "  %s\n", strings.Join(row, "\t"))
+	}
+	w.Flush()
+	legend := "X: no reply"
+	if len(m.families) > 1 {
+		legend = "each cell: IPv4/IPv6; X: no reply, n/a: no address of that family"
+	}
+	sum.note = ":\n" + strings.TrimRight(b.String(), "\n") + "\n  (" + legend + ")\n" + strings.Join(failed, "\n")
+	return sum
+}
