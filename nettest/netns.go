@@ -323,20 +323,19 @@ func (ns *namespace) close() error {
 	if ns == nil {
 		return nil
 	}
+	// The fields stay as they are: Close runs once, and a Node's Netlink
+	// handle must not turn nil under a caller (a closed handle returns
+	// errors instead).
 	if ns.nl != nil {
 		ns.nl.Close()
-		ns.nl = nil
 	}
 	if ns.raw != nil {
 		ns.raw.Close()
-		ns.raw = nil
 	}
-	var err error
 	if ns.fd >= 0 {
-		err = ns.fd.Close()
-		ns.fd = -1
+		return ns.fd.Close()
 	}
-	return err
+	return nil
 }
 
 // inode returns the namespace's inode number, which identifies it in

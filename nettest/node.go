@@ -76,6 +76,7 @@ func (n *Node) Do(fn func() error) error {
 // Netlink returns a netlink handle whose socket lives in the node's
 // namespace: link, address, route and neighbour calls on it act inside the
 // node, from any goroutine. It is owned by the Network; do not close it.
+// After Close its calls fail; do not use it while Close runs.
 // Only NETLINK_ROUTE requests are safe on it: the handle opens sockets of
 // other families (XFRM, generic netlink) in the calling thread's namespace.
 func (n *Node) Netlink() *netlink.Handle { return n.ns.nl }
