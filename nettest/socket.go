@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"sync"
@@ -23,13 +24,64 @@ func (n *Node) Dial(network, address string) (net.Conn, error) {
 }
 
 // DialContext is [Node.Dial] with a context that bounds the connection
-// attempt. Host names are looked up by the Go resolver (the files and
-// servers of the caller); the addresses are then tried one after another
-// from inside the node, without the parallel "happy eyeballs" attempts
-// whose sockets would be made outside it.
+// attempt. A host that names a node of the topology ("h2", or "h2-eth1" for
+// one interface, as in the topology's hosts file) dials that node's
+// address (IPv4 first, unless the network says tcp6 or udp6); other host
+// names are looked up by the Go resolver (the files and servers of the
+// caller). Addresses are tried one after another from inside the node,
+// without the parallel "happy eyeballs" attempts whose sockets would be
+// made outside it.
 func (n *Node) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if host, port, err := net.SplitHostPort(address); err == nil {
+		if a, ok := n.net.lookupHost(host, network); ok {
+			address = net.JoinHostPort(a.String(), port)
+		}
+	}
 	d := net.Dialer{FallbackDelay: -1} // every socket made on the calling, locked thread
 	return inside(n, func() (net.Conn, error) { return d.DialContext(ctx, network, address) })
+}
+
+// lookupHost resolves a node name ("h2") or a node's interface ("h2-eth1")
+// to an address of the family the network asks for (IPv4 first when it
+// says neither).
+func (n *Network) lookupHost(host, network string) (netip.Addr, bool) {
+	var addrs []netip.Prefix
+	if node := n.byName[host]; node != nil && !node.p.isSwitch {
+		addrs = node.Addrs()
+	} else {
+		for _, node := range n.Nodes() {
+			for _, in := range node.ifaces {
+				if node.p.name+"-"+in.p.name == host {
+					addrs = in.p.addrs
+				}
+			}
+		}
+	}
+	want := []Family{IPv4, IPv6}
+	switch network[len(network)-1] {
+	case '4':
+		want = want[:1]
+	case '6':
+		want = want[1:]
+	}
+	for _, f := range want {
+		for _, a := range addrs {
+			if FamilyOf(a.Addr()) == f {
+				return a.Addr(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// HTTPClient returns an HTTP client whose connections are made from inside
+// the node; URLs may name the topology's nodes ("http://h2:8080/"). It uses
+// no proxy, whatever the environment says.
+func (n *Node) HTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = n.DialContext
+	return &http.Client{Transport: t}
 }
 
 // Listen announces on the local address inside the node, as [net.Listen]

@@ -3,8 +3,11 @@ package nettest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"strconv"
 	"syscall"
 	"testing"
@@ -12,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
+
+	"github.com/nettestlab/nettest/nettest"
 )
 
 // TestSockets: Listen and Dial across nodes, v4 and v6; a refused port.
@@ -118,4 +123,32 @@ func TestEcho(t *testing.T) {
 	require.ErrorContains(t, err, `nettest: node h2: echo on sctp :0: network "sctp" is not tcp`)
 	_, _, err = h2.Echo("tcp", "192.0.2.1:0")
 	require.ErrorContains(t, err, "nettest: node h2: echo on tcp 192.0.2.1:0:")
+}
+
+// TestHTTPClientByNodeName: an HTTP server in one node, a client in
+// another two routers away, the URL naming the server's node.
+func TestHTTPClientByNodeName(t *testing.T) {
+	n := build(t, mustTopology(t, nettest.NewBuilder("http").Host("client", "server").Router("r1", "r2").
+		Chain("client", "r1", "r2", "server")))
+	server := node(t, n, "server")
+	ln, err := server.Listen("tcp", ":8080")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s from server", r.RemoteAddr)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	client := node(t, n, "client").HTTPClient()
+	for _, url := range []string{"http://server:8080/", "http://server-eth0:8080/", "http://[" + addr(t, n, "server", nettest.IPv6).String() + "]:8080/"} {
+		resp, err := client.Get(url)
+		require.NoError(t, err, url)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Contains(t, string(body), "from server", url)
+	}
+	resp, err := client.Get("http://server:8080/")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, "hello "+addr(t, n, "client", nettest.IPv4).String(), strings.Fields(string(body))[0]+" "+strings.Split(strings.Fields(string(body))[1], ":")[0])
 }
