@@ -3,9 +3,18 @@
 // and routed, and torn down without a trace.
 //
 // A [Topology] is a plain Go value; a [Builder] makes the common case short.
-// [Build] turns a Topology into a live [Network] whose [Node]s run Go code inside
-// their namespace ([Node.Do]), answer route lookups ([Node.RouteGet]) and expose
-// netlink handles bound to their namespace. [Network.Close] removes everything.
+// [Build] turns a Topology into a live [Network] whose [Node]s run Go code
+// inside their namespace ([Node.Do]), make sockets there ([Node.Listen],
+// [Node.DialContext], [Node.HTTPClient]), ping ([Node.Ping]), answer route
+// lookups ([Node.RouteGet], [Node.RouteMatch]), run programs ([Node.Command],
+// [Node.ProgramCommand]) and expose netlink handles bound to their namespace.
+// [Network.Close] removes everything.
+//
+// Commands run under a small init process of nettest's: this binary, run
+// again, which the package's initialisation recognises (an environment
+// variable) and turns into the init of the command's own PID, mount and UTS
+// namespaces before anything else of the program runs. So every binary that
+// imports nettest can start commands in nodes; see [Cmd].
 //
 // The engine follows a few rules that make it safe on a developer's machine:
 //
