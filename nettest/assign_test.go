@@ -60,3 +60,18 @@ func TestAssign(t *testing.T) {
 	require.Nil(t, bad.G, "nothing is assigned when a tag fails")
 	require.ErrorContains(t, n.Assign(h), "Assign needs a pointer to a struct")
 }
+
+func TestAddrOn(t *testing.T) {
+	n := build(t, mustTopology(t, nettest.NewBuilder("addron").Host("h1", "h2").Router("r1").
+		Chain("h1", "r1").LAN("lan", "r1", "h2")))
+	a, err := n.AddrOn("r1", "h1-r1", nettest.IPv4)
+	require.NoError(t, err)
+	require.Equal(t, "198.18.0.2", a.String())
+	a, err = n.AddrOn("r1", "lan", nettest.IPv6)
+	require.NoError(t, err)
+	require.Equal(t, "fdf6:fd81:8f7e:8000::1", a.String())
+	_, err = n.AddrOn("h2", "h1-r1", nettest.IPv4)
+	require.EqualError(t, err, `nettest: node h2 is not on "h1-r1" (it is on lan)`)
+	_, err = n.AddrOn("nobody", "lan", nettest.IPv4)
+	require.ErrorContains(t, err, `has no node "nobody"`)
+}

@@ -235,6 +235,30 @@ func (n *Network) Addr(ref string, f Family) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("nettest: %s has no %s address", in, f)
 }
 
+// AddrOn returns node's address of family f on a segment: a link (by its
+// name, "r1-r2") or a LAN (by its name). The error names the segments the
+// node is on.
+func (n *Network) AddrOn(node, segment string, f Family) (netip.Addr, error) {
+	nd, err := n.Node(node)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	var on []string
+	for _, in := range nd.ifaces {
+		if in.p.seg == nil {
+			continue
+		}
+		on = append(on, in.p.seg.name)
+		if in.p.seg.name == segment {
+			if a, ok := in.Addr(f); ok {
+				return a, nil
+			}
+			return netip.Addr{}, fmt.Errorf("nettest: %s has no %s address on %s", in, f, segment)
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("nettest: node %s is not on %q (it is on %s)", node, segment, strings.Join(on, ", "))
+}
+
 // Close removes the topology: it releases every namespace, so the kernel
 // destroys them with their interfaces and routes. Namespaces made persistent
 // with Persist stay. Close waits for calls in progress (entering a node in
