@@ -2,6 +2,7 @@ package nettest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -104,6 +105,10 @@ type Link struct {
 	net  *Network
 	p    *linkPlan
 	a, b *Interface
+
+	mech   Mechanism   // how it is impaired; guarded by Network.mu after Build
+	impair Impairments // what it is impaired with
+	tap    *tapLink    // the forwarder, for MechanismUserspace
 }
 
 // Name returns the link's name: "r1-r2", the LinkConfig's Name, or
@@ -122,7 +127,32 @@ func (l *Link) B() *Interface { return l.b }
 
 // create makes the veth pair with both ends directly in their namespaces,
 // the A end up, named, addressed by MAC and index; then brings B up.
-func (l *Link) create() error { return l.createOnce(false) }
+func (l *Link) create() error {
+	// Probe for netem only when the answer matters.
+	netem := false
+	if l.p.via == MechanismNetem || l.p.via == "" && !(l.p.impair.AB.IsZero() && l.p.impair.BA.IsZero()) {
+		netem = netemAvailable()
+	}
+	m, msg := chooseMechanism(l.p.via, l.p.impair, netem)
+	if msg != "" {
+		err := errors.New(msg)
+		if l.p.via == MechanismNetem {
+			err = fmt.Errorf("this kernel has no sch_netem: %w", ErrUnsupported)
+		}
+		return fmt.Errorf("nettest: link %s: %w", l.p.name, err)
+	}
+	l.mech, l.impair = m, l.p.impair
+	if m == MechanismUserspace {
+		return l.createTap(l.p.impair)
+	}
+	if err := l.createOnce(false); err != nil {
+		return err
+	}
+	if m == MechanismNetem || m == MechanismKernel {
+		return l.applyKernel(m, l.p.impair)
+	}
+	return nil
+}
 
 func (l *Link) createOnce(retried bool) error {
 	a, b := l.a, l.b
@@ -195,34 +225,11 @@ func (l *Link) setUp(ctx context.Context) error {
 	l.net.mu.Lock()
 	defer l.net.mu.Unlock()
 	for _, in := range []*Interface{l.a, l.b} {
-		if err := in.node.ns.nl.LinkSetUp(in.netlinkLink()); err != nil {
-			return fmt.Errorf("nettest: link %s: setting %s up: %w", l.p.name, in, err)
-		}
-		in.up = true
-	}
-	for _, in := range []*Interface{l.a, l.b} {
-		if err := in.addAddrs(true); err != nil {
+		if err := in.setUp(ctx); err != nil {
 			return err
 		}
 	}
-	for _, in := range []*Interface{l.a, l.b} {
-		node := in.node
-		err := node.addRoutes(true, func(rp *routePlan) bool {
-			uses := false
-			for _, h := range rp.hops {
-				hop := l.net.iface(h.dev)
-				if !hop.up {
-					return false
-				}
-				uses = uses || hop == in
-			}
-			return uses
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return waitReady(ctx, []*Node{l.a.node, l.b.node})
+	return nil
 }
 
 // IsUp reports whether nettest last set the link up (it starts up).

@@ -283,6 +283,13 @@ func (n *Network) Close() error {
 		for _, c := range cmds {
 			<-c.done
 		}
+		for _, l := range n.links {
+			if l.tap != nil {
+				if err := l.tap.close(); err != nil {
+					errs = append(errs, fmt.Errorf("nettest: link %s: closing its TAP devices: %w", l.p.name, err))
+				}
+			}
+		}
 		if n.hostsDir != "" {
 			if err := os.RemoveAll(n.hostsDir); err != nil {
 				errs = append(errs, err)

@@ -46,6 +46,15 @@ type Cmd struct {
 	// command's log (see Log and WaitLog).
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Detach lets the command outlive this process: no parent-death
+	// signal, a session of its own, and Network.Close leaves it running
+	// (end it with Stop, or by its Pid). Stdin, Stdout and Stderr must then
+	// be nil (/dev/null) or *os.File, as a pipe would die with this
+	// process, and the command keeps no log (Log is empty, WaitLog fails).
+	Detach bool
+	// Mirror, when set, also receives every line the command writes to
+	// stdout or stderr, as it comes (a test log, say). Clone leaves it out.
+	Mirror io.Writer
 
 	node        *Node
 	lookErr     error
@@ -71,6 +80,16 @@ func (n *Node) Command(name string, args ...string) *Cmd {
 		}
 	}
 	return c
+}
+
+// Clone returns a new, unstarted Cmd with the same program, arguments,
+// environment, directory and writers: the way to start a stopped command
+// again.
+func (c *Cmd) Clone() *Cmd {
+	return &Cmd{
+		Path: c.Path, Args: append([]string(nil), c.Args...), Env: append([]string(nil), c.Env...), Dir: c.Dir,
+		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr, node: c.node, lookErr: c.lookErr,
+	}
 }
 
 // Node returns the node the command runs in.
@@ -102,7 +121,14 @@ func (c *Cmd) Start() error {
 		return err
 	}
 	c.log = newCmdLog()
-	stdout, stderr := c.log.writer(c.Stdout), c.log.writer(c.Stderr)
+	stdout, stderr := c.log.writer(c.Stdout, c.Mirror), c.log.writer(c.Stderr, c.Mirror)
+	if c.Detach {
+		if stdout, stderr, err = detachedOutput(c); err != nil {
+			statusR.Close()
+			statusW.Close()
+			return fmt.Errorf("%s: %s: %w", c.node.where(), c, err)
+		}
+	}
 	defer func() {
 		if c.cmd == nil { // not started: let the log's readers go
 			c.log.close()
@@ -142,12 +168,18 @@ func (c *Cmd) Start() error {
 				Pdeathsig:  syscall.SIGKILL,
 			},
 		}
+		if c.Detach {
+			cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Pdeathsig = false, true, 0
+		}
 		err = spawn(cmd)
 		statusW.Close() // the shim has its own copy
 		if err != nil {
 			return privilegeError("starting "+c.String(), err)
 		}
 		c.cmd = cmd
+		if c.Detach {
+			return nil // Close leaves it running
+		}
 		c.node.net.mu.Lock()
 		c.node.net.cmds = append(c.node.net.cmds, c)
 		c.node.net.mu.Unlock()
@@ -425,13 +457,14 @@ func (n *Network) Hosts() string {
 
 // cmdLog keeps a command's output and lets callers wait for a line.
 type cmdLog struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	buf     strings.Builder
-	lines   []string
-	closed  bool
-	pipes   []*io.PipeWriter
-	readers sync.WaitGroup
+	mu       sync.Mutex
+	cond     *sync.Cond
+	buf      strings.Builder
+	lines    []string
+	closed   bool
+	pipes    []*io.PipeWriter
+	readers  sync.WaitGroup
+	mirrorMu sync.Mutex // stdout's and stderr's lines reach the mirror whole
 }
 
 // maxLog bounds what a command's log keeps; later output still reaches
@@ -444,9 +477,9 @@ func newCmdLog() *cmdLog {
 	return l
 }
 
-// writer returns a writer that feeds the log and then w (if not nil), line
-// by line.
-func (l *cmdLog) writer(w io.Writer) io.Writer {
+// writer returns a writer that feeds the log and then w and mirror (those
+// not nil), line by line.
+func (l *cmdLog) writer(w, mirror io.Writer) io.Writer {
 	pr, pw := io.Pipe()
 	l.pipes = append(l.pipes, pw)
 	l.readers.Go(func() {
@@ -457,6 +490,11 @@ func (l *cmdLog) writer(w io.Writer) io.Writer {
 			l.add(line)
 			if w != nil {
 				io.WriteString(w, line+"\n")
+			}
+			if mirror != nil {
+				l.mirrorMu.Lock()
+				io.WriteString(mirror, line+"\n")
+				l.mirrorMu.Unlock()
 			}
 		}
 		pr.CloseWithError(sc.Err())

@@ -192,3 +192,19 @@ func TestCloseStopsCommands(t *testing.T) {
 	require.True(t, c.Exited())
 	require.Empty(t, processesWith(t, "sleep\x00"+marker))
 }
+
+// TestCommandRestart: a stopped command starts again from its Clone.
+func TestCommandRestart(t *testing.T) {
+	requireTools(t, "sh", "sleep")
+	n := build(t, seedTopology())
+	c := node(t, n, "red").Command("sh", "-c", "echo started; exec sleep 1000")
+	require.NoError(t, c.Start())
+	require.NoError(t, c.Stop(time.Second))
+	again := c.Clone()
+	require.NoError(t, again.Start())
+	defer again.Stop(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, again.WaitLog(ctx, regexp.MustCompile("^started$")))
+	require.NotEqual(t, c.Pid(), again.Pid())
+}

@@ -96,11 +96,16 @@ func (n *Node) notReady(ipv6 bool) ([]string, error) {
 		if !in.up {
 			continue
 		}
+		if p := in.Peer(); p != nil && !p.up && !in.isTap() {
+			continue // a veth end whose other end is down has no carrier
+		}
 		st, ok := states[in.p.name]
 		switch {
 		case !ok:
 			pending = append(pending, in.p.name+" (missing)")
-		case st.oper != netlink.OperUp:
+		case st.oper != netlink.OperUp && !(st.oper == netlink.OperUnknown && in.isTap()):
+			// A TAP device (a userspace link's end) reports "unknown", as the
+			// kernel's own readiness test (netif_oper_up) allows.
 			pending = append(pending, in.p.name+" (operstate "+netlink.LinkOperState(st.oper).String()+")")
 		case st.hasInet6 && !st.ready6:
 			pending = append(pending, in.p.name+" (transmit queue not active yet)")

@@ -51,10 +51,12 @@ type ifacePlan struct {
 }
 
 type linkPlan struct {
-	name string
-	a, b *ifacePlan // a is created as the primary end, in a's namespace
-	mtu  int
-	lan  *segment // set for a LAN member's attachment; b is then the switch port
+	name   string
+	a, b   *ifacePlan // a is created as the primary end, in a's namespace
+	mtu    int
+	lan    *segment // set for a LAN member's attachment; b is then the switch port
+	impair Impairments
+	via    Mechanism // as asked; the one used is chosen at Build
 }
 
 type segment struct {
@@ -210,7 +212,15 @@ func (t Topology) resolve() (*plan, error) {
 			continue
 		}
 		seg := &segment{name: name}
-		lp := &linkPlan{name: name, mtu: l.MTU}
+		lp := &linkPlan{name: name, mtu: l.MTU, impair: l.Impair, via: l.ImpairVia}
+		for dir, imp := range map[string]Impairment{"A->B": l.Impair.AB, "B->A": l.Impair.BA} {
+			if msg := imp.validate(); msg != "" {
+				errs.add(w, "impairment %s: %s", dir, msg)
+			}
+		}
+		if _, msg := chooseMechanism(l.ImpairVia, l.Impair, true); msg != "" && l.ImpairVia != MechanismNetem {
+			errs.add(w, "%s", msg)
+		}
 		lp.a = addIface(where(w, "end "+l.A.String()), na, l.A, l.MTU)
 		lp.b = addIface(where(w, "end "+l.B.String()), nb, l.B, l.MTU)
 		for k, e := range []Endpoint{l.A, l.B} {

@@ -111,6 +111,13 @@ type LinkConfig struct {
 	A, B Endpoint
 	// MTU of both ends; 0 keeps the kernel's default (1500).
 	MTU int
+	// Impair degrades the link, each direction on its own (see
+	// Link.Impair to change it during a run).
+	Impair Impairments
+	// ImpairVia chooses the mechanism; empty means the best one this kernel
+	// has for Impair. Ask for MechanismUserspace to be free to add delays
+	// later on a kernel without netem.
+	ImpairVia Mechanism
 }
 
 // LANConfig describes a broadcast segment: a bridge with every member attached.

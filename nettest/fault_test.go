@@ -1,0 +1,98 @@
+package nettest_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/nettest"
+)
+
+// TestInterfaceDownOneEnd: one end down leaves the other up without a
+// carrier; ping stops; the end comes back with its routes.
+func TestInterfaceDownOneEnd(t *testing.T) {
+	n := build(t, mustTopology(t, nettest.NewBuilder("oneend").Host("h1", "h2").Router("r1").Chain("h1", "r1", "h2")))
+	h1, r1 := node(t, n, "h1"), node(t, n, "r1")
+	end, err := h1.Interface("eth0")
+	require.NoError(t, err)
+	require.NoError(t, end.SetDown())
+	peer, err := r1.Netlink().LinkByName(end.Peer().Name())
+	require.NoError(t, err)
+	require.Equal(t, netlink.LinkOperState(netlink.OperDown), peer.Attrs().OperState, "the other end has no carrier")
+	require.NotZero(t, peer.Attrs().Flags&net.FlagUp, "but stays administratively up")
+	require.Zero(t, peer.Attrs().RawFlags&unix.IFF_LOWER_UP)
+	noPing(t, h1, addr(t, n, "h2", nettest.IPv4))
+	require.NoError(t, end.SetUp(context.Background()))
+	for _, f := range bothFamilies {
+		ping(t, h1, addr(t, n, "h2", f))
+	}
+}
+
+// TestPartition: a set of nodes cut off from the rest, and healed.
+func TestPartition(t *testing.T) {
+	n := build(t, mustTopology(t, nettest.NewBuilder("part").Host("h1", "h2", "h3").Router("r1", "r2").
+		Chain("h1", "r1", "r2", "h2").LAN("lan", "r2", "h3")))
+	p, err := n.Partition("h1", "r1")
+	require.NoError(t, err)
+	require.Equal(t, "h1, r1 cut off (links r1-r2 down)", p.String())
+	ping(t, node(t, n, "h1"), addr(t, n, "r1", nettest.IPv4)) // inside the partition
+	noPing(t, node(t, n, "h1"), addr(t, n, "h2", nettest.IPv4))
+	ping(t, node(t, n, "h2"), addr(t, n, "h3", nettest.IPv6)) // outside it
+	require.NoError(t, p.Heal(context.Background()))
+	require.NoError(t, p.Heal(context.Background()), "healing twice")
+	for _, f := range bothFamilies {
+		ping(t, node(t, n, "h1"), addr(t, n, "h3", f))
+	}
+
+	// On a LAN: the partitioned member is cut from the switch.
+	p, err = n.Isolate("h3")
+	require.NoError(t, err)
+	require.Equal(t, "h3 cut off (links lan:h3 down)", p.String())
+	noPing(t, node(t, n, "r2"), addr(t, n, "h3", nettest.IPv4))
+	require.NoError(t, p.Heal(context.Background()))
+	ping(t, node(t, n, "r2"), addr(t, n, "h3", nettest.IPv4))
+
+	_, err = n.Partition("h1", "nobody")
+	require.ErrorContains(t, err, `has no node "nobody"`)
+	_, err = n.Partition("lan")
+	require.ErrorContains(t, err, "lan is a LAN's switch; name nodes")
+	_, err = n.Partition()
+	require.ErrorContains(t, err, "no nodes given")
+}
+
+// TestFlap: a link goes down and up on a schedule; it ends up.
+func TestFlap(t *testing.T) {
+	n := build(t, mustTopology(t, nettest.NewBuilder("flap").Host("a", "b").Link("a", "b")))
+	l, err := n.Link("a-b")
+	require.NoError(t, err)
+	done := l.Flap(context.Background(), 60*time.Millisecond, 60*time.Millisecond, 3)
+	changes, last := 0, true
+	for waiting := true; waiting; {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			waiting = false
+		case <-time.After(5 * time.Millisecond):
+			if up := l.IsUp(); up != last {
+				changes++
+				last = up
+			}
+		}
+	}
+	require.GreaterOrEqual(t, changes, 5, "three downs and ups seen")
+	require.True(t, l.IsUp())
+	ping(t, node(t, n, "a"), addr(t, n, "b", nettest.IPv6))
+
+	// Cancelled, it stops and leaves the link up.
+	ctx, cancel := context.WithCancel(context.Background())
+	done = l.Flap(ctx, time.Second, time.Second, 100)
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.True(t, l.IsUp())
+}

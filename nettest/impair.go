@@ -1,0 +1,386 @@
+package nettest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Impairment degrades one direction of a link, as netem(8) does.
+// Probabilities are fractions: 0.1 is 10%.
+type Impairment struct {
+	// Delay holds every packet this long.
+	Delay time.Duration
+	// Jitter varies the delay uniformly by up to this much either way;
+	// packets then leave in the order of their delayed times, as with netem.
+	Jitter time.Duration
+	// Loss drops packets with this probability.
+	Loss float64
+	// LossCorrelation makes losses come in bursts: the random value that
+	// decides each loss is this much the previous one (netem's model).
+	LossCorrelation float64
+	// Duplicate sends packets twice with this probability.
+	Duplicate float64
+	// Reorder sends packets at once, ahead of the delayed ones, with this
+	// probability (needs Delay).
+	Reorder float64
+	// Corrupt flips one random bit of a packet with this probability.
+	Corrupt float64
+	// Rate limits the direction to this many bits per second (0: no limit).
+	Rate uint64
+	// Seed seeds the random source of the userspace mechanism, so that a
+	// run's pattern of losses and delays is the same every time; 0 derives
+	// it from the link's name.
+	Seed int64
+}
+
+// Impairments are a link's two directions: AB from its A end to its B end.
+type Impairments struct {
+	AB, BA Impairment
+}
+
+// Both returns Impairments with the same impairment both ways.
+func Both(i Impairment) Impairments { return Impairments{AB: i, BA: i} }
+
+// IsZero reports whether the impairment changes nothing.
+func (i Impairment) IsZero() bool { return i == Impairment{Seed: i.Seed} }
+
+// String describes the impairment in netem's words: "delay 20ms jitter 5ms loss 10%".
+func (i Impairment) String() string {
+	var parts []string
+	if i.Delay > 0 {
+		parts = append(parts, "delay "+i.Delay.String())
+	}
+	if i.Jitter > 0 {
+		parts = append(parts, "jitter "+i.Jitter.String())
+	}
+	pct := func(name string, p float64) {
+		if p > 0 {
+			parts = append(parts, fmt.Sprintf("%s %g%%", name, 100*p))
+		}
+	}
+	pct("loss", i.Loss)
+	pct("loss-correlation", i.LossCorrelation)
+	pct("duplicate", i.Duplicate)
+	pct("reorder", i.Reorder)
+	pct("corrupt", i.Corrupt)
+	if i.Rate > 0 {
+		parts = append(parts, "rate "+formatRate(i.Rate))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+func formatRate(bps uint64) string {
+	switch {
+	case bps >= 1e9 && bps%1e6 == 0:
+		return fmt.Sprintf("%gGbit", float64(bps)/1e9)
+	case bps >= 1e6 && bps%1e3 == 0:
+		return fmt.Sprintf("%gMbit", float64(bps)/1e6)
+	case bps >= 1e3:
+		return fmt.Sprintf("%gkbit", float64(bps)/1e3)
+	}
+	return fmt.Sprintf("%dbit", bps)
+}
+
+// Mechanism names how a link's impairments are made.
+type Mechanism string
+
+// The mechanisms, in the order nettest prefers them.
+const (
+	// MechanismNone: a plain veth pair, nothing impaired.
+	MechanismNone Mechanism = "none"
+	// MechanismNetem: the netem queueing discipline on each end (when the
+	// kernel has it): everything Impairment describes.
+	MechanismNetem Mechanism = "netem"
+	// MechanismKernel: without netem, the kernel still does random loss
+	// (an nftables rule on the receiving end) and rate (a tbf queueing
+	// discipline on the sending end); nothing else.
+	MechanismKernel Mechanism = "tbf+nftables"
+	// MechanismUserspace: the link's ends are TAP devices and a Go
+	// forwarder in this process moves frames between them, applying
+	// everything Impairment describes from a seeded random source, so that
+	// a run's pattern is reproducible (netem's is not).
+	MechanismUserspace Mechanism = "userspace"
+)
+
+// validate says what is wrong with the impairment, or "".
+func (i Impairment) validate() string {
+	for name, p := range map[string]float64{"loss": i.Loss, "loss correlation": i.LossCorrelation,
+		"duplicate": i.Duplicate, "reorder": i.Reorder, "corrupt": i.Corrupt} {
+		if p < 0 || p > 1 {
+			return fmt.Sprintf("%s %g is not a probability from 0 to 1 (write 10%% as 0.1)", name, p)
+		}
+	}
+	switch {
+	case i.Delay < 0 || i.Jitter < 0:
+		return "negative delay or jitter"
+	case i.Jitter > i.Delay:
+		return fmt.Sprintf("jitter %v is larger than the delay %v", i.Jitter, i.Delay)
+	case i.Reorder > 0 && i.Delay == 0:
+		return "reorder needs a delay (reordered packets are the ones not delayed)"
+	case i.LossCorrelation > 0 && i.Loss == 0:
+		return "loss correlation needs a loss probability"
+	}
+	return ""
+}
+
+// kernelCan reports whether MechanismKernel can make the impairment.
+func (i Impairment) kernelCan() bool {
+	return i.Delay == 0 && i.Jitter == 0 && i.LossCorrelation == 0 && i.Duplicate == 0 && i.Reorder == 0 && i.Corrupt == 0
+}
+
+// chooseMechanism picks the mechanism for a link: the one asked for, else
+// the best this kernel has that can make every impairment.
+func chooseMechanism(asked Mechanism, imp Impairments, netem bool) (Mechanism, string) {
+	kernelOK := imp.AB.kernelCan() && imp.BA.kernelCan()
+	switch asked {
+	case "":
+		switch {
+		case imp.AB.IsZero() && imp.BA.IsZero():
+			return MechanismNone, ""
+		case netem:
+			return MechanismNetem, ""
+		case kernelOK:
+			return MechanismKernel, ""
+		}
+		return MechanismUserspace, ""
+	case MechanismNone:
+		if !imp.AB.IsZero() || !imp.BA.IsZero() {
+			return "", "mechanism none cannot impair anything"
+		}
+		return MechanismNone, ""
+	case MechanismNetem:
+		if !netem {
+			return "", fmt.Sprintf("mechanism netem: this kernel has no sch_netem (%v); use %q or %q", ErrUnsupported, MechanismKernel, MechanismUserspace)
+		}
+		return MechanismNetem, ""
+	case MechanismKernel:
+		if !kernelOK {
+			return "", fmt.Sprintf("mechanism %s does only random loss and rate; %s needs %q (or netem)", MechanismKernel, describeNeeds(imp), MechanismUserspace)
+		}
+		return MechanismKernel, ""
+	case MechanismUserspace:
+		return MechanismUserspace, ""
+	}
+	return "", fmt.Sprintf("unknown mechanism %q (want %s, %s, %s or %s)", asked, MechanismNone, MechanismNetem, MechanismKernel, MechanismUserspace)
+}
+
+func describeNeeds(imp Impairments) string {
+	var need []string
+	for _, i := range []Impairment{imp.AB, imp.BA} {
+		if i.Delay > 0 || i.Jitter > 0 {
+			need = append(need, "delay")
+		}
+		if i.LossCorrelation > 0 {
+			need = append(need, "correlated loss")
+		}
+		if i.Duplicate > 0 {
+			need = append(need, "duplication")
+		}
+		if i.Reorder > 0 {
+			need = append(need, "reordering")
+		}
+		if i.Corrupt > 0 {
+			need = append(need, "corruption")
+		}
+	}
+	if len(need) == 0 {
+		return "it"
+	}
+	return strings.Join(compactStrings(need), ", ")
+}
+
+func compactStrings(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// netemAvailable reports whether the kernel has sch_netem, probing once.
+func netemAvailable() bool {
+	fs, err := DetectFeatures()
+	return err == nil && fs.Supported(FeatureNetem)
+}
+
+// applyKernel installs the impairments of a veth link: netem, or tbf and
+// nftables.
+func (l *Link) applyKernel(m Mechanism, imp Impairments) error {
+	for _, d := range []struct {
+		from, to *Interface
+		i        Impairment
+	}{{l.a, l.b, imp.AB}, {l.b, l.a, imp.BA}} {
+		var err error
+		if m == MechanismNetem {
+			err = d.from.setNetem(d.i)
+		} else {
+			if err = d.from.setRate(d.i.Rate); err == nil {
+				err = d.to.setIngressLoss(d.i.Loss)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("nettest: link %s: impairing %s -> %s (%s): %w", l.p.name, d.from, d.to, d.i, err)
+		}
+	}
+	return nil
+}
+
+// setNetem replaces the interface's root qdisc with netem (or removes it).
+func (in *Interface) setNetem(i Impairment) error {
+	attrs := netlink.QdiscAttrs{LinkIndex: in.index(), Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT}
+	if i.IsZero() {
+		return in.delRootQdisc()
+	}
+	q := netlink.NewNetem(attrs, netlink.NetemQdiscAttrs{
+		Latency:     uint32(i.Delay.Microseconds()),
+		Jitter:      uint32(i.Jitter.Microseconds()),
+		Loss:        float32(100 * i.Loss),
+		LossCorr:    float32(100 * i.LossCorrelation),
+		Duplicate:   float32(100 * i.Duplicate),
+		ReorderProb: float32(100 * i.Reorder),
+		CorruptProb: float32(100 * i.Corrupt),
+		Rate64:      i.Rate / 8,
+	})
+	return kernelError("netem", in.node.ns.nl.QdiscReplace(q))
+}
+
+// setRate puts a token bucket on the interface's egress (or removes it).
+func (in *Interface) setRate(bps uint64) error {
+	if bps == 0 {
+		return in.delRootQdisc()
+	}
+	bytes := bps / 8
+	mtu := uint64(max(in.p.mtu, 1500)) + 14
+	// A burst of a few milliseconds' worth, never less than two frames.
+	burst := max(bytes/250, 2*mtu)
+	q := &netlink.Tbf{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: in.index(), Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT},
+		Rate:       bytes,
+		Buffer:     uint32(burst),
+		Limit:      uint32(burst + bytes/20), // about 50ms of queue
+	}
+	return kernelError("tbf", in.node.ns.nl.QdiscReplace(q))
+}
+
+func (in *Interface) delRootQdisc() error {
+	q := &netlink.GenericQdisc{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: in.index(), Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT}, QdiscType: "tbf"}
+	err := in.node.ns.nl.QdiscDel(q)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) {
+		return nil // nothing there
+	}
+	return err
+}
+
+// impairTable is the nftables table, per node, of the loss rules.
+const impairTable = "nettest-impair"
+
+// setIngressLoss drops packets arriving on the interface with probability
+// p, with an nftables rule in the node (or removes the rule).
+func (in *Interface) setIngressLoss(p float64) error {
+	c, err := nftables.New(nftables.WithNetNSFd(int(in.node.ns.fd)))
+	if err != nil {
+		return err
+	}
+	table := &nftables.Table{Family: nftables.TableFamilyNetdev, Name: impairTable}
+	chainName := "loss-" + in.p.name
+	// Start from nothing for this interface: delete its chain if present.
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyNetdev)
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	for _, ch := range chains {
+		if ch.Table.Name == impairTable && ch.Name == chainName {
+			c.FlushChain(ch)
+			c.DelChain(ch)
+		}
+	}
+	if p > 0 {
+		c.AddTable(table)
+		hook, prio := nftables.ChainHookIngress, nftables.ChainPriorityFilter
+		ch := c.AddChain(&nftables.Chain{Name: chainName, Table: table, Type: nftables.ChainTypeFilter,
+			Hooknum: hook, Priority: prio, Device: in.p.name})
+		const scale = 1_000_000
+		c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: []expr.Any{
+			&expr.Numgen{Register: 1, Modulus: scale, Type: unix.NFT_NG_RANDOM},
+			// cmp compares bytes in order: the number must be big-endian.
+			&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
+			&expr.Cmp{Op: expr.CmpOpLt, Register: 1, Data: binaryutil.BigEndian.PutUint32(uint32(p * scale))},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		}})
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: %w", kernelError("nftables", err))
+	}
+	return nil
+}
+
+// Mechanism returns how the link's impairments are made.
+func (l *Link) Mechanism() Mechanism {
+	l.net.mu.Lock()
+	defer l.net.mu.Unlock()
+	return l.mech
+}
+
+// Impairments returns the link's current impairments.
+func (l *Link) Impairments() Impairments {
+	l.net.mu.Lock()
+	defer l.net.mu.Unlock()
+	return l.impair
+}
+
+// Impair replaces the link's impairments, both directions, while the
+// network runs. A plain veth link takes what the kernel can do (netem, or
+// random loss and rate without it); a userspace link takes anything. What
+// the link's mechanism cannot make is an error that says which mechanism
+// would (declare it in the topology: LinkConfig.ImpairVia).
+func (l *Link) Impair(imp Impairments) error {
+	for dir, i := range map[string]Impairment{"A->B": imp.AB, "B->A": imp.BA} {
+		if msg := i.validate(); msg != "" {
+			return fmt.Errorf("nettest: link %s: impairment %s: %s", l.p.name, dir, msg)
+		}
+	}
+	return l.net.use("link "+l.p.name, func() error {
+		l.net.mu.Lock()
+		defer l.net.mu.Unlock()
+		switch l.mech {
+		case MechanismUserspace:
+			l.tap.setImpairments(imp, l.p.name)
+		case MechanismNetem:
+			if err := l.applyKernel(MechanismNetem, imp); err != nil {
+				return err
+			}
+		default:
+			m := MechanismKernel
+			if netemAvailable() {
+				m = MechanismNetem
+			} else if !imp.AB.kernelCan() || !imp.BA.kernelCan() {
+				return fmt.Errorf("nettest: link %s: %s needs netem, which this kernel lacks (%w), or a userspace link: declare the link with ImpairVia: %q",
+					l.p.name, describeNeeds(imp), ErrUnsupported, MechanismUserspace)
+			}
+			if err := l.applyKernel(m, imp); err != nil {
+				return err
+			}
+			l.mech = m
+			if imp.AB.IsZero() && imp.BA.IsZero() {
+				l.mech = MechanismNone
+			}
+		}
+		l.impair = imp
+		return nil
+	})
+}
