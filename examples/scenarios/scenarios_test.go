@@ -1,0 +1,64 @@
+package scenarios_test
+
+import (
+	"context"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nettestlab/nettest/examples/scenarios"
+	"github.com/nettestlab/nettest/internal/scenario"
+	"github.com/nettestlab/nettest/internal/testenv"
+)
+
+// tools lists the programs an example runs, beyond nettest-run itself.
+var tools = map[string][]string{
+	"seed.yaml":      {"ip"},
+	"lan.yaml":       {"ping", "hostname", "sh"},
+	"routed.yaml":    {"ip", "sh"},
+	"bird-ospf.yaml": {"bird", "ip", "sh"},
+}
+
+// TestExamples runs every example scenario, as `nettest-run run` would,
+// and wants every step to pass.
+func TestExamples(t *testing.T) {
+	files, err := fs.Glob(scenarios.Files, "*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(f, ".yaml"), func(t *testing.T) {
+			testenv.RequirePrivilege(t)
+			want, ok := tools[f]
+			if !ok {
+				t.Fatalf("%s: say which tools it needs in tools", f)
+			}
+			testenv.RequireTools(t, want...)
+			data, err := scenarios.Files.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := scenario.Parse(f, data, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			r := scenario.Execute(ctx, s, scenario.Options{})
+			for _, res := range r.Results {
+				if res.Status != scenario.Pass {
+					t.Errorf("%s: %s\n%s\n%s", res.Name, res.Status, res.Failure, strings.Join(res.Output, "\n"))
+				}
+			}
+			if len(r.Results) != len(s.Steps) {
+				t.Errorf("%d results for %d steps", len(r.Results), len(s.Steps))
+			}
+			if t.Failed() {
+				for _, tail := range r.ProcessTails() {
+					t.Log(tail)
+				}
+			}
+		})
+	}
+}

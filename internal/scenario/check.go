@@ -1,0 +1,337 @@
+package scenario
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// processes expands processes into instances and checks them.
+func (s *Scenario) processes(l *errList, t *Topology) {
+	names := map[string]Pos{}
+	for i := range t.Processes {
+		p := &t.Processes[i]
+		if prev, dup := names[p.Name.V]; dup {
+			l.add(p.Name.Pos, "process %s: duplicate name (first at line %d)", p.Name.V, prev.Line)
+			continue
+		}
+		names[p.Name.V] = p.Name.Pos
+		if strings.ContainsAny(p.Name.V, "@/ ") || p.Name.V == "" {
+			l.add(p.Name.Pos, "process %q: a name has no '@', '/' or space", p.Name.V)
+		}
+		var nodes []Text
+		switch {
+		case p.Node.V != "" && len(p.Nodes) > 0:
+			l.add(p.At.Of("nodes"), "process %s: give node or nodes, not both", p.Name.V)
+		case p.Node.V != "":
+			nodes = []Text{p.Node}
+		case len(p.Nodes) > 0:
+			nodes = p.Nodes
+		default:
+			l.add(p.At.Pos, "process %s: missing key \"node\" (or \"nodes\")", p.Name.V)
+		}
+		switch {
+		case p.Command == nil && p.Echo == nil:
+			l.add(p.At.Pos, "process %s: missing key \"command\" (or \"echo\")", p.Name.V)
+		case p.Command != nil && p.Echo != nil:
+			l.add(p.At.Of("echo"), "process %s: give command or echo, not both", p.Name.V)
+		}
+		if e := p.Echo; e != nil {
+			checkEnum(l, e.Proto, "proto", "tcp", "udp")
+			if e.Port < 1 || e.Port > 65535 {
+				l.add(e.At.Of("port"), "process %s: port %d: want 1 to 65535", p.Name.V, e.Port)
+			}
+			if p.Ready != nil {
+				l.add(p.At.Of("ready"), "process %s: an echo server is ready when it starts: no ready key", p.Name.V)
+			}
+		}
+		for name := range p.Files {
+			if name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
+				l.add(p.At.Of("files"), "process %s: file name %q: want a plain name (no '/')", p.Name.V, name)
+			}
+		}
+		if r := p.Ready; r != nil {
+			if r.Log.V != "" {
+				if _, err := regexp.Compile(r.Log.V); err != nil {
+					l.add(r.Log.Pos, "process %s: ready log: %v", p.Name.V, err)
+				}
+			}
+			if r.TCP.V != "" {
+				if _, err := TCPAddr(r.TCP.V); err != nil {
+					l.add(r.TCP.Pos, "process %s: ready tcp: %v", p.Name.V, err)
+				}
+			}
+		}
+		seen := map[string]bool{}
+		for k, n := range nodes {
+			if !s.checkNode(l, n, false) {
+				continue
+			}
+			if seen[n.V] {
+				l.add(n.Pos, "process %s: node %s twice", p.Name.V, n.V)
+				continue
+			}
+			seen[n.V] = true
+			inst := &Instance{Name: p.Name.V, Base: p.Name.V, Node: n.V, Index: k + 1, Spec: p}
+			if len(p.Nodes) > 0 {
+				inst.Name = p.Name.V + "@" + n.V
+			}
+			s.Processes = append(s.Processes, inst)
+		}
+	}
+}
+
+// TCPAddr reads a ready tcp value: "8080" (127.0.0.1), "host:port".
+func TCPAddr(s string) (string, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 1 || n > 65535 {
+			return "", fmt.Errorf("port %d: want 1 to 65535", n)
+		}
+		return "127.0.0.1:" + s, nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("%q: want a port, address:port or [ipv6]:port", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%q: port %q: want 1 to 65535", s, port)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// checkNode reports a reference to a node that does not exist. With
+// targets, addresses and prefixes are fine too, and "node:iface".
+func (s *Scenario) checkNode(l *errList, t Text, targets bool) bool {
+	ref := t.V
+	if targets {
+		if _, err := netip.ParseAddr(ref); err == nil {
+			return true
+		}
+		if _, err := netip.ParsePrefix(ref); err == nil {
+			return true
+		}
+	}
+	name := ref
+	if targets {
+		name, _, _ = strings.Cut(ref, ":")
+	}
+	if slices.Contains(s.nodeNames(), name) {
+		return true
+	}
+	if ref == "" {
+		return false // reported as missing
+	}
+	l.add(t.Pos, "unknown node %q (nodes: %s)", name, strings.Join(s.nodeNames(), ", "))
+	return false
+}
+
+func checkEnum(l *errList, t Text, key string, allowed ...string) {
+	if t.V != "" && !slices.Contains(allowed, t.V) {
+		l.add(t.Pos, "%s %q: want %s", key, t.V, orList(allowed))
+	}
+}
+
+func orList(words []string) string {
+	if len(words) == 1 {
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// steps checks the steps and names them.
+func (s *Scenario) steps(l *errList) {
+	for i := range s.Spec.Steps {
+		st := &s.Spec.Steps[i]
+		plan := &StepPlan{Num: i + 1, Spec: st}
+		actions := st.actions()
+		switch len(actions) {
+		case 0:
+			l.add(st.At.Pos, "step %d: nothing to do: give one of %s", i+1, strings.Join(stepKeys, ", "))
+			continue
+		case 1:
+		default:
+			l.add(st.At.Pos, "step %d: %s: one action per step (make them separate steps)", i+1, strings.Join(actions, " and "))
+			continue
+		}
+		name := ""
+		switch {
+		case st.LinkDown != nil, st.LinkUp != nil:
+			ref, verb := st.LinkDown, "link down "
+			if ref == nil {
+				ref, verb = st.LinkUp, "link up "
+			}
+			s.checkLink(l, *ref)
+			name, plan.Action = verb+ref.V, true
+		case st.Start != nil, st.Stop != nil:
+			ref, verb := st.Start, "start "
+			if ref == nil {
+				ref, verb = st.Stop, "stop "
+			}
+			if len(s.Instances(ref.V)) == 0 {
+				l.add(ref.Pos, "unknown process %q (processes: %s)", ref.V, strings.Join(s.instanceNames(), ", "))
+			}
+			name, plan.Action = verb+ref.V, true
+		case st.Eventually != nil:
+			ev := st.Eventually
+			switch acts := ev.Step.actions(); len(acts) {
+			case 0:
+				l.add(ev.At.Of("step"), "eventually: step: give one check: %s", strings.Join(checkKeys, ", "))
+			case 1:
+				name = s.checkCheck(l, &ev.Step) + " (within " + ev.Within.D.String() + ")"
+			default:
+				l.add(ev.At.Of("step"), "eventually: step: %s: one check per step", strings.Join(acts, " and "))
+			}
+		default:
+			name = s.checkCheck(l, &st.Check)
+		}
+		plan.Name = name
+		if st.Name != "" {
+			plan.Name = st.Name
+		}
+		s.Steps = append(s.Steps, plan)
+	}
+}
+
+// actions lists the action keys a step has.
+func (st *Step) actions() []string {
+	acts := st.Check.actions()
+	for i, set := range []bool{st.LinkDown != nil, st.LinkUp != nil, st.Start != nil, st.Stop != nil, st.Eventually != nil} {
+		if set {
+			acts = append(acts, stepKeys[len(checkKeys)+i])
+		}
+	}
+	return acts
+}
+
+func (c *Check) actions() []string {
+	var acts []string
+	for i, set := range []bool{c.Ping != nil, c.NoPing != nil, c.Dial != nil, c.Route != nil, c.Exec != nil} {
+		if set {
+			acts = append(acts, checkKeys[i])
+		}
+	}
+	return acts
+}
+
+// checkCheck checks a check and returns its default name.
+func (s *Scenario) checkCheck(l *errList, c *Check) string {
+	switch {
+	case c.Ping != nil, c.NoPing != nil:
+		p, verb := c.Ping, "ping "
+		if p == nil {
+			p, verb = c.NoPing, "no ping "
+		}
+		s.checkNode(l, p.From, true)
+		s.checkNode(l, p.To, true)
+		checkEnum(l, p.Family, "family", "ipv4", "ipv6", "both")
+		if p.Count < 0 {
+			l.add(p.At.Of("count"), "count %d: want 1 or more", p.Count)
+		}
+		name := verb + p.From.V + " -> " + p.To.V
+		if p.Family.V != "" && p.Family.V != "both" {
+			name += " (" + p.Family.V + ")"
+		}
+		return name
+	case c.Dial != nil:
+		dl := c.Dial
+		s.checkNode(l, dl.From, true)
+		s.checkNode(l, dl.To, true)
+		checkEnum(l, dl.Proto, "proto", "tcp", "udp")
+		checkEnum(l, dl.Expect, "expect", "open", "refused", "timeout")
+		checkEnum(l, dl.Family, "family", "ipv4", "ipv6", "both")
+		if dl.Port < 1 || dl.Port > 65535 {
+			l.add(dl.At.Of("port"), "port %d: want 1 to 65535", dl.Port)
+		}
+		return fmt.Sprintf("dial %s %s -> %s port %d: %s", cmpOr(dl.Proto.V, "tcp"), dl.From.V, dl.To.V, dl.Port, cmpOr(dl.Expect.V, "open"))
+	case c.Route != nil:
+		r := c.Route
+		s.checkNode(l, r.Node, false)
+		s.checkNode(l, r.To, true)
+		checkEnum(l, r.Family, "family", "ipv4", "ipv6", "both")
+		var want []string
+		if r.Via.V != "" {
+			s.checkNode(l, r.Via, true)
+			want = append(want, "via "+r.Via.V)
+		}
+		if r.Dev.V != "" {
+			want = append(want, "dev "+r.Dev.V)
+		}
+		if r.Src.V != "" {
+			s.checkNode(l, r.Src, true)
+			want = append(want, "src "+r.Src.V)
+		}
+		if r.None {
+			want = append(want, "none")
+		}
+		if len(want) != 1 {
+			l.add(r.At.Pos, "route: give one of via, dev, src or none: true")
+		}
+		return "route " + r.Node.V + " -> " + r.To.V + ": " + strings.Join(want, " ")
+	case c.Exec != nil:
+		e := c.Exec
+		s.checkNode(l, e.Node, false)
+		for _, m := range []*Match{e.Stdout, e.Stderr} {
+			if m != nil && m.Regex.V != "" {
+				if _, err := regexp.Compile(m.Regex.V); err != nil {
+					l.add(m.Regex.Pos, "regex: %v", err)
+				}
+			}
+		}
+		name := "exec " + e.Node.V
+		if e.Command != nil {
+			name += ": " + e.Command.String()
+		}
+		return name
+	}
+	return ""
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// checkLink reports a link reference that names no link: a link's name, or
+// node:iface of one of its ends.
+func (s *Scenario) checkLink(l *errList, t Text) {
+	if slices.Contains(s.idx.linkNames, t.V) {
+		return
+	}
+	node, iface, ok := strings.Cut(t.V, ":")
+	if ok && iface != "" && slices.Contains(s.nodeNames(), node) {
+		return // the interface is checked when the step runs
+	}
+	l.add(t.Pos, "unknown link %q (links: %s; or name an end as node:iface)", t.V, strings.Join(s.idx.linkNames, ", "))
+}
+
+// Instances returns the process instances a start or stop step names:
+// every instance of a process, or one (NAME@NODE).
+func (s *Scenario) Instances(ref string) []*Instance {
+	var out []*Instance
+	for _, in := range s.Processes {
+		if in.Base == ref || in.Name == ref || in.Base+"@"+in.Node == ref {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func (s *Scenario) instanceNames() []string {
+	var names []string
+	for _, in := range s.Processes {
+		names = append(names, in.Name)
+	}
+	if len(names) == 0 {
+		return []string{"none"}
+	}
+	return names
+}

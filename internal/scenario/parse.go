@@ -1,0 +1,352 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/nettestlab/nettest/nettest"
+)
+
+// Scenario is a parsed and validated scenario file, ready to run.
+type Scenario struct {
+	// File is the path it was read from.
+	File string
+	// Name names the scenario and its topology.
+	Name string
+	// Spec is the file as decoded.
+	Spec *File
+	// Topology is what nettest builds.
+	Topology nettest.Topology
+	// Processes are the process instances, one per node of each process.
+	Processes []*Instance
+	// Steps are the steps in order.
+	Steps []*StepPlan
+
+	idx *posIndex
+}
+
+// Instance is one process running in one node.
+type Instance struct {
+	Name  string // "bird@r1", or "web" for a process of one node
+	Base  string // "bird"
+	Node  string
+	Index int // 1-based position in the process's nodes
+	Spec  *Process
+}
+
+// StepPlan is one step with its number and name.
+type StepPlan struct {
+	Num  int    // from 1
+	Name string // "ping red -> blue"
+	Spec *Step
+	// Action is set for steps that change the topology's state (link
+	// down/up, start/stop): they run even when -run does not select them.
+	Action bool
+}
+
+// FullName returns the step's name as a test: "seed/03 ping red -> blue".
+func (s *Scenario) FullName(st *StepPlan) string {
+	return fmt.Sprintf("%s/%02d %s", s.Name, st.Num, st.Name)
+}
+
+// ParseFile reads and parses a scenario file; set overrides parameters.
+func ParseFile(path string, set map[string]string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: err.Error()}}
+	}
+	return Parse(path, data, set)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse parses a scenario file's content. Every problem found is returned
+// at once, as Errors: one "file:line:col: message" each. It needs no
+// privilege and creates nothing.
+func Parse(file string, data []byte, set map[string]string) (*Scenario, error) {
+	l := &errList{file: file}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			line = strings.TrimSpace(line)
+			if m := yamlLine.FindStringSubmatch(line); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				l.add(Pos{n, 1}, "%s", m[2])
+			} else if line != "" {
+				l.add(Pos{1, 1}, "%s", strings.TrimPrefix(line, "yaml: "))
+			}
+		}
+		return nil, l.err()
+	}
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		l.add(Pos{1, 1}, "the file is empty: want a scenario (name, topology, steps)")
+		return nil, l.err()
+	}
+	doc := root.Content[0]
+	d := &decoder{errList: errList{file: file}, params: map[string]string{}, used: map[string]bool{}}
+
+	// Parameters first: the rest of the file refers to them.
+	var params Params
+	if doc.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			if doc.Content[i].Value == "params" {
+				params.unmarshalYAML(d, d.resolve(doc.Content[i+1]), "params")
+			}
+		}
+	}
+	d.errs = nil // reported again by the full decode below
+	for _, p := range params {
+		d.params[p.Name.V] = p.Default
+	}
+	var setErrs []string
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		if _, ok := d.params[k]; !ok {
+			setErrs = append(setErrs, fmt.Sprintf("--set %s=%s: the file declares no parameter %s (declared: %s)", k, set[k], k, d.paramList()))
+			continue
+		}
+		d.params[k] = set[k]
+	}
+	var f File
+	d.decode(doc, reflect.ValueOf(&f).Elem(), "")
+	for _, msg := range setErrs {
+		l.add(Pos{}, "%s", msg)
+	}
+	l.errs = append(l.errs, d.errs...)
+	if d.aborted {
+		return nil, l.err()
+	}
+	s := &Scenario{File: file, Spec: &f, idx: newPosIndex()}
+	s.check(l)
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// check fills in the scenario from its spec and reports what is wrong.
+func (s *Scenario) check(l *errList) {
+	f := s.Spec
+	s.Name = f.Name.V
+	if s.Name == "" {
+		s.Name = nameFromFile(s.File)
+	}
+	s.idx.top = f.At.Of("name")
+	topo := s.topology(l)
+	s.processes(l, topo)
+	s.steps(l)
+	// The engine's checks: names, addresses, subnets, routes, MTUs.
+	decodeErrs := len(l.errs) > 0
+	if err := s.Topology.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			var ce *nettest.ConfigError
+			if errors.As(e, &ce) && decodeErrs && (ce.Problem == "empty name" || ce.Problem == "no nodes") {
+				continue // a value the decoder could not read, reported already
+			}
+			if errors.As(e, &ce) {
+				l.add(s.idx.lookup(ce.Where, ce.Problem), "%s", strings.TrimPrefix(ce.Error(), "topology: "))
+			} else {
+				l.add(s.idx.top, "%v", e)
+			}
+		}
+	}
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unwrapAll(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// cmpPos returns the first position that is set.
+func cmpPos(ps ...Pos) Pos {
+	for _, p := range ps {
+		if p != (Pos{}) {
+			return p
+		}
+	}
+	return Pos{}
+}
+
+// nameFromFile makes a topology name from a file's name: "seed.yaml" -> "seed".
+func nameFromFile(path string) string {
+	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	var b strings.Builder
+	for _, c := range base {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			b.WriteRune(c)
+		case b.Len() > 0:
+			b.WriteByte('-')
+		}
+	}
+	name := strings.TrimRight(b.String(), "-_")
+	if len(name) > 32 {
+		name = strings.TrimRight(name[:32], "-_")
+	}
+	if name == "" {
+		name = "scenario"
+	}
+	return name
+}
+
+// topology converts the topology section.
+func (s *Scenario) topology(l *errList) *Topology {
+	t := &s.Spec.Topology
+	topo := nettest.Topology{Name: s.Name, Auto: nettest.Auto{IPv4: true, IPv6: true}}
+	if a := t.Auto; a != nil {
+		for _, x := range []struct {
+			p   *bool
+			dst *bool
+		}{{a.IPv4, &topo.Auto.IPv4}, {a.IPv6, &topo.Auto.IPv6}, {a.Routes, &topo.Auto.Routes}} {
+			if x.p != nil {
+				*x.dst = *x.p
+			}
+		}
+	}
+	nodeIdx := map[string]int{}
+	for i, n := range t.Nodes {
+		kind := nettest.Host
+		switch n.Kind.V {
+		case "", "host":
+		case "router":
+			kind = nettest.Router
+		default:
+			l.add(n.Kind.Pos, "node %s: kind %q: want host or router", n.Name.V, n.Kind.V)
+		}
+		topo.Nodes = append(topo.Nodes, nettest.NodeConfig{Name: n.Name.V, Kind: kind, Sysctls: n.Sysctls})
+		s.idx.nodeIdx = append(s.idx.nodeIdx, cmpPos(n.Name.Pos, n.At.Pos))
+		s.idx.nodeAll[n.Name.V] = append(s.idx.nodeAll[n.Name.V], n.Name.Pos)
+		if _, dup := nodeIdx[n.Name.V]; !dup {
+			nodeIdx[n.Name.V] = i
+			s.idx.nodes[n.Name.V] = n.Name.Pos
+			s.idx.nodeSysctls[n.Name.V] = n.At.Of("sysctls")
+		}
+	}
+	linkNames := map[string]bool{}
+	for _, lk := range t.Links {
+		lc := nettest.LinkConfig{Name: lk.Name.V, MTU: lk.MTU}
+		if len(lk.Endpoints) != 2 {
+			l.add(lk.At.Of("endpoints"), "link: want 2 endpoints, got %d", len(lk.Endpoints))
+			continue
+		}
+		ends := make([]endText, 2)
+		for k, e := range lk.Endpoints {
+			ep, _ := parseEndpoint(l, e)
+			ends[k] = endText{ep, e}
+		}
+		lc.A, lc.B = ends[0].ep, ends[1].ep
+		// The engine's name for the link, to find it in its errors.
+		name := lc.Name
+		if name == "" {
+			name = lc.A.Node + "-" + lc.B.Node
+			for k := 2; linkNames[name]; k++ {
+				name = lc.A.Node + "-" + lc.B.Node + "-" + strconv.Itoa(k)
+			}
+		}
+		linkNames[name] = true
+		s.idx.linkIdx = append(s.idx.linkIdx, lk.At.Pos)
+		s.idx.linkAll[name] = append(s.idx.linkAll[name], lk.At.Pos)
+		s.idx.links[name] = &segPos{pos: lk.At.Pos, mtu: lk.At.Of("mtu"), ends: ends}
+		s.idx.linkNames = append(s.idx.linkNames, name)
+		topo.Links = append(topo.Links, lc)
+	}
+	for _, lan := range t.LANs {
+		lc := nettest.LANConfig{Name: lan.Name.V, MTU: lan.MTU}
+		sp := &segPos{pos: lan.Name.Pos, mtu: lan.At.Of("mtu")}
+		for _, m := range lan.Members {
+			ep, _ := parseEndpoint(l, m)
+			lc.Members = append(lc.Members, ep)
+			sp.ends = append(sp.ends, endText{ep, m})
+		}
+		s.idx.lanIdx = append(s.idx.lanIdx, lan.Name.Pos)
+		s.idx.lanAll[lan.Name.V] = append(s.idx.lanAll[lan.Name.V], lan.Name.Pos)
+		if s.idx.lans[lan.Name.V] == nil {
+			s.idx.lans[lan.Name.V] = sp
+		}
+		topo.LANs = append(topo.LANs, lc)
+	}
+	for _, nr := range t.Routes {
+		i, ok := nodeIdx[nr.Node.V]
+		if !ok {
+			l.add(nr.Node.Pos, "routes: unknown node %q (nodes: %s)", nr.Node.V, strings.Join(s.nodeNames(), ", "))
+			continue
+		}
+		for _, rt := range nr.Routes {
+			r, err := nettest.ParseRoute(rt.V)
+			if err != nil {
+				l.add(rt.Pos, "node %s: %v", nr.Node.V, err)
+				continue
+			}
+			topo.Nodes[i].Routes = append(topo.Nodes[i].Routes, r)
+			s.idx.route(nr.Node.V, r, rt.Pos)
+		}
+	}
+	s.Topology = topo
+	return t
+}
+
+func (s *Scenario) nodeNames() []string {
+	var names []string
+	for _, n := range s.Spec.Topology.Nodes {
+		if !slices.Contains(names, n.Name.V) {
+			names = append(names, n.Name.V)
+		}
+	}
+	return names
+}
+
+// endText is an endpoint with the text it was read from.
+type endText struct {
+	ep nettest.Endpoint
+	t  Text
+}
+
+// parseEndpoint reads "node[:iface] [addr ...]" (or "... auto").
+func parseEndpoint(l *errList, t Text) (nettest.Endpoint, bool) {
+	words := strings.Fields(t.V)
+	if len(words) == 0 {
+		l.add(t.Pos, "empty endpoint: want node, node:iface, optionally followed by addresses")
+		return nettest.Endpoint{}, false
+	}
+	ep, err := nettest.ParseEndpoint(words[0])
+	if err != nil {
+		l.add(t.Pos, "%v", err)
+		return nettest.Endpoint{}, false
+	}
+	ok := true
+	off := strings.Index(t.V, words[0]) + len(words[0])
+	for _, w := range words[1:] {
+		at := off + strings.Index(t.V[off:], w)
+		off = at + len(w)
+		if w == "auto" {
+			if len(words) > 2 {
+				l.add(t.At(at), "endpoint %s: auto stands alone: give addresses or auto, not both", words[0])
+				ok = false
+			}
+			continue
+		}
+		p, err := nettest.ParsePrefix(w)
+		if err != nil {
+			l.add(t.At(at), "endpoint %s: %v", words[0], err)
+			ok = false
+			continue
+		}
+		ep.Addrs = append(ep.Addrs, p)
+	}
+	return ep, ok
+}

@@ -1,0 +1,253 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nettestlab/nettest/nettest"
+)
+
+// Status is a step's outcome.
+type Status string
+
+// Outcomes.
+const (
+	Pass Status = "pass"
+	Fail Status = "fail"
+	Skip Status = "skip"
+)
+
+// StepResult is what one step did.
+type StepResult struct {
+	Step    *StepPlan // nil for the setup and teardown pseudo-steps
+	Name    string    // the full test name: "seed/03 ping red -> blue"
+	Status  Status
+	Elapsed time.Duration
+	Output  []string // lines the step printed (an exec step's output)
+	Failure string   // why it failed: one or more lines
+}
+
+// Observer follows a run as it goes; every method may be nil-safe no-ops.
+type Observer interface {
+	// Building is called before the topology is built.
+	Building(s *Scenario)
+	// Built is called when the topology is built and its processes are
+	// ready (err nil), or when that failed.
+	Built(s *Scenario, elapsed time.Duration, err error)
+	// StepStart is called before each step that runs.
+	StepStart(s *Scenario, name string)
+	// StepDone is called after each step that ran, and for the setup and
+	// teardown when they failed.
+	StepDone(s *Scenario, r *StepResult)
+}
+
+// Options configure a Run.
+type Options struct {
+	// Run selects the checks whose full name ("seed/03 ping red -> blue")
+	// it matches; steps that change the topology always run. nil: all.
+	Run *regexp.Regexp
+	// FailFast stops at the first failed step; the rest are skipped.
+	FailFast bool
+	// Detach starts processes so that they outlive this process (for
+	// nettest-run up); their output goes to output.log in their folder.
+	Detach bool
+	// FilesDir holds each process instance's folder (${FILES}). Empty: a
+	// temporary folder that Close removes.
+	FilesDir string
+	// Observer, if not nil, follows the run.
+	Observer Observer
+}
+
+// Run is a scenario being run: its network and processes.
+type Run struct {
+	S       *Scenario
+	opts    Options
+	Network *nettest.Network
+	procs   map[string]*proc // by instance name
+	filesIn string
+	tmpDir  bool
+	Results []*StepResult
+	start   time.Time
+}
+
+// Selected reports whether the options select a step to run.
+func (o Options) Selected(s *Scenario, st *StepPlan) bool {
+	return o.Run == nil || st.Action || o.Run.MatchString(s.FullName(st))
+}
+
+// Failed reports whether a step, the setup or the teardown failed.
+func (r *Run) Failed() bool {
+	for _, res := range r.Results {
+		if res.Status == Fail {
+			return true
+		}
+	}
+	return false
+}
+
+// Elapsed returns the time since Setup began.
+func (r *Run) Elapsed() time.Duration { return time.Since(r.start) }
+
+// Execute runs a scenario from start to end: Setup, Steps, Close.
+func Execute(ctx context.Context, s *Scenario, opts Options) *Run {
+	r := NewRun(s, opts)
+	if r.Setup(ctx) == nil {
+		r.Steps(ctx)
+	}
+	r.Close()
+	return r
+}
+
+// NewRun prepares a run.
+func NewRun(s *Scenario, opts Options) *Run {
+	return &Run{S: s, opts: opts, procs: map[string]*proc{}, start: time.Now()}
+}
+
+func (r *Run) observe(f func(Observer)) {
+	if r.opts.Observer != nil {
+		f(r.opts.Observer)
+	}
+}
+
+// Setup builds the topology and starts its processes. A failure is
+// recorded as the "setup" pseudo-step and returned.
+func (r *Run) Setup(ctx context.Context) error {
+	r.start = time.Now()
+	r.observe(func(o Observer) { o.Building(r.S) })
+	err := r.setup(ctx)
+	elapsed := time.Since(r.start)
+	r.observe(func(o Observer) { o.Built(r.S, elapsed, err) })
+	if err != nil {
+		res := &StepResult{Name: r.S.Name + "/setup", Status: Fail, Elapsed: elapsed, Failure: err.Error()}
+		r.Results = append(r.Results, res)
+		r.observe(func(o Observer) { o.StepDone(r.S, res) })
+	}
+	return err
+}
+
+func (r *Run) setup(ctx context.Context) (err error) {
+	r.filesIn = r.opts.FilesDir
+	if r.filesIn == "" {
+		if r.filesIn, err = os.MkdirTemp("", "nettest-run-"+r.S.Name+"-"); err != nil {
+			return err
+		}
+		r.tmpDir = true
+	}
+	if r.Network, err = nettest.Build(ctx, r.S.Topology); err != nil {
+		return err
+	}
+	for _, in := range r.S.Processes {
+		if in.Spec.Start != nil && !*in.Spec.Start {
+			continue
+		}
+		if err := r.startProc(ctx, in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Steps runs the steps in order and records their results.
+func (r *Run) Steps(ctx context.Context) {
+	stop := false
+	for _, st := range r.S.Steps {
+		if !r.opts.Selected(r.S, st) {
+			continue
+		}
+		name := r.S.FullName(st)
+		if stop {
+			r.Results = append(r.Results, &StepResult{Step: st, Name: name, Status: Skip, Failure: "skipped: an earlier step failed (-failfast)"})
+			continue
+		}
+		r.observe(func(o Observer) { o.StepStart(r.S, name) })
+		t0 := time.Now()
+		res := &StepResult{Step: st, Name: name, Status: Pass}
+		out, failure := r.step(ctx, st)
+		res.Elapsed, res.Output = time.Since(t0), out
+		if failure != "" {
+			res.Status, res.Failure = Fail, failure
+			stop = r.opts.FailFast
+		}
+		r.Results = append(r.Results, res)
+		r.observe(func(o Observer) { o.StepDone(r.S, res) })
+	}
+}
+
+// Close stops the processes that are not detached, closes the network
+// (namespaces persisted by the caller stay) and removes the temporary
+// folder. A process that had failed by then fails the "teardown".
+func (r *Run) Close() {
+	t0 := time.Now()
+	var failures []string
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, in := range r.S.Processes {
+		p := r.procs[in.Name]
+		if p == nil || p.stopped || r.opts.Detach {
+			continue
+		}
+		wg.Go(func() {
+			if err := p.stop(); err != nil {
+				mu.Lock()
+				failures = append(failures, fmt.Sprintf("process %s: %v%s", in.Name, err, p.tail()))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if r.Network != nil {
+		if err := r.Network.Close(); err != nil {
+			failures = append(failures, err.Error())
+		}
+	}
+	if r.tmpDir {
+		os.RemoveAll(r.filesIn)
+	}
+	if len(failures) > 0 {
+		res := &StepResult{Name: r.S.Name + "/teardown", Status: Fail, Elapsed: time.Since(t0), Failure: strings.Join(failures, "\n")}
+		r.Results = append(r.Results, res)
+		r.observe(func(o Observer) { o.StepDone(r.S, res) })
+	}
+}
+
+// Detached returns the processes started, with their PIDs (the shims').
+func (r *Run) Detached() []Started {
+	var out []Started
+	for _, in := range r.S.Processes {
+		if p := r.procs[in.Name]; p != nil && !p.cmd.Exited() {
+			out = append(out, Started{Name: in.Name, Node: in.Node, PID: p.cmd.Pid(), Command: p.cmd.String(), Dir: p.dir})
+		}
+	}
+	return out
+}
+
+// Started is a process left running by a detached run.
+type Started struct {
+	Name    string `json:"name"`
+	Node    string `json:"node"`
+	PID     int    `json:"pid"`
+	Command string `json:"command"`
+	Dir     string `json:"dir"` // its folder: files, output.log
+}
+
+// ProcessTails returns the last lines of every process's output, for a
+// failure report: "process bird@r1:" and its lines, indented.
+func (r *Run) ProcessTails() []string {
+	var out []string
+	for _, in := range r.S.Processes {
+		if p := r.procs[in.Name]; p != nil {
+			if t := p.tail(); t != "" {
+				out = append(out, "process "+in.Name+" output:"+t)
+			}
+		}
+	}
+	return out
+}
+
+// FilesDir returns the folder holding the processes' folders.
+func (r *Run) FilesDir() string { return r.filesIn }

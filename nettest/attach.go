@@ -1,0 +1,191 @@
+package nettest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Attach reopens a topology that an earlier process built and persisted
+// (see [Network.Persist]) under the name given: it opens the namespaces
+// /run/netns/nettest-<name>.<node> of every node and LAN switch of t and
+// creates nothing. t must be the topology as it was built (the same
+// automatic addresses follow from it); each interface it names must exist.
+//
+// The Network it returns works as a built one does: Node, Report, Ping,
+// Command, Link.SetDown and SetUp act on the persisted namespaces. Its
+// Close releases this process's hold on them and leaves them persisted;
+// [RemovePersisted] removes them.
+func Attach(t Topology, name string) (_ *Network, err error) {
+	if msg := checkName(name, 32); msg != "" {
+		return nil, fmt.Errorf("nettest: topology %s", msg)
+	}
+	t.Name = name
+	p, err := t.resolve()
+	if err != nil {
+		return nil, err
+	}
+	n := &Network{name: name, plan: p, byName: map[string]*Node{}, linkByID: map[string]*Link{}}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, n.Close())
+		}
+	}()
+	for _, np := range p.nodes {
+		node := &Node{net: n, p: np}
+		for _, ip := range np.ifaces {
+			ip.live = &Interface{node: node, p: ip}
+			node.ifaces = append(node.ifaces, ip.live)
+		}
+		n.nodes = append(n.nodes, node)
+		n.byName[np.name] = node
+	}
+	for _, lp := range p.links {
+		l := &Link{net: n, p: lp, a: n.iface(lp.a), b: n.iface(lp.b)}
+		l.a.link, l.b.link = l, l
+		n.links = append(n.links, l)
+		n.linkByID[lp.name] = l
+	}
+	for _, node := range n.nodes {
+		path := filepath.Join(NetnsDir, PersistedName(name, node.p.name))
+		if node.ns, err = openNamespace(path); err != nil {
+			return nil, fmt.Errorf("%s: %w", node.where(), err)
+		}
+		n.persisted = append(n.persisted, path)
+		for _, in := range node.ifaces {
+			l, err := node.ns.nl.LinkByName(in.p.name)
+			if err != nil {
+				return nil, fmt.Errorf("%s: interface %s: %w (is %s the namespace of this topology?)", node.where(), in.p.name, err, path)
+			}
+			in.idx.Store(int64(l.Attrs().Index))
+			in.up = l.Attrs().Flags&net.FlagUp != 0
+		}
+	}
+	return n, nil
+}
+
+// openNamespace opens a named namespace with netlink sockets inside it.
+func openNamespace(path string) (*namespace, error) {
+	fd, err := netns.GetFromPath(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s does not exist: the topology is not up", path)
+		}
+		return nil, privilegeError("opening "+path, err)
+	}
+	ns := &namespace{fd: fd}
+	if ns.nl, err = netlink.NewHandleAt(fd, unix.NETLINK_ROUTE); err != nil {
+		ns.close()
+		return nil, fmt.Errorf("opening a netlink socket in %s: %w", path, err)
+	}
+	sock, err := nl.GetNetlinkSocketAt(fd, netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		ns.close()
+		return nil, fmt.Errorf("opening a netlink socket in %s: %w", path, err)
+	}
+	ns.raw = &nl.SocketHandle{Socket: sock}
+	return ns, nil
+}
+
+// Exec replaces this process with the program, run inside the node as
+// `ip netns exec` runs one: in the node's network namespace, in a mount and
+// UTS namespace of its own where /sys shows the node's interfaces, the
+// topology's hosts file is bound over /etc/hosts (the host's /etc is not
+// touched) and the hostname is the node's name. Unlike [Node.Command] there
+// is no shim and no PID namespace: the program keeps this process's ID,
+// terminal, process group and signals, which an interactive shell needs.
+// A path without a slash is looked up in PATH. Exec returns only on error,
+// and then this process is unchanged.
+func (n *Node) Exec(path string, args, env []string) error {
+	if filepath.Base(path) == path {
+		lp, err := exec.LookPath(path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.where(), err)
+		}
+		path = lp
+	}
+	dir, err := os.MkdirTemp("", "nettest-exec-")
+	if err != nil {
+		return fmt.Errorf("%s: writing the hosts file: %w", n.where(), err)
+	}
+	defer os.RemoveAll(dir)
+	hosts := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(hosts, []byte(n.net.Hosts()), 0o644); err != nil {
+		return fmt.Errorf("%s: writing the hosts file: %w", n.where(), err)
+	}
+	if !n.net.life.acquire() {
+		return fmt.Errorf("%s: the network is closed", n.where())
+	}
+	dup, err := unix.FcntlInt(uintptr(n.ns.fd), unix.F_DUPFD_CLOEXEC, 3)
+	n.net.life.release()
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.where(), err)
+	}
+	defer unix.Close(dup)
+	done := make(chan error, 1)
+	go func() {
+		// Never unlocked: on success the process becomes the program; on
+		// failure the thread may be half inside the node and dies with
+		// this goroutine.
+		runtime.LockOSThread()
+		done <- execInside(dup, hosts, n.p.name, path, args, env)
+	}()
+	if err := <-done; err != nil {
+		return fmt.Errorf("%s: %w", n.where(), err)
+	}
+	return nil
+}
+
+// execInside does Exec's work on a locked thread; it returns only on error.
+func execInside(netnsFD int, hosts, hostname, path string, args, env []string) error {
+	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWUTS); err != nil {
+		return privilegeError("creating a mount namespace", err)
+	}
+	if err := unix.Setns(netnsFD, unix.CLONE_NEWNET); err != nil {
+		return privilegeError("entering the namespace", err)
+	}
+	if err := unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("mounting /sys: %w", err)
+	}
+	if err := unix.Mount(hosts, "/etc/hosts", "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding %s over /etc/hosts: %w", hosts, err)
+	}
+	// The bind mount holds the file: its folder can go now.
+	os.RemoveAll(filepath.Dir(hosts))
+	if err := unix.Sethostname([]byte(hostname)); err != nil {
+		return fmt.Errorf("setting the hostname: %w", err)
+	}
+	return unix.Exec(path, args, env)
+}
+
+// detachedOutput checks a detached command's streams: nil or files, which
+// the command gets as they are.
+func detachedOutput(c *Cmd) (stdout, stderr io.Writer, err error) {
+	for _, s := range []any{c.Stdin, c.Stdout, c.Stderr} {
+		switch s.(type) {
+		case nil, *os.File:
+		default:
+			return nil, nil, fmt.Errorf("a detached command's Stdin, Stdout and Stderr must be nil or *os.File, not %T", s)
+		}
+	}
+	if c.Stdout != nil {
+		stdout = c.Stdout
+	}
+	if c.Stderr != nil {
+		stderr = c.Stderr
+	}
+	return stdout, stderr, nil
+}
