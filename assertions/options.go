@@ -27,9 +27,10 @@ const (
 	kindDial                       // CanDial
 	kindNoDial                     // CannotDial
 	kindRoute                      // RouteVia, RouteDev, RouteSrc, NoRoute
+	kindCapture                    // SawPacket, NoPacket
 
 	kindPings = kindPing | kindReachable
-	kindAll   = kindPings | kindDial | kindNoDial | kindRoute
+	kindAll   = kindPings | kindDial | kindNoDial | kindRoute | kindCapture
 )
 
 // Defaults.
@@ -75,6 +76,7 @@ func kindNames(k kind) string {
 	}{
 		{kindPing, "Ping, NoPing"}, {kindReachable, "Reachable"}, {kindDial, "CanDial"},
 		{kindNoDial, "CannotDial"}, {kindRoute, "RouteVia, RouteDev, RouteSrc, NoRoute"},
+		{kindCapture, "SawPacket, NoPacket"},
 	} {
 		if k&kn.k != 0 {
 			names = append(names, kn.name)

@@ -68,7 +68,7 @@ func Attach(t Topology, name string) (_ *Network, err error) {
 				return nil, fmt.Errorf("%s: interface %s: %w (is %s the namespace of this topology?)", node.where(), in.p.name, err, path)
 			}
 			in.idx.Store(int64(l.Attrs().Index))
-			in.up = l.Attrs().Flags&net.FlagUp != 0
+			in.up.Store(l.Attrs().Flags&net.FlagUp != 0)
 		}
 	}
 	return n, nil
@@ -114,17 +114,9 @@ func (n *Node) Exec(path string, args, env []string) error {
 		}
 		path = lp
 	}
-	dir, err := os.MkdirTemp("", "nettest-exec-")
-	if err != nil {
-		return fmt.Errorf("%s: writing the hosts file: %w", n.where(), err)
-	}
-	defer os.RemoveAll(dir)
-	hosts := filepath.Join(dir, "hosts")
-	if err := os.WriteFile(hosts, []byte(n.net.Hosts()), 0o644); err != nil {
-		return fmt.Errorf("%s: writing the hosts file: %w", n.where(), err)
-	}
+	hosts := []byte(n.net.Hosts())
 	if !n.net.life.acquire() {
-		return fmt.Errorf("%s: the network is closed", n.where())
+		return fmt.Errorf("%s: %w", n.where(), ErrClosed)
 	}
 	dup, err := unix.FcntlInt(uintptr(n.ns.fd), unix.F_DUPFD_CLOEXEC, 3)
 	n.net.life.release()
@@ -147,7 +139,7 @@ func (n *Node) Exec(path string, args, env []string) error {
 }
 
 // execInside does Exec's work on a locked thread; it returns only on error.
-func execInside(netnsFD int, hosts, hostname, path string, args, env []string) error {
+func execInside(netnsFD int, hosts []byte, hostname, path string, args, env []string) error {
 	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWUTS); err != nil {
 		return privilegeError("creating a mount namespace", err)
 	}
@@ -160,11 +152,9 @@ func execInside(netnsFD int, hosts, hostname, path string, args, env []string) e
 	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mounting /sys: %w", err)
 	}
-	if err := unix.Mount(hosts, "/etc/hosts", "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("binding %s over /etc/hosts: %w", hosts, err)
+	if err := bindHosts(hosts); err != nil {
+		return err
 	}
-	// The bind mount holds the file: its folder can go now.
-	os.RemoveAll(filepath.Dir(hosts))
 	if err := unix.Sethostname([]byte(hostname)); err != nil {
 		return fmt.Errorf("setting the hostname: %w", err)
 	}

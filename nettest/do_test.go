@@ -4,8 +4,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -173,6 +175,29 @@ func TestCloseWhileBusy(t *testing.T) {
 	require.NoError(t, n.Close())
 	close(stop)
 	wg.Wait()
+	outside, err := hoststate.ThreadsOutside()
+	require.NoError(t, err)
+	require.Empty(t, outside)
+}
+
+// TestDoGoexit: t.FailNow (runtime.Goexit) inside Do ends the caller's
+// goroutine, as without Do, and leaves no thread in the node.
+func TestDoGoexit(t *testing.T) {
+	n := build(t, seedTopology())
+	red := node(t, n, "red")
+	ended := make(chan bool)
+	go func() {
+		returned := false
+		defer func() { ended <- returned }()
+		red.Do(func() error { runtime.Goexit(); return nil })
+		returned = true
+	}()
+	select {
+	case returned := <-ended:
+		require.False(t, returned, "Do must not return after Goexit")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Do hangs after runtime.Goexit")
+	}
 	outside, err := hoststate.ThreadsOutside()
 	require.NoError(t, err)
 	require.Empty(t, outside)

@@ -35,6 +35,10 @@ var ErrPrivilege = errors.New("not enough privilege")
 // errors.Is(err, nettest.ErrUnsupported) or errors.Is(err, errors.ErrUnsupported) works.
 var ErrUnsupported = errors.ErrUnsupported
 
+// ErrClosed is wrapped by the error of every call on a Network (or its
+// nodes and links) made after Close.
+var ErrClosed = errors.New("the network is closed")
+
 // problems collects ConfigErrors.
 type problems []error
 

@@ -19,7 +19,7 @@ func (in *Interface) SetDown() error {
 		if err := in.node.ns.nl.LinkSetDown(in.netlinkLink()); err != nil {
 			return fmt.Errorf("nettest: setting %s down: %w", in, err)
 		}
-		in.up = false
+		in.up.Store(false)
 		return nil
 	})
 }
@@ -30,25 +30,31 @@ func (in *Interface) SetDown() error {
 func (in *Interface) SetUp(ctx context.Context) error {
 	return in.node.net.use("interface "+in.String(), func() error {
 		in.node.net.mu.Lock()
-		defer in.node.net.mu.Unlock()
-		return in.setUp(ctx)
+		wait, err := in.bringUp()
+		in.node.net.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		return waitReady(ctx, wait)
 	})
 }
 
-// setUp is SetUp with the network's lock held.
-func (in *Interface) setUp(ctx context.Context) error {
+// bringUp sets the interface up and restores its addresses and routes,
+// with the network's lock held, and returns the nodes to wait for (none
+// while the other end is down: there is no carrier to wait for).
+func (in *Interface) bringUp() ([]*Node, error) {
 	if err := in.node.ns.nl.LinkSetUp(in.netlinkLink()); err != nil {
-		return fmt.Errorf("nettest: setting %s up: %w", in, err)
+		return nil, fmt.Errorf("nettest: setting %s up: %w", in, err)
 	}
-	in.up = true
+	in.up.Store(true)
 	if err := in.addAddrs(true); err != nil {
-		return err
+		return nil, err
 	}
 	err := in.node.addRoutes(true, func(rp *routePlan) bool {
 		uses := false
 		for _, h := range rp.hops {
 			hop := h.dev.live
-			if !hop.up {
+			if !hop.up.Load() {
 				return false
 			}
 			uses = uses || hop == in
@@ -56,17 +62,17 @@ func (in *Interface) setUp(ctx context.Context) error {
 		return uses
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := in.Peer()
-	if p != nil && !p.up {
-		return nil // no carrier until the other end is up: nothing to wait for
+	if p != nil && !p.up.Load() {
+		return nil, nil
 	}
 	nodes := []*Node{in.node}
 	if p != nil {
 		nodes = append(nodes, p.node)
 	}
-	return waitReady(ctx, nodes)
+	return nodes, nil
 }
 
 // Partition cuts the given nodes off from the rest of the topology: every

@@ -33,7 +33,8 @@ type Impairment struct {
 	Reorder float64
 	// Corrupt flips one random bit of a packet with this probability.
 	Corrupt float64
-	// Rate limits the direction to this many bits per second (0: no limit).
+	// Rate limits the direction to this many bits per second (0: no limit);
+	// up to a second's worth of packets wait in the queue.
 	Rate uint64
 	// Seed seeds the random source of the userspace mechanism, so that a
 	// run's pattern of losses and delays is the same every time; 0 derives
@@ -266,13 +267,15 @@ func (in *Interface) setRate(bps uint64) error {
 	}
 	bytes := bps / 8
 	mtu := uint64(max(in.p.mtu, 1500)) + 14
-	// A burst of a few milliseconds' worth, never less than two frames.
-	burst := max(bytes/250, 2*mtu)
+	// A burst of 50ms' worth, never less than two frames: tokens are not
+	// lost when the qdisc's timer fires late on a busy machine, so the
+	// long-term rate holds.
+	burst := max(bytes/20, 2*mtu)
 	q := &netlink.Tbf{
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: in.index(), Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT},
 		Rate:       bytes,
-		Buffer:     uint32(burst),
-		Limit:      uint32(burst + bytes/20), // about 50ms of queue
+		Buffer:     netlink.Xmittime(bytes, uint32(burst)), // the kernel takes the burst as a time
+		Limit:      uint32(burst + max(bytes, 64<<10)),     // a second of queue, at least 64KiB: TCP keeps its pace
 	}
 	return kernelError("tbf", in.node.ns.nl.QdiscReplace(q))
 }
@@ -292,6 +295,9 @@ const impairTable = "nettest-impair"
 // setIngressLoss drops packets arriving on the interface with probability
 // p, with an nftables rule in the node (or removes the rule).
 func (in *Interface) setIngressLoss(p float64) error {
+	if p == 0 && !in.lossRule {
+		return nil // nothing installed: nftables need not even exist
+	}
 	c, err := nftables.New(nftables.WithNetNSFd(int(in.node.ns.fd)))
 	if err != nil {
 		return err
@@ -324,8 +330,9 @@ func (in *Interface) setIngressLoss(p float64) error {
 		}})
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: %w", kernelError("nftables", err))
+		return fmt.Errorf("nftables: %w", err)
 	}
+	in.lossRule = p > 0
 	return nil
 }
 
@@ -364,7 +371,16 @@ func (l *Link) Impair(imp Impairments) error {
 			if err := l.applyKernel(MechanismNetem, imp); err != nil {
 				return err
 			}
-		default:
+		case MechanismKernel:
+			// Declared (or first made) with tbf and nftables: it stays so.
+			if !imp.AB.kernelCan() || !imp.BA.kernelCan() {
+				return fmt.Errorf("nettest: link %s: %s needs netem or a userspace link (%w): declare the link with ImpairVia: %q",
+					l.p.name, describeNeeds(imp), ErrUnsupported, MechanismUserspace)
+			}
+			if err := l.applyKernel(MechanismKernel, imp); err != nil {
+				return err
+			}
+		default: // MechanismNone: a plain veth pair takes the kernel's best
 			m := MechanismKernel
 			if netemAvailable() {
 				m = MechanismNetem
@@ -372,13 +388,13 @@ func (l *Link) Impair(imp Impairments) error {
 				return fmt.Errorf("nettest: link %s: %s needs netem, which this kernel lacks (%w), or a userspace link: declare the link with ImpairVia: %q",
 					l.p.name, describeNeeds(imp), ErrUnsupported, MechanismUserspace)
 			}
+			if imp.AB.IsZero() && imp.BA.IsZero() {
+				break
+			}
 			if err := l.applyKernel(m, imp); err != nil {
 				return err
 			}
 			l.mech = m
-			if imp.AB.IsZero() && imp.BA.IsZero() {
-				l.mech = MechanismNone
-			}
 		}
 		l.impair = imp
 		return nil

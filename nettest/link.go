@@ -19,7 +19,15 @@ type Interface struct {
 	p    *ifacePlan
 	link *Link
 	idx  atomic.Int64 // the kernel's index, once known
-	up   bool         // administrative state nettest set; guarded by Network.mu
+	up   atomic.Bool  // administrative state nettest set (changed under Network.mu)
+
+	lossRule bool // an nftables loss rule is installed on it (MechanismKernel)
+}
+
+func newInterface(node *Node, p *ifacePlan) *Interface {
+	in := &Interface{node: node, p: p}
+	in.up.Store(true)
+	return in
 }
 
 // Name returns the interface's name inside its node.
@@ -208,7 +216,7 @@ func (l *Link) setDown() error {
 		if err := in.node.ns.nl.LinkSetDown(in.netlinkLink()); err != nil {
 			return fmt.Errorf("nettest: link %s: setting %s down: %w", l.p.name, in, err)
 		}
-		in.up = false
+		in.up.Store(false)
 	}
 	return nil
 }
@@ -223,18 +231,23 @@ func (l *Link) SetUp(ctx context.Context) error {
 
 func (l *Link) setUp(ctx context.Context) error {
 	l.net.mu.Lock()
-	defer l.net.mu.Unlock()
+	var wait []*Node
 	for _, in := range []*Interface{l.a, l.b} {
-		if err := in.setUp(ctx); err != nil {
+		nodes, err := in.bringUp()
+		if err != nil {
+			l.net.mu.Unlock()
 			return err
 		}
+		wait = append(wait, nodes...)
 	}
-	return nil
+	l.net.mu.Unlock()
+	// The lock is not held while waiting: other links may change meanwhile.
+	return waitReady(ctx, wait)
 }
 
 // IsUp reports whether nettest last set the link up (it starts up).
 func (l *Link) IsUp() bool {
 	l.net.mu.Lock()
 	defer l.net.mu.Unlock()
-	return l.a.up && l.b.up
+	return l.a.up.Load() && l.b.up.Load()
 }

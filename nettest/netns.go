@@ -25,10 +25,10 @@ type namespace struct {
 
 // Sysctls nettest writes in a namespace when it is created, before any
 // interface exists, so that every interface inherits them. A new namespace
-// inherits the host's IPv4 settings and IPv6's defaults; nettest writes only
-// what differs from what it wants, because the first sysctl lookup in every
-// new namespace is not cheap (it walks a table that grows with the number of
-// namespaces).
+// inherits the host's IPv4 settings (a Docker host's ip_forward=1, a
+// distribution's rp_filter) and IPv6's defaults, so nettest writes what it
+// relies on. IPv6 settings are written only in topologies with IPv6: the
+// first lookup under /proc/sys/net/ipv6 in each new namespace is not cheap.
 const (
 	sysPingGroupRange = "/proc/sys/net/ipv4/ping_group_range"
 	sysIPForward      = "/proc/sys/net/ipv4/ip_forward"
@@ -37,52 +37,25 @@ const (
 	sysIPv6Forward    = "/proc/sys/net/ipv6/conf/all/forwarding"
 )
 
-// inherited holds the values a new namespace starts with, read once per
-// process in the first namespace nettest creates.
-var inherited struct {
-	once   sync.Once
-	values map[string]string
-}
-
-func readInherited() {
-	inherited.values = map[string]string{}
-	for _, path := range []string{sysIPForward, sysRPFilterAll, sysRPFilterDef, sysIPv6Forward} {
-		if b, err := os.ReadFile(path); err == nil {
-			inherited.values[path] = strings.TrimSpace(string(b))
-		}
-	}
-}
-
 // nodeSysctls returns the sysctls a node's namespace needs.
 func nodeSysctls(router, ipv6 bool) [][2]string {
+	forward := "0" // hosts never forward
+	if router {
+		forward = "1"
+	}
 	set := [][2]string{
 		// ICMP datagram sockets for every group: ping without raw sockets,
 		// the kernel keeping concurrent pings' replies apart.
 		{sysPingGroupRange, pingGroupRange()},
+		{sysIPForward, forward},
+		// No reverse-path filter, whatever the host's distribution sets:
+		// failover and ECMP make asymmetric paths, which a strict filter drops.
+		{sysRPFilterAll, "0"},
+		{sysRPFilterDef, "0"},
 	}
-	want := func(path, value string) {
-		if inherited.values[path] != value {
-			set = append(set, [2]string{path, value})
-		}
-	}
-	// Forwarding on in routers only (a host on a Docker machine would
-	// otherwise inherit ip_forward=1).
-	if router {
-		want(sysIPForward, "1")
-	} else {
-		want(sysIPForward, "0")
-	}
-	// No reverse-path filter, whatever the host's distribution sets:
-	// failover and ECMP make asymmetric paths, which a strict filter drops.
-	want(sysRPFilterAll, "0")
-	want(sysRPFilterDef, "0")
 	if ipv6 {
-		if router {
-			want(sysIPv6Forward, "1")
-		} else {
-			want(sysIPv6Forward, "0")
-		}
 		set = append(set,
+			[2]string{sysIPv6Forward, forward},
 			// IPv6 addresses, link-local ones included, are usable at once:
 			// no duplicate address detection.
 			[2]string{"/proc/sys/net/ipv6/conf/all/accept_dad", "0"},
@@ -133,8 +106,8 @@ func pingGroupRange() string {
 }
 
 // newNamespaces creates one anonymous network namespace per entry of
-// sysctls; in each it writes the sysctls the function returns (called once
-// the inherited values are known), brings loopback up and opens netlink
+// sysctls; in each it writes the sysctls the function returns, brings
+// loopback up and opens netlink
 // sockets. The work runs on goroutines locked to their OS threads, in
 // batches: one thread unshares one namespace after another, then returns
 // to its original namespace before it is unlocked.
@@ -152,6 +125,14 @@ func newNamespaces(sysctls []func() [][2]string) ([]*namespace, error) {
 				}
 				restore := restoreTo(orig)
 				for i := w; i < len(sysctls); i += workers {
+					// From the original namespace each time: a new namespace
+					// may copy the settings of the one it is made from
+					// (net.core.devconf_inherit_init_net=3).
+					if i != w {
+						if err := netns.Set(orig); err != nil {
+							return restore, fmt.Errorf("returning the thread to its network namespace: %w", err)
+						}
+					}
 					if out[i], err = unshareNamespace(sysctls[i]); err != nil {
 						return restore, err
 					}
@@ -181,7 +162,6 @@ func unshareNamespace(sysctls func() [][2]string) (*namespace, error) {
 	if ns.fd, err = netns.Get(); err != nil {
 		return nil, fmt.Errorf("opening the new network namespace: %w", err)
 	}
-	inherited.once.Do(readInherited)
 	for _, kv := range sysctls() {
 		if err := writeSysctl(kv[0], kv[1]); err != nil {
 			ns.close()
@@ -277,12 +257,14 @@ func restoreTo(orig netns.NsHandle) func() error {
 // a function that puts it back (nil when it changed nothing). When putting it
 // back fails, the goroutine exits still locked and the Go runtime ends the
 // thread rather than reuse it. A panic in fn is re-raised in the caller's
-// goroutine once the thread is back; fn may be nil.
+// goroutine once the thread is back, and a runtime.Goexit in fn (t.FailNow)
+// ends the caller's goroutine too; fn may be nil.
 func onLockedThread(enter func() (restore func() error, err error), fn func() error) error {
 	type result struct {
 		err      error
 		panicked bool
 		panic    any
+		goexit   bool // fn called runtime.Goexit (t.FailNow, say)
 	}
 	done := make(chan result, 1)
 	go func() {
@@ -290,6 +272,21 @@ func onLockedThread(enter func() (restore func() error, err error), fn func() er
 		var res result
 		restore, err := enter()
 		res.err = err
+		finished := false
+		// Runs however the goroutine ends: normally, or by runtime.Goexit
+		// inside fn.
+		defer func() {
+			res.goexit = !finished
+			if restore != nil {
+				if rerr := restore(); rerr != nil {
+					res.err = errors.Join(res.err, rerr)
+					done <- res
+					return // still locked: the thread dies with this goroutine
+				}
+			}
+			runtime.UnlockOSThread()
+			done <- res
+		}()
 		if err == nil && fn != nil {
 			func() {
 				defer func() {
@@ -300,19 +297,16 @@ func onLockedThread(enter func() (restore func() error, err error), fn func() er
 				res.err = fn()
 			}()
 		}
-		if restore != nil {
-			if rerr := restore(); rerr != nil {
-				res.err = errors.Join(res.err, rerr)
-				done <- res
-				return // still locked: the thread dies with this goroutine
-			}
-		}
-		runtime.UnlockOSThread()
-		done <- res
+		finished = true
 	}()
 	res := <-done
-	if res.panicked {
+	switch {
+	case res.panicked:
 		panic(res.panic)
+	case res.goexit:
+		// fn ended its goroutine (t.FailNow inside Do): end the caller's
+		// too, as it would have without Do.
+		runtime.Goexit()
 	}
 	return res.err
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 
@@ -34,11 +33,6 @@ type Network struct {
 	closeErr  error
 
 	cmds []*Cmd // commands started in nodes; guarded by mu
-
-	hostsOnce sync.Once // the hosts file commands see, written on first use
-	hostsDir  string
-	hostsPath string
-	hostsErr  error
 }
 
 // Build creates the topology and returns when it is ready: every interface
@@ -75,7 +69,7 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 	for _, np := range p.nodes {
 		node := &Node{net: n, p: np}
 		for _, ip := range np.ifaces {
-			ip.live = &Interface{node: node, p: ip, up: true}
+			ip.live = newInterface(node, ip)
 			node.ifaces = append(node.ifaces, ip.live)
 		}
 		n.nodes = append(n.nodes, node)
@@ -290,11 +284,6 @@ func (n *Network) Close() error {
 				}
 			}
 		}
-		if n.hostsDir != "" {
-			if err := os.RemoveAll(n.hostsDir); err != nil {
-				errs = append(errs, err)
-			}
-		}
 		for i := len(n.nodes) - 1; i >= 0; i-- {
 			node := n.nodes[i]
 			if err := node.ns.close(); err != nil {
@@ -309,7 +298,7 @@ func (n *Network) Close() error {
 // use runs f while holding the network open, or fails if it is closed.
 func (n *Network) use(what string, f func() error) error {
 	if !n.life.acquire() {
-		return fmt.Errorf("nettest: %s: the network is closed", what)
+		return fmt.Errorf("nettest: %s: %w", what, ErrClosed)
 	}
 	defer n.life.release()
 	return f()

@@ -49,7 +49,7 @@ func (n *Node) where() string {
 // dial from a node. A panic in fn is re-raised in the caller.
 func (n *Node) Do(fn func() error) error {
 	if !n.net.life.acquire() {
-		return fmt.Errorf("%s: the network is closed", n.where())
+		return fmt.Errorf("%s: %w", n.where(), ErrClosed)
 	}
 	// The namespace's descriptor is needed only to enter it: release the
 	// network as soon as the thread is inside, so that Close does not wait
@@ -255,10 +255,17 @@ var ErrNoRoute = errors.New("no route")
 // for this lookup.
 func (n *Node) RouteGet(dst netip.Addr) (RouteInfo, error) {
 	var routes []netlink.Route
+	var dev string
 	err := n.net.use("node "+n.p.name, func() (err error) {
 		routes, err = n.ns.nl.RouteGet(dst.AsSlice())
+		if err == nil && len(routes) > 0 {
+			dev = n.ifaceName(routes[0].LinkIndex)
+		}
 		return err
 	})
+	if errors.Is(err, ErrClosed) {
+		return RouteInfo{Dst: dst}, err
+	}
 	if err != nil {
 		if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EINVAL) {
 			return RouteInfo{Dst: dst}, fmt.Errorf("nettest: node %s: route to %s: %w (%v)", n.p.name, dst, ErrNoRoute, err)
@@ -269,7 +276,7 @@ func (n *Node) RouteGet(dst netip.Addr) (RouteInfo, error) {
 		return RouteInfo{Dst: dst}, fmt.Errorf("nettest: node %s: route to %s: %w (empty answer)", n.p.name, dst, ErrNoRoute)
 	}
 	r := routes[0]
-	info := RouteInfo{Dst: dst, Dev: n.ifaceName(r.LinkIndex)}
+	info := RouteInfo{Dst: dst, Dev: dev}
 	if a, ok := netip.AddrFromSlice(r.Gw); ok && r.Gw != nil {
 		info.Via = a.Unmap()
 	}

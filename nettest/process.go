@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,21 +49,22 @@ type Cmd struct {
 	// signal, a session of its own, and Network.Close leaves it running
 	// (end it with Stop, or by its Pid). Stdin, Stdout and Stderr must then
 	// be nil (/dev/null) or *os.File, as a pipe would die with this
-	// process, and the command keeps no log (Log is empty, WaitLog fails).
+	// process, and the command keeps no log (Log is empty; WaitLog waits
+	// until the command ends or ctx does).
 	Detach bool
 	// Mirror, when set, also receives every line the command writes to
 	// stdout or stderr, as it comes (a test log, say). Clone leaves it out.
 	Mirror io.Writer
 
-	node        *Node
-	lookErr     error
-	cmd         *exec.Cmd
-	status      *os.File // read end of the shim's status pipe
-	statusLines *bufio.Reader
-	log         *cmdLog
-	waitErr     error
-	done        chan struct{}
-	once        sync.Once
+	node    *Node
+	program string // the registered Go program to run (ProgramCommand)
+	lookErr error
+	cmd     *exec.Cmd
+	status  *bufio.Reader // the shim's status pipe
+	log     *cmdLog
+	outs    []*lineWriter
+	waitErr error
+	done    chan struct{}
 }
 
 // Command returns the Cmd to run the named program with the given
@@ -83,12 +83,13 @@ func (n *Node) Command(name string, args ...string) *Cmd {
 }
 
 // Clone returns a new, unstarted Cmd with the same program, arguments,
-// environment, directory and writers: the way to start a stopped command
-// again.
+// environment, directory, writers and Detach (not Mirror): the way to start
+// a stopped command again.
 func (c *Cmd) Clone() *Cmd {
 	return &Cmd{
-		Path: c.Path, Args: append([]string(nil), c.Args...), Env: append([]string(nil), c.Env...), Dir: c.Dir,
-		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr, node: c.node, lookErr: c.lookErr,
+		Path: c.Path, Args: slices.Clone(c.Args), Env: slices.Clone(c.Env), Dir: c.Dir,
+		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr, Detach: c.Detach,
+		node: c.node, program: c.program, lookErr: c.lookErr,
 	}
 }
 
@@ -100,7 +101,9 @@ func (c *Cmd) String() string {
 	return c.node.p.name + ": " + strings.Join(append([]string{c.Path}, c.Args[1:]...), " ")
 }
 
-// Start starts the command and returns without waiting for it.
+// Start starts the command and returns without waiting for it: once the
+// command runs (and signals sent to it are forwarded), or with the reason it
+// could not start.
 func (c *Cmd) Start() error {
 	if c.lookErr != nil {
 		return fmt.Errorf("%s: %w", c.node.where(), c.lookErr)
@@ -112,42 +115,43 @@ func (c *Cmd) Start() error {
 	if err != nil {
 		return fmt.Errorf("%s: finding this program for the shim: %w", c.node.where(), err)
 	}
-	hosts, err := c.node.net.hostsFile()
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.node.where(), err)
-	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
 	c.log = newCmdLog()
-	stdout, stderr := c.log.writer(c.Stdout, c.Mirror), c.log.writer(c.Stderr, c.Mirror)
+	var stdout, stderr io.Writer
 	if c.Detach {
 		if stdout, stderr, err = detachedOutput(c); err != nil {
-			statusR.Close()
-			statusW.Close()
 			return fmt.Errorf("%s: %s: %w", c.node.where(), c, err)
 		}
+		c.log.close()
+	} else {
+		stdout, stderr = c.output(c.Stdout), c.output(c.Stderr)
 	}
-	defer func() {
-		if c.cmd == nil { // not started: let the log's readers go
-			c.log.close()
-		}
-	}()
+	first := make(chan string, 1)
 	err = c.node.net.use("node "+c.node.p.name, func() error {
+		hosts, err := c.node.net.hostsFile()
+		if err != nil {
+			return err
+		}
+		defer hosts.Close()
+		statusR, statusW, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer statusW.Close() // the shim has its own copy
 		// A duplicate: an *os.File closes its descriptor when collected.
 		dup, err := unix.FcntlInt(uintptr(c.node.ns.fd), unix.F_DUPFD_CLOEXEC, 3)
 		if err != nil {
+			statusR.Close()
 			return err
 		}
 		nsf := os.NewFile(uintptr(dup), "netns")
 		defer nsf.Close()
 		cfg := shimConfig{
-			Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name, Hosts: hosts,
-			NetNSFD: 3, StatusFD: 4,
+			Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name, Program: c.program,
+			NetNSFD: 3, StatusFD: 4, HostsFD: 5,
 		}
 		raw, err := json.Marshal(cfg)
 		if err != nil {
+			statusR.Close()
 			return err
 		}
 		env := c.Env
@@ -157,11 +161,11 @@ func (c *Cmd) Start() error {
 		cmd := &exec.Cmd{
 			Path:       self,
 			Args:       []string{"nettest-shim:" + c.node.p.name},
-			Env:        append(append([]string(nil), env...), shimEnv+"="+string(raw)),
+			Env:        append(slices.Clone(env), shimEnv+"="+string(raw)),
 			Stdin:      c.Stdin,
 			Stdout:     stdout,
 			Stderr:     stderr,
-			ExtraFiles: []*os.File{nsf, statusW},
+			ExtraFiles: []*os.File{nsf, statusW, hosts},
 			SysProcAttr: &syscall.SysProcAttr{
 				Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS,
 				Setpgid:    true,
@@ -171,33 +175,33 @@ func (c *Cmd) Start() error {
 		if c.Detach {
 			cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Pdeathsig = false, true, 0
 		}
-		err = spawn(cmd)
-		statusW.Close() // the shim has its own copy
-		if err != nil {
+		if err := spawn(cmd); err != nil {
+			statusR.Close()
 			return privilegeError("starting "+c.String(), err)
 		}
-		c.cmd = cmd
-		if c.Detach {
-			return nil // Close leaves it running
+		// Everything Close needs is set before it can see the command.
+		c.cmd, c.status, c.done = cmd, bufio.NewReader(statusR), make(chan struct{})
+		go func() {
+			line, _ := c.status.ReadString('\n')
+			first <- line
+			c.wait(statusR)
+		}()
+		if !c.Detach {
+			c.node.net.mu.Lock()
+			c.node.net.cmds = append(c.node.net.cmds, c)
+			c.node.net.mu.Unlock()
 		}
-		c.node.net.mu.Lock()
-		c.node.net.cmds = append(c.node.net.cmds, c)
-		c.node.net.mu.Unlock()
 		return nil
 	})
 	if err != nil {
-		statusW.Close()
-		statusR.Close()
+		c.log.close()
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
 		return fmt.Errorf("%s: %w", c.node.where(), err)
 	}
-	// The shim says when the command runs (and its signals are forwarded),
-	// or why it could not start it.
-	c.status = statusR
-	c.statusLines = bufio.NewReader(statusR)
-	line, _ := c.statusLines.ReadString('\n')
+	line := <-first
 	word, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
-	c.done = make(chan struct{})
-	go c.wait()
 	if word != "started" {
 		<-c.done
 		if word == "error" {
@@ -208,11 +212,26 @@ func (c *Cmd) Start() error {
 	return nil
 }
 
+// output returns the writer for one of the command's streams: its bytes go
+// unchanged to w (if set), and line by line to the log and the Mirror.
+func (c *Cmd) output(w io.Writer) io.Writer {
+	lw := &lineWriter{emit: c.log.add, mirror: c.Mirror, mu: &c.log.mirrorMu}
+	c.outs = append(c.outs, lw)
+	if w == nil {
+		return lw
+	}
+	return io.MultiWriter(w, lw)
+}
+
 // wait reaps the shim and works out how the command ended.
-func (c *Cmd) wait() {
+func (c *Cmd) wait(status *os.File) {
 	err := c.cmd.Wait()
-	rest, _ := io.ReadAll(c.statusLines)
-	c.status.Close()
+	origErr := err
+	rest, _ := io.ReadAll(c.status)
+	status.Close()
+	for _, lw := range c.outs {
+		lw.flush()
+	}
 	c.log.close()
 	var s string
 	for _, line := range strings.Split(string(rest), "\n") {
@@ -220,6 +239,8 @@ func (c *Cmd) wait() {
 			s = v
 		}
 	}
+	var exitErr *exec.ExitError
+	copyErr := err != nil && !errors.As(err, &exitErr)
 	if s != "" {
 		// The shim saw the command end: report its own status, not the shim's.
 		if ws, perr := strconv.ParseUint(s, 10, 32); perr == nil {
@@ -233,6 +254,9 @@ func (c *Cmd) wait() {
 				err = fmt.Errorf("signal: %v", w.Signal())
 			}
 		}
+		if copyErr {
+			err = errors.Join(err, fmt.Errorf("copying its output: %w", origErr))
+		}
 	} else if err != nil {
 		err = fmt.Errorf("%w (the command did not run to its end: %s)", err, c.log.lastLine())
 	}
@@ -240,6 +264,10 @@ func (c *Cmd) wait() {
 		err = &ExitError{Cmd: c.String(), Err: err}
 	}
 	c.waitErr = err
+	n := c.node.net
+	n.mu.Lock()
+	n.cmds = slices.DeleteFunc(n.cmds, func(x *Cmd) bool { return x == c })
+	n.mu.Unlock()
 	close(c.done)
 }
 
@@ -308,12 +336,37 @@ func (c *Cmd) Exited() bool {
 	}
 }
 
-// Signal sends sig to the command's process group.
+// Signal sends sig to the command's process group. Catchable signals go
+// through nettest's init process, which passes them on; SIGSTOP goes to the
+// command's group directly; SIGKILL ends the command and everything it
+// started.
 func (c *Cmd) Signal(sig os.Signal) error {
 	if c.cmd == nil {
 		return fmt.Errorf("%s: %s: not started", c.node.where(), c)
 	}
+	if sig == syscall.SIGSTOP {
+		pid, err := c.commandPid()
+		if err != nil {
+			return err
+		}
+		return unix.Kill(-pid, unix.SIGSTOP)
+	}
 	return c.cmd.Process.Signal(sig)
+}
+
+// commandPid returns the command's process ID as this process sees it: the
+// child of nettest's init process.
+func (c *Cmd) commandPid() (int, error) {
+	shim := c.cmd.Process.Pid
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", shim, shim))
+	if err != nil {
+		return 0, fmt.Errorf("%s: finding the command's process: %w", c, err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("%s: the command has no process (it ended?)", c)
+	}
+	return strconv.Atoi(f[0])
 }
 
 // Stop ends the command: SIGTERM to its process group, then, if it has not
@@ -368,15 +421,12 @@ func (c *Cmd) WaitLog(ctx context.Context, re *regexp.Regexp) error {
 
 // WaitTCP returns when a TCP connection to address succeeds from inside the
 // node (the command listens), or fails when ctx ends or the command exits.
+// The address may name a node ("h2:80"), as in Node.DialContext.
 func (c *Cmd) WaitTCP(ctx context.Context, address string) error {
 	return c.poll(ctx, "a listener on "+address, func() error {
-		var conn net.Conn
-		err := c.node.Do(func() (err error) {
-			dctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			conn, err = (&net.Dialer{}).DialContext(dctx, "tcp", address)
-			return err
-		})
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		conn, err := c.node.DialContext(dctx, "tcp", address)
 		if err == nil {
 			conn.Close()
 		}
@@ -419,24 +469,25 @@ func (c *Cmd) poll(ctx context.Context, what string, probe func() error) error {
 	}
 }
 
-// hostsFile writes the topology's hosts file once, in a folder removed by
-// Close, and returns its path.
-func (n *Network) hostsFile() (string, error) {
-	n.hostsOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "nettest-"+n.name+"-")
-		if err != nil {
-			n.hostsErr = fmt.Errorf("writing the hosts file: %w", err)
-			return
-		}
-		n.hostsDir = dir
-		path := filepath.Join(dir, "hosts")
-		if err := os.WriteFile(path, []byte(n.Hosts()), 0o644); err != nil {
-			n.hostsErr = fmt.Errorf("writing the hosts file: %w", err)
-			return
-		}
-		n.hostsPath = path
-	})
-	return n.hostsPath, n.hostsErr
+// hostsFile returns the topology's hosts file as an anonymous file in
+// memory (memfd): the shim binds it over /etc/hosts in its own mount
+// namespace, and nothing is written to the host's disk. The caller closes it.
+func (n *Network) hostsFile() (*os.File, error) {
+	fd, err := unix.MemfdCreate("nettest-hosts", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("writing the hosts file: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "hosts")
+	if _, err := f.WriteString(n.Hosts()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing the hosts file: %w", err)
+	}
+	// The shim reads it from the start: the offset is shared with it.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // Hosts returns the topology's hosts file, in the format of hosts(5): every
@@ -455,20 +506,21 @@ func (n *Network) Hosts() string {
 	return b.String()
 }
 
-// cmdLog keeps a command's output and lets callers wait for a line.
+// cmdLog keeps a command's output, line by line, and lets callers wait for
+// a line. It keeps the last maxLog bytes; lines are numbered from the
+// command's first, so a wait never misses or repeats one.
 type cmdLog struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
-	buf      strings.Builder
 	lines    []string
+	first    int // the number of lines dropped from the front
+	size     int
 	closed   bool
-	pipes    []*io.PipeWriter
-	readers  sync.WaitGroup
 	mirrorMu sync.Mutex // stdout's and stderr's lines reach the mirror whole
 }
 
-// maxLog bounds what a command's log keeps; later output still reaches
-// Stdout and Stderr.
+// maxLog bounds what a command's log keeps (the oldest lines go first);
+// Stdout and Stderr get everything.
 const maxLog = 16 << 20
 
 func newCmdLog() *cmdLog {
@@ -477,47 +529,22 @@ func newCmdLog() *cmdLog {
 	return l
 }
 
-// writer returns a writer that feeds the log and then w and mirror (those
-// not nil), line by line.
-func (l *cmdLog) writer(w, mirror io.Writer) io.Writer {
-	pr, pw := io.Pipe()
-	l.pipes = append(l.pipes, pw)
-	l.readers.Go(func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			l.add(line)
-			if w != nil {
-				io.WriteString(w, line+"\n")
-			}
-			if mirror != nil {
-				l.mirrorMu.Lock()
-				io.WriteString(mirror, line+"\n")
-				l.mirrorMu.Unlock()
-			}
-		}
-		pr.CloseWithError(sc.Err())
-	})
-	return pw
-}
-
 func (l *cmdLog) add(line string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.buf.Len() < maxLog {
-		l.buf.WriteString(line + "\n")
-		l.lines = append(l.lines, line)
+	l.lines = append(l.lines, line)
+	l.size += len(line) + 1
+	for l.size > maxLog && len(l.lines) > 1 {
+		l.size -= len(l.lines[0]) + 1
+		l.lines[0] = ""
+		l.lines = l.lines[1:]
+		l.first++
 	}
 	l.cond.Broadcast()
 }
 
-// close ends the log once the command's output is all read.
+// close marks the end of the output.
 func (l *cmdLog) close() {
-	for _, p := range l.pipes {
-		p.Close()
-	}
-	l.readers.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true
@@ -527,12 +554,20 @@ func (l *cmdLog) close() {
 func (l *cmdLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.buf.String()
+	var b strings.Builder
+	for _, line := range l.lines {
+		b.WriteString(line + "\n")
+	}
+	return b.String()
 }
 
 func (l *cmdLog) lastLine() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.lastLocked()
+}
+
+func (l *cmdLog) lastLocked() string {
 	if len(l.lines) == 0 {
 		return "(none)"
 	}
@@ -548,24 +583,61 @@ func (l *cmdLog) wait(ctx context.Context, re *regexp.Regexp, what string) error
 	defer stop()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for i := 0; ; i++ {
-		for ; i < len(l.lines); i++ {
-			if re.MatchString(l.lines[i]) {
+	next := l.first // the number of the next line to look at
+	for {
+		for next = max(next, l.first); next < l.first+len(l.lines); next++ {
+			if re.MatchString(l.lines[next-l.first]) {
 				return nil
 			}
 		}
-		last := "(none)"
-		if len(l.lines) > 0 {
-			last = strconv.Quote(l.lines[len(l.lines)-1])
-		}
 		switch {
 		case l.closed:
-			return fmt.Errorf("%s: no output line matched %q before the command ended; last line: %s", what, re, last)
+			return fmt.Errorf("%s: no output line matched %q before the command ended; last line: %s", what, re, l.lastLocked())
 		case ctx.Err() != nil:
-			return fmt.Errorf("%s: no output line matched %q: %w; last line: %s", what, re, ctx.Err(), last)
+			return fmt.Errorf("%s: no output line matched %q: %w; last line: %s", what, re, ctx.Err(), l.lastLocked())
 		}
 		l.cond.Wait()
-		i--
+	}
+}
+
+// lineWriter cuts a stream into lines for the log and the mirror. A line
+// longer than maxLine is cut; a partial last line is emitted by flush.
+type lineWriter struct {
+	emit   func(string)
+	mirror io.Writer
+	mu     *sync.Mutex // guards mirror, shared by a command's two streams
+	buf    []byte
+}
+
+const maxLine = 64 << 10
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b == '\n' || len(w.buf) >= maxLine {
+			w.line()
+			if b == '\n' {
+				continue
+			}
+		}
+		w.buf = append(w.buf, b)
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) line() {
+	s := strings.TrimSuffix(string(w.buf), "\r")
+	w.buf = w.buf[:0]
+	w.emit(s)
+	if w.mirror != nil {
+		w.mu.Lock()
+		io.WriteString(w.mirror, s+"\n")
+		w.mu.Unlock()
+	}
+}
+
+func (w *lineWriter) flush() {
+	if len(w.buf) > 0 {
+		w.line()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,7 +61,7 @@ func TestCommandExitStatus(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"out", "err"}, strings.Fields(string(out)))
 	err = red.Command("/nonexistent/program").Run()
-	require.ErrorContains(t, err, "nettest: node red: starting red: /nonexistent/program: fork/exec /nonexistent/program: no such file or directory")
+	require.EqualError(t, err, "nettest: node red: starting red: /nonexistent/program: fork/exec /nonexistent/program: no such file or directory")
 	err = red.Command("no-such-program-anywhere").Run()
 	require.ErrorContains(t, err, `executable file not found in $PATH`)
 }
@@ -207,4 +208,101 @@ func TestCommandRestart(t *testing.T) {
 	defer cancel()
 	require.NoError(t, again.WaitLog(ctx, regexp.MustCompile("^started$")))
 	require.NotEqual(t, c.Pid(), again.Pid())
+}
+
+// TestCommandOutputExact: Stdout gets the bytes as the command wrote them:
+// no added newline, carriage returns kept, long lines whole.
+func TestCommandOutputExact(t *testing.T) {
+	requireTools(t, "printf", "head", "tr")
+	n := build(t, seedTopology())
+	red := node(t, n, "red")
+	out, err := red.Command("printf", "abc").Output()
+	require.NoError(t, err)
+	require.Equal(t, "abc", string(out))
+	out, err = red.Command("printf", `x\r\ny`).Output()
+	require.NoError(t, err)
+	require.Equal(t, "x\r\ny", string(out))
+	out, err = red.Command("sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' a").Output()
+	require.NoError(t, err)
+	require.Len(t, out, 2000000, "a 2MB line arrives whole")
+	c := red.Command("sh", "-c", "printf 'one\\ntwo'")
+	require.NoError(t, c.Run())
+	require.Equal(t, "one\ntwo\n", c.Log(), "the log keeps lines, the last one too")
+}
+
+// TestCommandSignals: every signal reaches the command's process group;
+// SIGSTOP stops it, SIGCONT resumes it, SIGQUIT does not upset nettest's
+// init process.
+func TestCommandSignals(t *testing.T) {
+	requireTools(t, "sh", "sleep")
+	n := build(t, seedTopology())
+	c := node(t, n, "red").Command("sh", "-c", `trap 'echo got QUIT' QUIT; trap 'echo got USR1' USR1; echo ready; while :; do echo tick; sleep 0.05; done`)
+	require.NoError(t, c.Start())
+	defer c.Stop(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, c.WaitLog(ctx, regexp.MustCompile("^ready$")))
+	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGUSR1} {
+		require.NoError(t, c.Signal(sig))
+		require.NoError(t, c.WaitLog(ctx, regexp.MustCompile("^got "+map[syscall.Signal]string{syscall.SIGQUIT: "QUIT", syscall.SIGUSR1: "USR1"}[sig]+"$")))
+	}
+	require.NoError(t, c.Signal(syscall.SIGSTOP))
+	time.Sleep(100 * time.Millisecond)
+	before := strings.Count(c.Log(), "tick")
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, before, strings.Count(c.Log(), "tick"), "stopped: no ticks")
+	require.NoError(t, c.Signal(syscall.SIGCONT))
+	require.Eventually(t, func() bool { return strings.Count(c.Log(), "tick") > before }, 5*time.Second, 20*time.Millisecond)
+	require.False(t, c.Exited())
+}
+
+// TestCommandFilesAndResolver: no descriptor of nettest's leaks into the
+// command, and its resolver sends no query out of the node.
+func TestCommandFilesAndResolver(t *testing.T) {
+	requireTools(t, "ls", "cat")
+	n := build(t, seedTopology())
+	red := node(t, n, "red")
+	out, err := red.Command("ls", "-l", "/proc/self/fd").Output()
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[len(f)-2] != "->" {
+			continue
+		}
+		fd, target := f[len(f)-3], f[len(f)-1]
+		// nettest passes the shim the namespace (3), the status pipe (4)
+		// and the hosts file (5); none may reach the command. (Other
+		// descriptors may come from whoever started this test binary.)
+		require.NotContains(t, []string{"4", "5"}, fd, "%s -> %s", fd, target)
+		require.NotContains(t, target, "net:[")
+		require.NotContains(t, target, "memfd:")
+	}
+	out, err = red.Command("cat", "/etc/resolv.conf").Output()
+	require.NoError(t, err)
+	require.Contains(t, string(out), "nameserver 127.0.0.1")
+}
+
+// TestCloseDuringStart: Close racing a command's start neither hangs nor
+// leaves the command running.
+func TestCloseDuringStart(t *testing.T) {
+	requireTools(t, "sleep")
+	for i := range 10 {
+		n, err := nettest.Build(context.Background(), seedTopology())
+		require.NoError(t, err)
+		c := node(t, n, "red").Command("sleep", "1000")
+		started := make(chan error, 1)
+		go func() { started <- c.Start() }()
+		time.Sleep(time.Duration(i) * 300 * time.Microsecond)
+		closed := make(chan error, 1)
+		go func() { closed <- n.Close() }()
+		select {
+		case err := <-closed:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Close hangs", i)
+		}
+		if err := <-started; err == nil {
+			require.True(t, c.Exited(), "round %d: Close ended the command", i)
+		}
+	}
 }

@@ -55,7 +55,7 @@ func RegisterProgram(name string, main func(args []string) error) {
 // Cmd does: its own PID namespace, the topology's /etc/hosts, Stop, WaitTCP.
 func (n *Node) ProgramCommand(name string, args ...string) *Cmd {
 	self, err := os.Executable()
-	c := &Cmd{Path: self, Args: append([]string{name}, args...), node: n, Env: append(os.Environ(), programEnv+"="+name)}
+	c := &Cmd{Path: self, Args: append([]string{name}, args...), node: n, program: name}
 	switch {
 	case err != nil:
 		c.lookErr = fmt.Errorf("finding this program to run %s: %w", name, err)

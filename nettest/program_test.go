@@ -21,6 +21,10 @@ import (
 func init() {
 	nettest.RegisterProgram("greeter", greeter)
 	nettest.RegisterProgram("fan-out", fanOut)
+	nettest.RegisterProgram("print-env", func(args []string) error {
+		fmt.Println(os.Getenv(args[0]))
+		return nil
+	})
 }
 
 // greeter serves "hello from HOST" on TCP port args[0], from goroutines of
@@ -97,5 +101,15 @@ func TestProgram(t *testing.T) {
 	require.Contains(t, string(out), "connection refused")
 
 	err = node(t, n, "client").ProgramCommand("nope").Run()
-	require.ErrorContains(t, err, `no program "nope" registered (registered: [fan-out greeter]); call nettest.RegisterProgram from an init function`)
+	require.ErrorContains(t, err, `no program "nope" registered (registered: [fan-out greeter print-env]); call nettest.RegisterProgram from an init function`)
+}
+
+// TestProgramEnv: a program keeps its environment when the caller sets one.
+func TestProgramEnv(t *testing.T) {
+	n := build(t, seedTopology())
+	c := node(t, n, "red").ProgramCommand("print-env", "NETTEST_TEST_VALUE")
+	c.Env = append(os.Environ(), "NETTEST_TEST_VALUE=42")
+	out, err := c.Output()
+	require.NoError(t, err)
+	require.Equal(t, "42\n", string(out))
 }

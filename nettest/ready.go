@@ -93,10 +93,10 @@ func (n *Node) notReady(ipv6 bool) ([]string, error) {
 	var groups map[int]map[netip.Addr]bool // dumped when first needed
 	var linkLocal map[int]bool             // likewise
 	for _, in := range n.ifaces {
-		if !in.up {
+		if !in.up.Load() {
 			continue
 		}
-		if p := in.Peer(); p != nil && !p.up && !in.isTap() {
+		if p := in.Peer(); p != nil && !p.up.Load() && !in.isTap() {
 			continue // a veth end whose other end is down has no carrier
 		}
 		st, ok := states[in.p.name]

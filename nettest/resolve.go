@@ -669,6 +669,9 @@ func (np *nodePlan) resolveRoute(r Route) (*routePlan, string) {
 		if h.Weight < 0 || h.Weight > 256 {
 			return nil, fmt.Sprintf("weight %d is outside 1..256", h.Weight)
 		}
+		if !h.Via.IsValid() && h.Dev == "" {
+			return nil, "a nexthop needs a gateway (via) or an interface (dev)"
+		}
 		hp := hopPlan{via: h.Via, weight: max(h.Weight, 1)}
 		if h.Dev != "" {
 			hp.dev = np.byIface[h.Dev]

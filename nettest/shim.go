@@ -3,6 +3,7 @@ package nettest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -22,8 +23,9 @@ import (
 //   - in the mount namespace it was cloned with, makes every mount private,
 //     mounts /proc for its PID namespace and /sys for the node's network
 //     namespace (so /sys/class/net lists the node's interfaces), and binds
-//     the topology's hosts file over /etc/hosts — the host's /etc is not
-//     touched;
+//     the topology's hosts file over /etc/hosts and a resolv.conf that
+//     sends no query out of the node over /etc/resolv.conf — the host's
+//     /etc is not touched;
 //   - sets the hostname (its own UTS namespace) to the node's name;
 //   - starts the command, says so on the status pipe ("started PID", or
 //     "error ..."), forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1 and
@@ -42,11 +44,15 @@ type shimConfig struct {
 	Args     []string `json:"args"`
 	Dir      string   `json:"dir,omitempty"`
 	Hostname string   `json:"hostname"`
-	Hosts    string   `json:"hosts,omitempty"`
+	// Program, when set, names the registered Go program the command (this
+	// binary again) is to run (see RegisterProgram).
+	Program string `json:"program,omitempty"`
 	// File descriptors in the shim: the node's network namespace, and the
 	// pipe on which the shim reports the command's wait status.
 	NetNSFD  int `json:"netns_fd"`
 	StatusFD int `json:"status_fd"`
+	// HostsFD is the topology's hosts file (a memfd), bound over /etc/hosts.
+	HostsFD int `json:"hosts_fd"`
 }
 
 func init() {
@@ -70,6 +76,9 @@ func shimMain(raw string) int {
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
 		return fail("bad configuration: %v", err)
 	}
+	// Neither the status pipe nor the hosts file reaches the command.
+	unix.CloseOnExec(cfg.StatusFD)
+	unix.CloseOnExec(cfg.HostsFD)
 	status := os.NewFile(uintptr(cfg.StatusFD), "status")
 	fail = func(format string, args ...any) int {
 		msg := fmt.Sprintf(format, args...)
@@ -90,19 +99,25 @@ func shimMain(raw string) int {
 	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
 		return fail("mounting /sys: %v", err)
 	}
-	if cfg.Hosts != "" {
-		if err := unix.Mount(cfg.Hosts, "/etc/hosts", "", unix.MS_BIND, ""); err != nil {
-			return fail("binding %s over /etc/hosts: %v", cfg.Hosts, err)
-		}
+	hosts, err := io.ReadAll(os.NewFile(uintptr(cfg.HostsFD), "hosts"))
+	if err != nil {
+		return fail("reading the topology's hosts file: %v", err)
+	}
+	if err := bindHosts(hosts); err != nil {
+		return fail("%v", err)
 	}
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return fail("setting the hostname: %v", err)
 	}
-	signals := []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2}
-	sigc := make(chan os.Signal, 8)
-	signal.Notify(sigc, signals...)
+	// Every signal that reaches the shim is for the command, but those of
+	// the Go runtime (SIGURG) and of the shim's own children and pipes.
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc)
 
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, shimEnv+"=") })
+	if cfg.Program != "" {
+		env = append(env, programEnv+"="+cfg.Program)
+	}
 	attr := &os.ProcAttr{
 		Dir:   cfg.Dir,
 		Env:   env,
@@ -111,14 +126,17 @@ func shimMain(raw string) int {
 	}
 	child, err := os.StartProcess(cfg.Path, cfg.Args, attr)
 	if err != nil {
-		fmt.Fprintf(status, "error %v\n", err)
-		return fail("starting %s: %v", cfg.Path, err)
+		return fail("%v", err)
 	}
 	// The parent's Start returns on this line: from now on its signals are
 	// forwarded.
 	fmt.Fprintf(status, "started %d\n", child.Pid)
 	go func() {
 		for sig := range sigc {
+			switch sig {
+			case unix.SIGURG, unix.SIGCHLD, unix.SIGPIPE:
+				continue
+			}
 			unix.Kill(-child.Pid, sig.(unix.Signal))
 		}
 	}()
@@ -145,4 +163,40 @@ func shimMain(raw string) int {
 		}
 		return 127
 	}
+}
+
+// resolvConf is what a command sees as /etc/resolv.conf: names come from
+// /etc/hosts, and a query that gets past it goes to the node's own loopback
+// (nobody answers there, at once) rather than to the host's servers, which
+// are not in the topology.
+const resolvConf = "# nettest: the topology's names are in /etc/hosts\nnameserver 127.0.0.1\n"
+
+// bindHosts puts the topology's hosts file over /etc/hosts, and resolvConf
+// over /etc/resolv.conf, in the calling thread's own (private) mount
+// namespace, without writing to any disk: it mounts a small tmpfs over /tmp
+// for a moment, writes the files there, binds them and detaches the tmpfs
+// again, which the bind mounts keep alive.
+func bindHosts(hosts []byte) error {
+	const dir = "/tmp"
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4m,mode=0755"); err != nil {
+		return fmt.Errorf("mounting a tmpfs for the hosts file: %w", err)
+	}
+	var err error
+	for _, f := range []struct {
+		name, over string
+		data       []byte
+	}{{"hosts", "/etc/hosts", hosts}, {"resolv.conf", "/etc/resolv.conf", []byte(resolvConf)}} {
+		file := dir + "/" + f.name
+		if err = os.WriteFile(file, f.data, 0o644); err == nil {
+			err = unix.Mount(file, f.over, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			err = fmt.Errorf("binding the topology's %s over %s: %w", f.name, f.over, err)
+			break
+		}
+	}
+	if uerr := unix.Unmount(dir, unix.MNT_DETACH); err == nil && uerr != nil {
+		err = uerr
+	}
+	return err
 }

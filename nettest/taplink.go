@@ -33,7 +33,7 @@ type tapDir struct {
 	imp      Impairment
 	rng      *rand.Rand
 	seed     int64
-	lossPrev float64   // the previous loss draw, for correlation
+	lostPrev bool      // whether the previous frame was lost, for correlation
 	nextFree time.Time // when the rate limit lets the next frame leave
 	queue    frameHeap
 	seq      uint64
@@ -152,7 +152,7 @@ func (d *tapDir) set(i Impairment, defaultSeed int64) {
 	if d.rng == nil || seed != d.seed || i.Seed != d.imp.Seed {
 		d.rng = rand.New(rand.NewPCG(uint64(seed), uint64(seed)>>32|1))
 		d.seed = seed
-		d.lossPrev = 0
+		d.lostPrev = false
 	}
 	d.imp = i
 }
@@ -162,17 +162,20 @@ func (d *tapDir) receive() {
 	buf := make([]byte, 65536+14)
 	for {
 		n, err := d.from.Read(buf)
-		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				d.mu.Lock()
-				d.closed = true
-				d.mu.Unlock()
-				d.poke()
-				return
-			}
-			continue // EIO while the device is down, say
+		switch {
+		case err == nil:
+			d.admit(buf[:n])
+		case errors.Is(err, unix.EIO) || errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+			// The device is down: wait for it to come back, without spinning.
+			time.Sleep(10 * time.Millisecond)
+		default:
+			// Closed, or the device is gone (EBADFD): this direction ends.
+			d.mu.Lock()
+			d.closed = true
+			d.mu.Unlock()
+			d.poke()
+			return
 		}
-		d.admit(buf[:n])
 	}
 }
 
@@ -189,12 +192,15 @@ func (d *tapDir) admit(b []byte) {
 	defer d.poke()
 	defer d.mu.Unlock()
 	if i.Loss > 0 {
-		u := d.rng.Float64()
-		if i.LossCorrelation > 0 {
-			u = i.LossCorrelation*d.lossPrev + (1-i.LossCorrelation)*u
+		// Correlated loss repeats the previous decision with probability
+		// LossCorrelation and otherwise draws afresh, so losses come in
+		// bursts and still average Loss.
+		drop := d.rng.Float64() < i.Loss
+		if i.LossCorrelation > 0 && d.rng.Float64() < i.LossCorrelation {
+			drop = d.lostPrev
 		}
-		d.lossPrev = u
-		if u < i.Loss {
+		d.lostPrev = drop
+		if drop {
 			return
 		}
 	}
