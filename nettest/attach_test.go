@@ -18,6 +18,7 @@ import (
 // reopens the persisted topology without creating anything, and its nodes
 // answer pings, reports and commands as the built ones did.
 func TestAttachDetach(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	testenv.SkipIfRootless(t, "persisting namespaces")
 	testenv.RequireTools(t, "sleep", "hostname")

@@ -339,6 +339,7 @@ func TestFirewallErrors(t *testing.T) {
 // nodes leave the host's nftables ruleset (and the rest of its network
 // state) as it was.
 func TestFirewallHostUntouched(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	before, err := hoststate.Take()
 	require.NoError(t, err)

@@ -28,6 +28,7 @@ import (
 // be inside a namespace while it counts threads. Other processes making
 // named namespaces (nettest-*) at the same time would show in the Diff.
 func TestHostUntouched(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	before, err := hoststate.Take()
 	require.NoError(t, err)

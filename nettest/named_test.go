@@ -20,6 +20,7 @@ import (
 // TestPersist names a topology's namespaces under /run/netns, reaches them
 // with ip(8), keeps them after Close, and removes them.
 func TestPersist(t *testing.T) {
+	testenv.LockHostState(t)
 	skipRootless(t)
 	topo := seedTopology()
 	topo.Name = fmt.Sprintf("persist%d", os.Getpid())
@@ -58,6 +59,7 @@ func TestPersist(t *testing.T) {
 // TestCleanPersistedRemovesOnlyOurs: a namespace named without nettest's
 // prefix survives CleanPersisted.
 func TestCleanPersistedRemovesOnlyOurs(t *testing.T) {
+	testenv.LockHostState(t)
 	skipRootless(t)
 	topo := seedTopology()
 	topo.Name = fmt.Sprintf("clean%d", os.Getpid())
@@ -119,6 +121,7 @@ func skipRootless(t *testing.T) {
 
 // TestPersistRootless: rootless, Persist says why it cannot.
 func TestPersistRootless(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	if !nettest.Rootless() {
 		t.Skip("skipping: runs only rootless (unshare --user --map-root-user --net)")

@@ -63,6 +63,7 @@ func sigkillHelper() {
 // process of the command, no process holding any of its namespaces, nothing
 // mounted, and the host's network state as before.
 func TestNoLeakAfterSIGKILL(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	testenv.RequireTools(t, "sh", "sleep", "setsid")
 	marker := fmt.Sprintf("%d.%d", os.Getpid(), time.Now().UnixNano()%1e6+7)

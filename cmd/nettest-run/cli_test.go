@@ -365,6 +365,7 @@ func TestRunFilter(t *testing.T) {
 // TestKeepOnFailure: a failed topology stays up, reachable by status,
 // exec and ip netns, until down.
 func TestKeepOnFailure(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	testenv.SkipIfRootless(t, "persisting namespaces")
 	name := uniq("keep")
@@ -419,6 +420,7 @@ topology:
 
 // TestUpStatusExecShellDown: a topology that stays up, explored and torn down.
 func TestUpStatusExecShellDown(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	testenv.SkipIfRootless(t, "persisting namespaces")
 	testenv.RequireTools(t, "sleep", "sh")
@@ -501,6 +503,7 @@ func TestUpStatusExecShellDown(t *testing.T) {
 // TestCleanLeavesForeign: clean removes what nettest-run made, and a
 // namespace made with plain `ip netns add` survives it.
 func TestCleanLeavesForeign(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	testenv.SkipIfRootless(t, "persisting namespaces")
 	testenv.RequireTools(t, "ip", "sleep")

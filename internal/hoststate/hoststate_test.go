@@ -170,6 +170,7 @@ func randomSuffix(t *testing.T) string {
 }
 
 func TestTakeHostIsStable(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	a, err := Take()
 	require.NoError(t, err)
@@ -204,6 +205,7 @@ func readTrimmed(t *testing.T, path string) string {
 // very thread: it must still describe the host, and ThreadsOutside must
 // name the thread.
 func TestTakeNotFooledByThread(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	other := newNamespace(t)
 	want, err := Take()
@@ -239,6 +241,7 @@ func TestTakeNotFooledByThread(t *testing.T) {
 // host's, and checks that each category of the snapshot records the change,
 // and that traffic bumping an nftables counter does not.
 func TestSnapshotSeesEveryCategory(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	ns := newNamespace(t)
 	before, err := take(ns)
@@ -371,6 +374,7 @@ func makeNamedNetns(t *testing.T, name string) (remove func()) {
 // made between two snapshots shows in the Diff, and the Diff is empty again
 // once it is removed. Nothing changes in the host's network namespace.
 func TestDiffSeesNamedNetns(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	testenv.SkipIfRootless(t, "naming a namespace under /run/netns")
 	name := "nettest-hoststate-test-" + randomSuffix(t)
@@ -409,6 +413,7 @@ func (r *recorder) Fatalf(format string, args ...any) {
 }
 
 func TestCheck(t *testing.T) {
+	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	testenv.SkipIfRootless(t, "naming a namespace under /run/netns")
 
