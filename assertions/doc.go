@@ -15,6 +15,8 @@
 //	assertions.CannotDial(t, n, "h1", "udp", "h2", 53, assertions.Refused())
 //	assertions.RouteVia(t, n, "r1", "198.18.4.0/24", "r2")  // any of r2's addresses
 //	assertions.Reachable(t, n, []string{"h1", "h2", "h3"})  // pingall, concurrently
+//	assertions.SawPacket(t, capture, assertions.Match{ICMP: "echo-reply"})
+//	assertions.NoPacket(t, capture, assertions.Match{Proto: "tcp", DstPort: 22})
 //
 // Every check runs inside the source node's namespace, as the node's own
 // programs would. Nodes are named as in the topology; a target is a node

@@ -7,8 +7,11 @@
 // inside their namespace ([Node.Do]), make sockets there ([Node.Listen],
 // [Node.DialContext], [Node.HTTPClient]), ping ([Node.Ping]), answer route
 // lookups ([Node.RouteGet], [Node.RouteMatch]), run programs ([Node.Command],
-// [Node.ProgramCommand]) and expose netlink handles bound to their namespace.
-// [Network.Close] removes everything.
+// [Node.ProgramCommand]), filter and translate ([Node.Firewall], [Node.NAT]),
+// capture packets ([Node.Capture]) and expose netlink handles bound to their
+// namespace. Links go down and up, impaired ([Link.Impair]: delay, loss,
+// rate ...); [Network.Partition] cuts nodes off. [Network.Close] removes
+// everything.
 //
 // Commands run under a small init process of nettest's: this binary, run
 // again, which the package's initialisation recognises (an environment

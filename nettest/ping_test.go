@@ -63,7 +63,7 @@ func TestPingNoReply(t *testing.T) {
 func TestPingUnreachable(t *testing.T) {
 	n := build(t, seedTopology()) // no default route
 	start := time.Now()
-	res, err := node(t, n, "red").Ping(context.Background(), netip.MustParseAddr("192.0.2.1"), nettest.PingOptions{Count: 3})
+	res, err := node(t, n, "red").Ping(context.Background(), netip.MustParseAddr("198.18.255.254"), nettest.PingOptions{Count: 3})
 	require.ErrorIs(t, err, nettest.ErrUnreachable)
 	require.ErrorIs(t, err, nettest.ErrNoReply)
 	require.Equal(t, "0/1 replies: network is unreachable (the kernel refused to send)", res.String())
@@ -72,8 +72,8 @@ func TestPingUnreachable(t *testing.T) {
 	n = routedTopology(t)
 	h1 := node(t, n, "h1")
 	for dst, want := range map[string]string{
-		"192.0.2.1":   "0/1 replies: destination unreachable (network unreachable) from 10.0.1.2",
-		"2001:db8::1": "0/1 replies: destination unreachable (no route) from fd00:1::2",
+		"198.18.255.254":         "0/1 replies: destination unreachable (network unreachable) from 10.0.1.2",
+		"fdf6:fd81:8f7e:ffff::1": "0/1 replies: destination unreachable (no route) from fd00:1::2",
 	} {
 		start := time.Now()
 		res, err := h1.Ping(context.Background(), netip.MustParseAddr(dst), nettest.PingOptions{Count: 3, Interval: 300 * time.Millisecond})

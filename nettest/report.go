@@ -107,6 +107,15 @@ func (n *Node) report(b *strings.Builder) error {
 		}
 		b.WriteString("   listening:")
 		writeList(b, socks)
+		// nettest's firewall and NAT rules, when the node has any.
+		if rules, err := n.Firewall().Rules(); err == nil && len(rules) > 0 {
+			var lines []string
+			for _, r := range rules {
+				lines = append(lines, r.Chain+": "+r.Text)
+			}
+			b.WriteString("   firewall:")
+			writeList(b, lines)
+		}
 	}
 	return nil
 }

@@ -62,3 +62,16 @@ func TestReport(t *testing.T) {
 	require.NotContains(t, b.String(), "fe80::")
 	require.Contains(t, b.String(), "h2         UP      mtu 1500")
 }
+
+// TestReportFirewall: a node's firewall rules are in its report.
+func TestReportFirewall(t *testing.T) {
+	n := build(t, seedTopology())
+	require.NoError(t, node(t, n, "blue").Firewall().Deny(nettest.Rule{Proto: "tcp", DstPort: 22}))
+	var b strings.Builder
+	require.NoError(t, n.Report(&b))
+	require.Contains(t, b.String(), "   firewall:\n")
+	require.Contains(t, b.String(), "input: tcp dport 22 drop")
+	b.Reset()
+	require.NoError(t, node(t, n, "red").Report(&b))
+	require.NotContains(t, b.String(), "firewall:", "no rules, no section")
+}

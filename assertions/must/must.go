@@ -93,3 +93,19 @@ func stopUnless(t TestingT, passed bool) {
 		t.FailNow()
 	}
 }
+
+// SawPacket is [assertions.SawPacket], ending the test when it fails.
+func SawPacket(t TestingT, c *nettest.Capture, m assertions.Match, opts ...assertions.Option) {
+	if h, ok := t.(helperT); ok {
+		h.Helper()
+	}
+	stopUnless(t, assertions.SawPacket(t, c, m, opts...))
+}
+
+// NoPacket is [assertions.NoPacket], ending the test when it fails.
+func NoPacket(t TestingT, c *nettest.Capture, m assertions.Match, opts ...assertions.Option) {
+	if h, ok := t.(helperT); ok {
+		h.Helper()
+	}
+	stopUnless(t, assertions.NoPacket(t, c, m, opts...))
+}

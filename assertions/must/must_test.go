@@ -53,9 +53,9 @@ func TestMust(t *testing.T) {
 		message    string
 	}{
 		{"Ping", func(t must.TestingT) { must.Ping(t, n, "h1", "h2") },
-			func(t must.TestingT) { must.Ping(t, n, "h1", "192.0.2.1") },
-			"ping h1 -> 192.0.2.1: 0/1 replies: network is unreachable (the kernel refused to send); h1's kernel has no route to it"},
-		{"NoPing", func(t must.TestingT) { must.NoPing(t, n, "h1", "192.0.2.1") },
+			func(t must.TestingT) { must.Ping(t, n, "h1", "198.18.255.254") },
+			"ping h1 -> 198.18.255.254: 0/1 replies: network is unreachable (the kernel refused to send); h1's kernel has no route to it"},
+		{"NoPing", func(t must.TestingT) { must.NoPing(t, n, "h1", "198.18.255.254") },
 			func(t must.TestingT) { must.NoPing(t, n, "h1", "h9") },
 			`ping h1 -> h9: nettest: must has no node "h9" (it has h1, h2, r1)`},
 		{"CanDial", func(t must.TestingT) { must.CanDial(t, n, "h1", "tcp", "h2", 8080) },
@@ -73,7 +73,7 @@ func TestMust(t *testing.T) {
 		{"RouteSrc", func(t must.TestingT) { must.RouteSrc(t, n, "r1", "h2", "r1:eth1") },
 			func(t must.TestingT) { must.RouteSrc(t, n, "r1", "h2", "r1:eth0", assertions.IPv4()) },
 			"route to h2 (198.18.0.6) on r1: src 198.18.0.5, want src r1:eth0 (198.18.0.2) (r1's route: 198.18.0.6 dev eth1 src 198.18.0.5)"},
-		{"NoRoute", func(t must.TestingT) { must.NoRoute(t, n, "h1", "192.0.2.1") },
+		{"NoRoute", func(t must.TestingT) { must.NoRoute(t, n, "h1", "198.18.255.254") },
 			func(t must.TestingT) { must.NoRoute(t, n, "r1", "h1", assertions.IPv6()) },
 			"route to h1 (fdf6:fd81:8f7e::1) on r1: a route, want no route (r1's route: fdf6:fd81:8f7e::/64 dev eth0 metric 256)"},
 		{"Reachable", func(t must.TestingT) { must.Reachable(t, n, nil) },
@@ -114,4 +114,31 @@ func ExamplePing() {
 	// Output:
 	// ping h1 -> h3: nettest: must has no node "h3" (it has h1, h2)
 	// (the test stops here)
+}
+
+// TestMustCapture: SawPacket and NoPacket stop the test when they fail.
+func TestMustCapture(t *testing.T) {
+	testenv.RequirePrivilege(t)
+	n, err := nettest.NewBuilder("mustcap").Host("a", "b").Link("a", "b").Build(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(func() { n.Close() })
+	b, err := n.Node("b")
+	require.NoError(t, err)
+	c, err := b.Capture("eth0", "")
+	require.NoError(t, err)
+	defer c.Stop()
+	must.Ping(t, n, "a", "b", assertions.IPv4())
+	reply := assertions.Match{ICMP: "echo-reply"}
+	must.SawPacket(t, c, reply)
+	must.NoPacket(t, c, assertions.Match{Proto: "tcp", DstPort: 22})
+
+	bad := &fakeT{}
+	must.NoPacket(bad, c, reply)
+	require.True(t, bad.stopped)
+	require.Len(t, bad.errors, 1)
+	require.Contains(t, bad.errors[0], "want none")
+	bad = &fakeT{}
+	must.SawPacket(bad, c, assertions.Match{Proto: "tcp"})
+	require.True(t, bad.stopped)
+	require.Contains(t, bad.errors[0], "want at least one")
 }
