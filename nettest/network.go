@@ -82,10 +82,12 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 		n.linkByID[lp.name] = l
 	}
 
+	report := progressOf(ctx)
 	// Namespaces.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
 	}
+	report(Progress{Stage: "namespaces", Total: len(n.nodes)})
 	specs := make([]func() [][2]string, len(n.nodes))
 	ipv6 := p.hasIPv6()
 	for i, node := range n.nodes {
@@ -104,6 +106,7 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 	for i, node := range n.nodes {
 		node.ns = nss[i]
 	}
+	report(Progress{Stage: "namespaces", Done: len(n.nodes), Total: len(n.nodes)})
 	// Switches' bridges, then veth pairs.
 	for _, node := range n.nodes {
 		if node.p.isSwitch {
@@ -112,16 +115,18 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 			}
 		}
 	}
-	for _, l := range n.links {
+	for i, l := range n.links {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
 		}
 		if err := l.create(); err != nil {
 			return nil, err
 		}
+		report(Progress{Stage: "links", Done: i + 1, Total: len(n.links)})
 	}
 	// Addresses, the user's sysctls, routes.
-	for _, node := range n.nodes {
+	for i, node := range n.nodes {
+		report(Progress{Stage: "addresses", Done: i, Total: len(n.nodes)})
 		for _, in := range node.ifaces {
 			if err := in.addAddrs(false); err != nil {
 				return nil, err
@@ -131,18 +136,45 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 			return nil, err
 		}
 	}
-	for _, node := range n.nodes {
+	for i, node := range n.nodes {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
 		}
+		report(Progress{Stage: "routes", Done: i, Total: len(n.nodes)})
 		if err := node.addRoutes(false, nil); err != nil {
 			return nil, err
 		}
 	}
+	report(Progress{Stage: "ready", Total: len(n.nodes)})
 	if err := waitReady(ctx, n.nodes); err != nil {
 		return nil, err
 	}
+	report(Progress{Stage: "ready", Done: len(n.nodes), Total: len(n.nodes)})
 	return n, nil
+}
+
+// Progress is what Build reports as it goes, to the function given to
+// WithProgress: the stage ("namespaces", "links", "addresses", "routes",
+// "ready") and how far it is into it.
+type Progress struct {
+	Stage       string
+	Done, Total int
+}
+
+type progressKey struct{}
+
+// WithProgress returns a context that makes Build call report as it works
+// (a progress display for a large topology). report is called from Build's
+// goroutine, often: it should be quick.
+func WithProgress(ctx context.Context, report func(Progress)) context.Context {
+	return context.WithValue(ctx, progressKey{}, report)
+}
+
+func progressOf(ctx context.Context) func(Progress) {
+	if f, ok := ctx.Value(progressKey{}).(func(Progress)); ok && f != nil {
+		return f
+	}
+	return func(Progress) {}
 }
 
 // Name returns the topology's name, or the random one Build chose.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 
+	"github.com/nettestlab/nettest/internal/testenv"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -255,4 +256,24 @@ func routeStrings(rs []nettest.Route) []string {
 		out = append(out, r.String())
 	}
 	return out
+}
+
+// TestBuildProgress: Build reports every stage, in order, ending complete.
+func TestBuildProgress(t *testing.T) {
+	testenv.RequirePrivilege(t)
+	var seen []nettest.Progress
+	ctx := nettest.WithProgress(context.Background(), func(p nettest.Progress) { seen = append(seen, p) })
+	n, err := nettest.NewBuilder("progress").Host("h1", "h2").Router("r1").Chain("h1", "r1", "h2").Build(ctx)
+	require.NoError(t, err)
+	defer n.Close()
+	var stages []string
+	for _, p := range seen {
+		if len(stages) == 0 || stages[len(stages)-1] != p.Stage {
+			stages = append(stages, p.Stage)
+		}
+		require.LessOrEqual(t, p.Done, p.Total)
+	}
+	require.Equal(t, []string{"namespaces", "links", "addresses", "routes", "ready"}, stages)
+	require.Equal(t, nettest.Progress{Stage: "ready", Done: 3, Total: 3}, seen[len(seen)-1])
+	require.Contains(t, seen, nettest.Progress{Stage: "links", Done: 2, Total: 2})
 }
