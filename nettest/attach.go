@@ -35,27 +35,12 @@ func Attach(t Topology, name string) (_ *Network, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Network{name: name, plan: p, byName: map[string]*Node{}, linkByID: map[string]*Link{}}
+	n := newNetwork(p, name)
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.Close())
 		}
 	}()
-	for _, np := range p.nodes {
-		node := &Node{net: n, p: np}
-		for _, ip := range np.ifaces {
-			ip.live = &Interface{node: node, p: ip}
-			node.ifaces = append(node.ifaces, ip.live)
-		}
-		n.nodes = append(n.nodes, node)
-		n.byName[np.name] = node
-	}
-	for _, lp := range p.links {
-		l := &Link{net: n, p: lp, a: n.iface(lp.a), b: n.iface(lp.b)}
-		l.a.link, l.b.link = l, l
-		n.links = append(n.links, l)
-		n.linkByID[lp.name] = l
-	}
 	for _, node := range n.nodes {
 		path := filepath.Join(NetnsDir, PersistedName(name, node.p.name))
 		if node.ns, err = openNamespace(path); err != nil {

@@ -55,33 +55,18 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 	if err := CheckPrivilege(); err != nil {
 		return nil, err
 	}
-	n := &Network{name: p.name, plan: p, byName: map[string]*Node{}, linkByID: map[string]*Link{}}
-	if n.name == "" {
+	name := p.name
+	if name == "" {
 		var b [4]byte
 		rand.Read(b[:])
-		n.name = "t" + hex.EncodeToString(b[:])
+		name = "t" + hex.EncodeToString(b[:])
 	}
+	n := newNetwork(p, name)
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, n.Close())
 		}
 	}()
-	for _, np := range p.nodes {
-		node := &Node{net: n, p: np}
-		for _, ip := range np.ifaces {
-			ip.live = newInterface(node, ip)
-			node.ifaces = append(node.ifaces, ip.live)
-		}
-		n.nodes = append(n.nodes, node)
-		n.byName[np.name] = node
-	}
-	for _, lp := range p.links {
-		l := &Link{net: n, p: lp, a: n.iface(lp.a), b: n.iface(lp.b)}
-		l.a.link, l.b.link = l, l
-		n.links = append(n.links, l)
-		n.linkByID[lp.name] = l
-	}
-
 	report := progressOf(ctx)
 	// Namespaces.
 	if err := ctx.Err(); err != nil {
@@ -175,6 +160,28 @@ func progressOf(ctx context.Context) func(Progress) {
 		return f
 	}
 	return func(Progress) {}
+}
+
+// newNetwork makes the live objects of a plan: nodes, their interfaces
+// (set up), links; no namespace yet.
+func newNetwork(p *plan, name string) *Network {
+	n := &Network{name: name, plan: p, byName: map[string]*Node{}, linkByID: map[string]*Link{}}
+	for _, np := range p.nodes {
+		node := &Node{net: n, p: np}
+		for _, ip := range np.ifaces {
+			ip.live = newInterface(node, ip)
+			node.ifaces = append(node.ifaces, ip.live)
+		}
+		n.nodes = append(n.nodes, node)
+		n.byName[np.name] = node
+	}
+	for _, lp := range p.links {
+		l := &Link{net: n, p: lp, a: n.iface(lp.a), b: n.iface(lp.b)}
+		l.a.link, l.b.link = l, l
+		n.links = append(n.links, l)
+		n.linkByID[lp.name] = l
+	}
+	return n
 }
 
 // Name returns the topology's name, or the random one Build chose.
