@@ -228,6 +228,10 @@ func (c *Capture) drain(fd int) {
 		switch {
 		case errors.Is(err, unix.EAGAIN):
 			return
+		case errors.Is(err, unix.ENETDOWN):
+			// The interface went down: the kernel says so once; the socket
+			// stays bound and records again once the interface is up.
+			continue
 		case errors.Is(err, unix.EINTR):
 			continue
 		case err != nil:

@@ -309,3 +309,20 @@ func ExampleNode_Capture() {
 	// outgoing: false EchoRequest
 	// outgoing: true EchoReply
 }
+
+// TestCaptureSurvivesInterfaceDown: a capture goes on recording after its
+// interface has been down and up again.
+func TestCaptureSurvivesInterfaceDown(t *testing.T) {
+	n := build(t, seedTopology())
+	c, err := node(t, n, "blue").Capture("veth-blue", "")
+	require.NoError(t, err)
+	defer c.Stop()
+	l, err := n.Link("red-blue")
+	require.NoError(t, err)
+	require.NoError(t, l.SetDown())
+	require.NoError(t, l.SetUp(context.Background()))
+	before := c.Count()
+	ping(t, node(t, n, "red"), netip.MustParseAddr("10.1.1.2"))
+	require.Greater(t, c.Count(), before, "frames after the interface came back")
+	require.NoError(t, c.Stop())
+}

@@ -114,6 +114,16 @@ const (
 	MechanismUserspace Mechanism = "userspace"
 )
 
+// Validate reports what is wrong with the impairment (a probability outside
+// 0..1, a jitter larger than the delay ...) as a *ConfigError, or nil. It
+// needs no privilege.
+func (i Impairment) Validate() error {
+	if msg := i.validate(); msg != "" {
+		return &ConfigError{Where: "impairment " + i.String(), Problem: msg}
+	}
+	return nil
+}
+
 // validate says what is wrong with the impairment, or "".
 func (i Impairment) validate() string {
 	for name, p := range map[string]float64{"loss": i.Loss, "loss correlation": i.LossCorrelation,

@@ -85,6 +85,22 @@ type hopPlan struct {
 // String names the interface as "node:iface".
 func (i *ifacePlan) String() string { return i.node.name + ":" + i.name }
 
+// Interfaces returns, for every node and LAN switch, the names its
+// interfaces will have (generated ones included: eth0, eth1 ...; a switch
+// has br0 and one port per member), in order, as Build will make them. It
+// validates the topology first and needs no privilege.
+func (t Topology) Interfaces() (map[string][]string, error) {
+	p, err := t.resolve()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, np := range p.nodes {
+		out[np.name] = np.ifaceNames()
+	}
+	return out, nil
+}
+
 // Validate reports every problem of the topology that can be found without
 // the kernel: bad or duplicate names, unknown nodes, bad interface names,
 // malformed, duplicate or overlapping addresses, unreachable gateways.

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -201,4 +202,24 @@ func TestNodeSysctls(t *testing.T) {
 	require.Equal(t, "0", router["/proc/sys/net/ipv6/conf/default/accept_dad"])
 	require.Equal(t, "1", router["/proc/sys/net/ipv6/conf/all/keep_addr_on_down"])
 	require.Equal(t, "0", keys(nodeSysctls(false, true))[sysIPv6Forward])
+}
+
+func TestTopologyInterfaces(t *testing.T) {
+	topo, err := NewBuilder("ifs").Host("h1", "h2").Router("r1").Link("h1", "r1").Link("r1:up", "h2").LAN("lan", "r1", "h2").Topology()
+	require.NoError(t, err)
+	ifs, err := topo.Interfaces()
+	require.NoError(t, err)
+	require.Equal(t, map[string][]string{
+		"h1": {"eth0"}, "h2": {"eth0", "eth1"}, "r1": {"eth0", "up", "eth1"}, "lan": {"br0", "r1", "h2"},
+	}, ifs)
+	_, err = Topology{}.Interfaces()
+	require.ErrorContains(t, err, "no nodes")
+}
+
+func TestImpairmentValidate(t *testing.T) {
+	require.NoError(t, Impairment{Delay: time.Millisecond, Loss: 0.1}.Validate())
+	err := Impairment{Loss: 2}.Validate()
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.EqualError(t, err, "impairment loss 200%: loss 2 is not a probability from 0 to 1 (write 10% as 0.1)")
 }

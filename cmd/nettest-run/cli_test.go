@@ -143,7 +143,7 @@ func TestValidate(t *testing.T) {
 	}
 	want := []string{
 		bad + `:3:14: node a: duplicate node name`,
-		bad + `:4:3: topology: unknown key "linkz" (did you mean "links"?) (want nodes, links, lans, routes, auto, processes)`,
+		bad + `:4:3: topology: unknown key "linkz" (did you mean "links"?) (want nodes, links, lans, routes, auto, firewall, nat, processes)`,
 		bad + `:6:25: unknown node "b" (nodes: a)`,
 	}
 	if got := strings.TrimSpace(errOut); got != strings.Join(want, "\n") {
@@ -538,4 +538,69 @@ func TestCleanLeavesForeign(t *testing.T) {
 	if out, err := exec.Command("ip", "netns", "exec", foreign, "true").CombinedOutput(); err != nil {
 		t.Errorf("the foreign namespace does not work after clean: %v %s", err, out)
 	}
+}
+
+const captured = `name: ${NAME}
+params: {NAME: captured}
+topology:
+  nodes: [red, blue]
+  links:
+    - endpoints: [red:veth-red 10.1.1.1/24, blue:veth-blue 10.1.1.2/24]
+steps:
+  - capture: {iface: blue:veth-blue, name: c1}
+  - ping: {from: red, to: blue}
+  - saw-packet: {capture: c1, proto: tcp}
+`
+
+// TestRunCaptureKept: a failed run's captures stay and their paths are
+// printed; --artifacts (or NETTEST_ARTIFACTS) keeps them there, passed or
+// failed.
+func TestRunCaptureKept(t *testing.T) {
+	testenv.RequirePrivilege(t)
+	file := scenarioFile(t, "captured.yaml", captured)
+	junit := filepath.Join(t.TempDir(), "junit.xml")
+	out, _, code := cli(t, "", "run", "--junit", junit, file)
+	m := regexp.MustCompile(`(?m)^    capture c1 \(blue:veth-blue\) kept: (/\S+/c1\.pcapng) \((\d+) frames; tshark -r or wireshark opens it\)$`).FindStringSubmatch(out)
+	if code != 1 || m == nil {
+		t.Fatalf("exit %d, want 1 and the capture's path", code)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(m[1])) })
+	f, err := os.Open(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if pkts, err := nettest.ReadPcapng(f); err != nil || strconv.Itoa(len(pkts)) != m[2] {
+		t.Errorf("%s: %d frames (%v), %s printed", m[1], len(pkts), err, m[2])
+	}
+	if data, err := os.ReadFile(junit); err != nil || !strings.Contains(string(data), `<property name="capture c1" value="`+m[1]+`"></property>`) {
+		t.Errorf("the JUnit report does not name the capture (%v):\n%s", err, data)
+	}
+
+	dir := t.TempDir()
+	pass := scenarioFile(t, "captured.yaml", strings.Replace(captured, "proto: tcp", "proto: icmp", 1))
+	out, _, code = cli(t, "", "run", "--artifacts", dir, pass)
+	kept := filepath.Join(dir, "captured", "c1.pcapng")
+	if code != 0 || !strings.Contains(out, "    capture c1 (blue:veth-blue) kept: "+kept+" (") {
+		t.Errorf("--artifacts: exit %d", code)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestUpRefusesUserspaceLinks: a userspace link's forwarder lives in
+// nettest-run, which up leaves: up says so instead of leaving a dead link.
+func TestUpRefusesUserspaceLinks(t *testing.T) {
+	testenv.LockHostState(t)
+	testenv.RequirePrivilege(t)
+	testenv.SkipIfRootless(t, "persisting namespaces")
+	name := uniq("slow")
+	file := scenarioFile(t, "slow.yaml", "name: "+name+"\ntopology:\n  nodes: [a, b]\n  links:\n    - endpoints: [a, b]\n      impair: {both: {delay: 10ms}}\n      impair-via: userspace\n")
+	t.Cleanup(func() { cli(t, "", "down", name) })
+	_, errOut, code := cli(t, "", "up", file)
+	if code != 2 || !strings.Contains(errOut, "up: link a-b: impaired in userspace, by a forwarder inside nettest-run") {
+		t.Errorf("up: exit %d", code)
+	}
+	noLeftovers(t, name)
 }

@@ -74,6 +74,9 @@ func writeJUnit(path string, runs []*scenario.Run) error {
 			Timestamp:  time.Now().Add(-r.Elapsed()).UTC().Format("2006-01-02T15:04:05"),
 			Properties: []junitProperty{{"file", s.File}, {"topology", counts(s)}},
 		}
+		for _, k := range r.KeptCaptures() {
+			suite.Properties = append(suite.Properties, junitProperty{"capture " + k.Name, k.Path})
+		}
 		for _, res := range r.Results {
 			c := junitCase{Name: strings.TrimPrefix(res.Name, s.Name+"/"), Classname: s.Name, Time: secs(res.Elapsed), File: s.File}
 			if len(res.Output) > 0 {

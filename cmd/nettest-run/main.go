@@ -35,6 +35,8 @@ const usage = `usage:
       --junit FILE        write a JUnit XML report
       --json              print test2json events (for gotestsum) instead of text
       --keep-on-failure   leave a failed topology up to explore
+      --artifacts DIR     keep every capture in DIR/<scenario>/ (default: $NETTEST_ARTIFACTS;
+                          without it, captures are kept only when a scenario fails)
       -failfast           stop at the first failed step
   nettest-run validate [--set NAME=VALUE] FILE...   check files (no privilege needed)
   nettest-run up [--set NAME=VALUE] FILE  build a topology and leave it up

@@ -177,6 +177,9 @@ func (t *textReporter) end(s *scenario.Scenario, r *scenario.Run, tails []string
 	for _, tail := range tails {
 		fmt.Fprintf(t.out, "    %s\n", strings.ReplaceAll(tail, "\n", "\n    "))
 	}
+	for _, c := range r.KeptCaptures() {
+		fmt.Fprintf(t.out, "    %s\n", c)
+	}
 	if kept != "" {
 		fmt.Fprint(t.out, kept)
 	}
@@ -282,6 +285,9 @@ func (j *jsonReporter) StepDone(s *scenario.Scenario, r *scenario.StepResult) {
 }
 
 func (j *jsonReporter) end(s *scenario.Scenario, r *scenario.Run, tails []string, kept string) {
+	for _, c := range r.KeptCaptures() {
+		tails = append(tails, c.String())
+	}
 	for _, text := range append(tails, kept) {
 		for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 			if line != "" {

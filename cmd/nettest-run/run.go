@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,13 +18,19 @@ import (
 	"github.com/nettestlab/nettest/nettest"
 )
 
+// artifactsEnv names the folder that keeps every capture, as it keeps
+// every Go test's (fixtures.ArtifactsEnv; this command does not import
+// fixtures, which brings the testing package).
+const artifactsEnv = "NETTEST_ARTIFACTS"
+
 // runConfig is what run and demo share.
 type runConfig struct {
-	run      *regexp.Regexp
-	junit    string
-	json     bool
-	keep     bool
-	failFast bool
+	run       *regexp.Regexp
+	junit     string
+	json      bool
+	keep      bool
+	failFast  bool
+	artifacts string
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) error {
@@ -35,6 +42,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "test2json events")
 	keep := fs.Bool("keep-on-failure", false, "keep a failed topology up")
 	failFast := fs.Bool("failfast", false, "stop at the first failure")
+	artifacts := fs.String("artifacts", os.Getenv(artifactsEnv), "folder for captures")
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -42,7 +50,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return usageError("usage: run needs at least one FILE")
 	}
-	cfg := runConfig{junit: *junit, json: *jsonOut, keep: *keep, failFast: *failFast}
+	cfg := runConfig{junit: *junit, json: *jsonOut, keep: *keep, failFast: *failFast, artifacts: *artifacts}
 	if *runRE != "" {
 		if cfg.run, err = regexp.Compile(*runRE); err != nil {
 			return usageError("-run: %v", err)
@@ -113,7 +121,7 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 	var runs []*scenario.Run
 	failed := false
 	for _, s := range all {
-		opts := scenario.Options{Run: cfg.run, FailFast: cfg.failFast, Observer: rep}
+		opts := scenario.Options{Run: cfg.run, FailFast: cfg.failFast, Artifacts: cfg.artifacts, Observer: rep}
 		rep.begin(s)
 		r := scenario.NewRun(s, opts)
 		if r.Setup(ctx) == nil {
@@ -159,6 +167,9 @@ func keep(r *scenario.Run) string {
 		return fmt.Sprintf("--keep-on-failure: kept the namespaces of %s but could not record it: %v (nettest-run clean removes them)", r.S.Name, err)
 	}
 	msg := fmt.Sprintf("kept %s up to explore (its processes ended with this run):\n", r.S.Name)
+	if links := userspaceLinks(r.Network); len(links) > 0 {
+		msg = fmt.Sprintf("kept %s up to explore (its processes ended with this run, and so did the forwarders of its userspace-impaired links %s: they carry nothing):\n", r.S.Name, strings.Join(links, ", "))
+	}
 	msg += enterHelp(r.S.Name, r.Network)
 	msg += fmt.Sprintf("  nettest-run status; nettest-run down %s when done\n", r.S.Name)
 	return msg

@@ -110,6 +110,9 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	if err := r.Setup(context.Background()); err != nil {
 		return fail(err)
 	}
+	if links := userspaceLinks(r.Network); len(links) > 0 {
+		return fail(&exitError{2, fmt.Sprintf("up: link %s: impaired in userspace, by a forwarder inside nettest-run that ends when up returns, so it would carry nothing (netem and tbf+nftables impairments stay; or use run)", strings.Join(links, ", "))})
+	}
 	names, err := r.Network.Persist()
 	if err != nil {
 		return fail(err)
@@ -391,4 +394,16 @@ func netnsProcesses() map[uint64][]nsProc {
 		out[st.Ino] = append(out[st.Ino], nsProc{pid, cmd})
 	}
 	return out
+}
+
+// userspaceLinks names the links whose impairments a forwarder in this
+// process makes: they carry nothing once it ends.
+func userspaceLinks(n *nettest.Network) []string {
+	var names []string
+	for _, l := range n.Links() {
+		if l.Mechanism() == nettest.MechanismUserspace {
+			names = append(names, l.Name())
+		}
+	}
+	return names
 }

@@ -18,6 +18,7 @@ var tools = map[string][]string{
 	"lan.yaml":       {"ping", "hostname", "sh"},
 	"routed.yaml":    {"ip", "sh"},
 	"bird-ospf.yaml": {"bird", "ip", "sh"},
+	"faults.yaml":    {},
 }
 
 // TestExamples runs every example scenario, as `nettest-run run` would,

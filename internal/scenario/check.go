@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -132,10 +133,13 @@ func (s *Scenario) checkNode(l *errList, t Text, targets bool) bool {
 	return false
 }
 
-func checkEnum(l *errList, t Text, key string, allowed ...string) {
+// checkEnum reports a value that is none of those allowed; "" is fine.
+func checkEnum(l *errList, t Text, key string, allowed ...string) bool {
 	if t.V != "" && !slices.Contains(allowed, t.V) {
 		l.add(t.Pos, "%s %q: want %s", key, t.V, orList(allowed))
+		return false
 	}
+	return true
 }
 
 func orList(words []string) string {
@@ -153,6 +157,10 @@ func (s *Scenario) steps(l *errList) {
 		actions := st.actions()
 		switch len(actions) {
 		case 0:
+			if k, p, ok := nullKey(st.At); ok {
+				l.add(p, "step %d: %s: want a value, got nothing", i+1, k)
+				continue
+			}
 			l.add(st.At.Pos, "step %d: nothing to do: give one of %s", i+1, strings.Join(stepKeys, ", "))
 			continue
 		case 1:
@@ -184,12 +192,14 @@ func (s *Scenario) steps(l *errList) {
 			case 0:
 				l.add(ev.At.Of("step"), "eventually: step: give one check: %s", strings.Join(checkKeys, ", "))
 			case 1:
-				name = s.checkCheck(l, &ev.Step) + " (within " + ev.Within.D.String() + ")"
+				name = s.checkCheck(l, &ev.Step, plan) + " (within " + ev.Within.D.String() + ")"
 			default:
 				l.add(ev.At.Of("step"), "eventually: step: %s: one check per step", strings.Join(acts, " and "))
 			}
+		case len(st.Check.actions()) == 1:
+			name = s.checkCheck(l, &st.Check, plan)
 		default:
-			name = s.checkCheck(l, &st.Check)
+			name, plan.Action = s.netStep(l, st, plan), true
 		}
 		plan.Name = name
 		if st.Name != "" {
@@ -200,28 +210,23 @@ func (s *Scenario) steps(l *errList) {
 }
 
 // actions lists the action keys a step has.
-func (st *Step) actions() []string {
-	acts := st.Check.actions()
-	for i, set := range []bool{st.LinkDown != nil, st.LinkUp != nil, st.Start != nil, st.Stop != nil, st.Eventually != nil} {
-		if set {
-			acts = append(acts, stepKeys[len(checkKeys)+i])
+func (st *Step) actions() []string { return setKeys(reflect.ValueOf(st).Elem()) }
+
+func (c *Check) actions() []string { return setKeys(reflect.ValueOf(c).Elem()) }
+
+// nullKey finds an action key written without a value ("- heal:").
+func nullKey(at At) (string, Pos, bool) {
+	for _, k := range stepKeys {
+		if p, ok := at.vals[k]; ok {
+			return k, p, true
 		}
 	}
-	return acts
+	return "", Pos{}, false
 }
 
-func (c *Check) actions() []string {
-	var acts []string
-	for i, set := range []bool{c.Ping != nil, c.NoPing != nil, c.Dial != nil, c.Route != nil, c.Exec != nil} {
-		if set {
-			acts = append(acts, checkKeys[i])
-		}
-	}
-	return acts
-}
-
-// checkCheck checks a check and returns its default name.
-func (s *Scenario) checkCheck(l *errList, c *Check) string {
+// checkCheck checks a check, keeps what it needs in plan and returns its
+// default name.
+func (s *Scenario) checkCheck(l *errList, c *Check, plan *StepPlan) string {
 	switch {
 	case c.Ping != nil, c.NoPing != nil:
 		p, verb := c.Ping, "ping "
@@ -289,6 +294,20 @@ func (s *Scenario) checkCheck(l *errList, c *Check) string {
 			name += ": " + e.Command.String()
 		}
 		return name
+	case c.SawPacket != nil, c.NoPacket != nil:
+		p, verb := c.SawPacket, "saw packet "
+		if p == nil {
+			p, verb = c.NoPacket, "no packet "
+		}
+		if _, ok := s.caps[p.Capture.V]; !ok && p.Capture.V != "" {
+			l.add(p.Capture.Pos, "unknown capture %q: a capture step before this one starts it (captures: %s)", p.Capture.V, s.captureNames())
+		}
+		plan.match = packetMatch(l, p)
+		name := verb + p.Capture.V + ": " + plan.match.String()
+		if p.Family.V != "" {
+			name += " (" + p.Family.V + ")"
+		}
+		return name
 	}
 	return ""
 }
@@ -301,16 +320,25 @@ func cmpOr(s, def string) string {
 }
 
 // checkLink reports a link reference that names no link: a link's name, or
-// node:iface of one of its ends.
-func (s *Scenario) checkLink(l *errList, t Text) {
+// node:iface of one of its ends (of a link, or of a LAN attachment). It
+// returns the link's name (the LAN's, for an attachment).
+func (s *Scenario) checkLink(l *errList, t Text) string {
 	if slices.Contains(s.idx.linkNames, t.V) {
-		return
+		return t.V
 	}
 	node, iface, ok := strings.Cut(t.V, ":")
 	if ok && iface != "" && slices.Contains(s.nodeNames(), node) {
-		return // the interface is checked when the step runs
+		if !s.nodeIface(l, t.Pos, node, iface) {
+			return ""
+		}
+		seg := s.ifaces[node].seg[iface]
+		if seg == "" {
+			l.add(t.Pos, "%s is no link's end", t.V)
+		}
+		return seg
 	}
 	l.add(t.Pos, "unknown link %q (links: %s; or name an end as node:iface)", t.V, strings.Join(s.idx.linkNames, ", "))
+	return ""
 }
 
 // Instances returns the process instances a start or stop step names:

@@ -427,6 +427,8 @@ func (d *decoder) subst(s string, p Pos, path string) (string, bool) {
 			}
 			ok = false
 			switch {
+			case !paramName.MatchString(name):
+				d.add(p, "%sparameter name %q: use letters, digits and '_', not starting with a digit (write $${ for a literal ${)", prefix(path), name)
 			case slices.Contains(builtins, name):
 				d.add(p, "%s${%s} is known only in processes", prefix(path), name)
 			default:

@@ -23,12 +23,14 @@ type Param struct {
 // Topology is the network to build.
 type Topology struct {
 	At        `json:"-"`
-	Nodes     []NodeSpec `json:"nodes,required" doc:"Hosts and routers: each is a network namespace. A plain name is a host."`
-	Links     []LinkSpec `json:"links,omitempty" doc:"veth pairs, each joining two nodes."`
-	LANs      []LANSpec  `json:"lans,omitempty" doc:"Broadcast segments: a bridge (switch) in a namespace of its own, each member attached by a veth pair."`
-	Routes    RouteTable `json:"routes,omitempty" doc:"Static routes per node, in ip-route syntax: \"default via 10.0.0.1\", \"10.2.0.0/16 via r2 metric 100\", \"default via r1\" (a gateway named by its node)."`
-	Auto      *AutoSpec  `json:"auto,omitempty" doc:"What the harness fills in: addresses on links and LANs given none (on by default), routes along shortest paths (off by default)."`
-	Processes []Process  `json:"processes,omitempty" doc:"Programs to run inside nodes, started after the topology is built (unless start: false), each waited for as its ready key says, stopped at the end."`
+	Nodes     []NodeSpec    `json:"nodes,required" doc:"Hosts and routers: each is a network namespace. A plain name is a host."`
+	Links     []LinkSpec    `json:"links,omitempty" doc:"veth pairs, each joining two nodes."`
+	LANs      []LANSpec     `json:"lans,omitempty" doc:"Broadcast segments: a bridge (switch) in a namespace of its own, each member attached by a veth pair."`
+	Routes    RouteTable    `json:"routes,omitempty" doc:"Static routes per node, in ip-route syntax: \"default via 10.0.0.1\", \"10.2.0.0/16 via r2 metric 100\", \"default via r1\" (a gateway named by its node)."`
+	Auto      *AutoSpec     `json:"auto,omitempty" doc:"What the harness fills in: addresses on links and LANs given none (on by default), routes along shortest paths (off by default)."`
+	Firewall  FirewallTable `json:"firewall,omitempty" doc:"Packet filters per node, node: [entries], installed after the build and before the processes start: allow, deny, reject (rules, checked in order, the first match wins), default-deny, default-allow (policies). Each entry is written as the step of that name, without its node."`
+	NAT       NATTable      `json:"nat,omitempty" doc:"Address translation per node (routers), node: [entries], installed after the build and before the processes start: masquerade: IFACE, snat, port-forward. Each entry is written as the step of that name, without its node."`
+	Processes []Process     `json:"processes,omitempty" doc:"Programs to run inside nodes, started after the topology is built (unless start: false), each waited for as its ready key says, stopped at the end."`
 }
 
 // NodeSpec is a host or router. In the file it is a name (a host) or a mapping.
@@ -42,9 +44,11 @@ type NodeSpec struct {
 // LinkSpec is a veth pair.
 type LinkSpec struct {
 	At        `json:"-"`
-	Name      Text   `json:"name,omitempty" doc:"The link's name, for link-down and link-up steps. Default: A-B from the node names (A-B-2 for a second link between them)."`
-	Endpoints []Text `json:"endpoints,required" doc:"The two ends: \"node\", \"node:iface\", each optionally followed by its addresses: \"red:veth-red 10.1.1.1/24\", \"r1:eth0 10.0.0.1/30 fd00::1/64\". An interface not named gets eth0, eth1 ... in the order the node's ends appear. A link whose ends have no address gets automatic ones."`
-	MTU       int    `json:"mtu,omitempty" doc:"MTU of both ends (68 to 65535; at least 1280 with IPv6). Default: 1500." min:"68" max:"65535"`
+	Name      Text        `json:"name,omitempty" doc:"The link's name, for link-down and link-up steps. Default: A-B from the node names (A-B-2 for a second link between them)."`
+	Endpoints []Text      `json:"endpoints,required" doc:"The two ends: \"node\", \"node:iface\", each optionally followed by its addresses: \"red:veth-red 10.1.1.1/24\", \"r1:eth0 10.0.0.1/30 fd00::1/64\". An interface not named gets eth0, eth1 ... in the order the node's ends appear. A link whose ends have no address gets automatic ones."`
+	MTU       int         `json:"mtu,omitempty" doc:"MTU of both ends (68 to 65535; at least 1280 with IPv6). Default: 1500." min:"68" max:"65535"`
+	Impair    *ImpairSpec `json:"impair,omitempty" doc:"Impairments from the start, per direction: both, or a-b (from the first endpoint to the second) and b-a. An impair step changes them during the run."`
+	ImpairVia Text        `json:"impair-via,omitempty" doc:"The mechanism that makes the impairments: netem (the kernel's, everything), tbf+nftables (random loss and rate only), userspace (TAP devices and a forwarder in nettest-run: everything, reproducible with a seed) or none. Default: netem where the kernel has it, else tbf+nftables when it can, else userspace. Declare userspace to add delays later on a kernel without netem." enum:"netem,tbf+nftables,userspace,none"`
 }
 
 // LANSpec is a broadcast segment.
@@ -93,26 +97,48 @@ type Ready struct {
 	Within Duration `json:"within,omitempty" doc:"How long to wait. Default: 10s."`
 }
 
-// Step is one thing to do or check. It has exactly one of the keys ping,
-// no-ping, dial, route, exec, link-down, link-up, start, stop and eventually.
+// Step is one thing to do or check. It has exactly one action: one of the
+// keys of Check, or one of the pointer fields after it (stepKeys lists
+// them in this order).
 type Step struct {
 	At   `json:"-"`
 	Name string `json:"name,omitempty" doc:"The step's name in the output; default: what it does (\"ping red -> blue\")."`
 	Check
-	LinkDown   *Text       `json:"link-down,omitempty" doc:"Set a link down (both ends, as a pulled cable): its name (\"r1-r2\") or one of its ends (\"r1:eth1\")."`
-	LinkUp     *Text       `json:"link-up,omitempty" doc:"Bring a link back up, with its addresses and routes; returns when it is ready."`
-	Start      *Text       `json:"start,omitempty" doc:"Start a process (all its instances, or one: NAME@NODE) and wait until it is ready."`
-	Stop       *Text       `json:"stop,omitempty" doc:"Stop a process: SIGTERM, then SIGKILL after 5s."`
-	Eventually *Eventually `json:"eventually,omitempty" doc:"A check tried again until it passes or the time is up."`
+	LinkDown      *Text            `json:"link-down,omitempty" doc:"Set a link down (both ends, as a pulled cable): its name (\"r1-r2\") or one of its ends (\"r1:eth1\")."`
+	LinkUp        *Text            `json:"link-up,omitempty" doc:"Bring a link back up, with its addresses and routes; returns when it is ready."`
+	IfaceDown     *Text            `json:"iface-down,omitempty" doc:"Set one end of a link down, node:iface: the other end stays up without a carrier, as when one side of a cable is unplugged."`
+	IfaceUp       *Text            `json:"iface-up,omitempty" doc:"Bring one end back up, node:iface, with its addresses and routes; returns when its link is ready (if the other end is up)."`
+	Impair        *ImpairStep      `json:"impair,omitempty" doc:"Replace a link's impairments: both, a-b, b-a (a direction not given is not impaired), or none: true."`
+	Flap          *FlapStep        `json:"flap,omitempty" doc:"Take a link down for down, then up for up, times times; the step lasts that long."`
+	Partition     *PartitionStep   `json:"partition,omitempty" doc:"Cut nodes off from the rest: every link between them and the others goes down, and their LAN attachments where a LAN has members on both sides. A list of nodes, or {name, nodes} to heal it by name."`
+	Isolate       *Text            `json:"isolate,omitempty" doc:"Cut one node off from every other (a partition of one node, named after it)."`
+	Heal          *HealStep        `json:"heal,omitempty" doc:"Undo partitions: true (every one in place) or a name (a partition's name, or the node of an isolate step); brings exactly those links back up and returns when they are ready."`
+	Start         *Text            `json:"start,omitempty" doc:"Start a process (all its instances, or one: NAME@NODE) and wait until it is ready."`
+	Stop          *Text            `json:"stop,omitempty" doc:"Stop a process: SIGTERM, then SIGKILL after 5s."`
+	Allow         *RuleStep        `json:"allow,omitempty" doc:"Add a firewall rule to a node that accepts the packets it matches (after the node's earlier rules: the first match wins)."`
+	Deny          *RuleStep        `json:"deny,omitempty" doc:"Add a firewall rule that drops the packets it matches silently: a dial times out."`
+	Reject        *RuleStep        `json:"reject,omitempty" doc:"Add a firewall rule that refuses the packets it matches (TCP reset, else ICMP port unreachable): a dial is refused."`
+	DefaultDeny   *PolicyStep      `json:"default-deny,omitempty" doc:"Drop what no rule accepts, in the given directions of a node (all three by default). Loopback and IPv6 neighbour discovery stay allowed."`
+	DefaultAllow  *PolicyStep      `json:"default-allow,omitempty" doc:"Accept what no rule matches again (the default), in the given directions."`
+	FirewallClear *Text            `json:"firewall-clear,omitempty" doc:"Remove a node's rules, policies and NAT: everything nettest installed in its nftables."`
+	Masquerade    *Text            `json:"masquerade,omitempty" doc:"NAT: packets leaving through node:iface take that interface's address (IPv4 and IPv6), and the answers come back."`
+	SNAT          *SNATStep        `json:"snat,omitempty" doc:"NAT: packets from src leave a node with the address to, whatever interface they leave through."`
+	PortForward   *PortForwardStep `json:"port-forward,omitempty" doc:"NAT: connections to port on any of a node's addresses go on to the address and port to; the server sees the real client."`
+	NATClear      *Text            `json:"nat-clear,omitempty" doc:"Remove a node's NAT rules, leaving its firewall."`
+	Capture       *CaptureStep     `json:"capture,omitempty" doc:"Start recording the frames crossing an interface (node:iface, or {iface, name}) to a pcapng file, for saw-packet and no-packet checks; it runs until capture-stop or the end."`
+	CaptureStop   *Text            `json:"capture-stop,omitempty" doc:"Stop a capture, by its name; its frames can still be checked."`
+	Eventually    *Eventually      `json:"eventually,omitempty" doc:"A check tried again until it passes or the time is up."`
 }
 
 // Check is a step that checks something; eventually takes one.
 type Check struct {
-	Ping   *PingStep  `json:"ping,omitempty" doc:"Every echo request is answered (ping(8) from inside a node)."`
-	NoPing *PingStep  `json:"no-ping,omitempty" doc:"No echo request is answered."`
-	Dial   *DialStep  `json:"dial,omitempty" doc:"A TCP connection or UDP exchange, expected to open, be refused or time out."`
-	Route  *RouteStep `json:"route,omitempty" doc:"The route a node's kernel chooses for a destination (ip route get)."`
-	Exec   *ExecStep  `json:"exec,omitempty" doc:"Run a command inside a node and check its exit code and output. Its output is printed."`
+	Ping      *PingStep   `json:"ping,omitempty" doc:"Every echo request is answered (ping(8) from inside a node)."`
+	NoPing    *PingStep   `json:"no-ping,omitempty" doc:"No echo request is answered."`
+	Dial      *DialStep   `json:"dial,omitempty" doc:"A TCP connection or UDP exchange, expected to open, be refused or time out."`
+	Route     *RouteStep  `json:"route,omitempty" doc:"The route a node's kernel chooses for a destination (ip route get)."`
+	Exec      *ExecStep   `json:"exec,omitempty" doc:"Run a command inside a node and check its exit code and output. Its output is printed."`
+	SawPacket *PacketStep `json:"saw-packet,omitempty" doc:"At least one frame a capture has recorded so far matches (running or stopped)."`
+	NoPacket  *PacketStep `json:"no-packet,omitempty" doc:"No frame a capture has recorded so far matches; a capture that dropped frames fails it."`
 }
 
 // Eventually retries a check.
@@ -120,7 +146,7 @@ type Eventually struct {
 	At     `json:"-"`
 	Within Duration `json:"within,required" doc:"How long to keep trying: \"5s\"."`
 	Every  Duration `json:"every,omitempty" doc:"Time between tries. Default: 100ms."`
-	Step   Check    `json:"step,required" doc:"The check: one of ping, no-ping, dial, route, exec."`
+	Step   Check    `json:"step,required" doc:"The check: one of ping, no-ping, dial, route, exec, saw-packet, no-packet."`
 }
 
 // PingStep is a ping or no-ping check.

@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/nettestlab/nettest/assertions"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -32,7 +33,12 @@ type Scenario struct {
 	// Steps are the steps in order.
 	Steps []*StepPlan
 
-	idx *posIndex
+	idx     *posIndex
+	ifaces  map[string]*nodeIfaces       // by node (and LAN switch)
+	linkVia map[string]nettest.Mechanism // each link's impair-via
+	setup   []*nodeOp                    // the topology's firewall and NAT
+	parts   []string                     // partitions in place, while checking steps
+	caps    map[string]*capState         // captures, while checking steps
 }
 
 // Instance is one process running in one node.
@@ -50,8 +56,13 @@ type StepPlan struct {
 	Name string // "ping red -> blue"
 	Spec *Step
 	// Action is set for steps that change the topology's state (link
-	// down/up, start/stop): they run even when -run does not select them.
+	// down/up, start/stop, impairments, firewalls, captures ...): they run
+	// even when -run does not select them.
 	Action bool
+
+	op     *nodeOp             // a firewall or NAT change
+	impair nettest.Impairments // an impair step's
+	match  assertions.Match    // a saw-packet or no-packet check's
 }
 
 // FullName returns the step's name as a test: "seed/03 ping red -> blue".
@@ -125,7 +136,7 @@ func Parse(file string, data []byte, set map[string]string) (*Scenario, error) {
 	if d.aborted {
 		return nil, l.err()
 	}
-	s := &Scenario{File: file, Spec: &f, idx: newPosIndex()}
+	s := &Scenario{File: file, Spec: &f, idx: newPosIndex(), linkVia: map[string]nettest.Mechanism{}, caps: map[string]*capState{}}
 	s.check(l)
 	if err := l.err(); err != nil {
 		return nil, err
@@ -142,6 +153,7 @@ func (s *Scenario) check(l *errList) {
 	}
 	s.idx.top = f.At.Of("name")
 	topo := s.topology(l)
+	s.netTopology(l)
 	s.processes(l, topo)
 	s.steps(l)
 	// The engine's checks: names, addresses, subnets, routes, MTUs.
@@ -153,6 +165,12 @@ func (s *Scenario) check(l *errList) {
 				continue // a value the decoder could not read, reported already
 			}
 			if errors.As(e, &ce) {
+				if sp := s.idx.links[strings.TrimPrefix(ce.Where, "link ")]; sp != nil {
+					if p, msg, ok := impairMessage(ce.Problem, sp.impair, sp.via); ok {
+						l.add(p, "%s: %s", ce.Where, msg)
+						continue
+					}
+				}
 				l.add(s.idx.lookup(ce.Where, ce.Problem), "%s", strings.TrimPrefix(ce.Error(), "topology: "))
 			} else {
 				l.add(s.idx.top, "%v", e)
@@ -259,9 +277,17 @@ func (s *Scenario) topology(l *errList) *Topology {
 			}
 		}
 		linkNames[name] = true
+		sp := &segPos{pos: lk.At.Pos, mtu: lk.At.Of("mtu"), ends: ends, via: lk.At.Of("impair-via")}
+		if lk.Impair != nil {
+			lc.Impair, sp.impair = impairments(l, lk.Impair.Directions, lk.Impair.At, "impair")
+		}
+		if checkEnum(l, lk.ImpairVia, "impair-via", mechanisms...) {
+			lc.ImpairVia = nettest.Mechanism(lk.ImpairVia.V)
+		}
+		s.linkVia[name] = lc.ImpairVia
 		s.idx.linkIdx = append(s.idx.linkIdx, lk.At.Pos)
 		s.idx.linkAll[name] = append(s.idx.linkAll[name], lk.At.Pos)
-		s.idx.links[name] = &segPos{pos: lk.At.Pos, mtu: lk.At.Of("mtu"), ends: ends}
+		s.idx.links[name] = sp
 		s.idx.linkNames = append(s.idx.linkNames, name)
 		topo.Links = append(topo.Links, lc)
 	}
@@ -297,6 +323,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 		}
 	}
 	s.Topology = topo
+	s.nameIfaces(topo)
 	return t
 }
 

@@ -27,9 +27,11 @@ type posIndex struct {
 
 // segPos is where a link or LAN and its ends are written.
 type segPos struct {
-	pos  Pos
-	mtu  Pos
-	ends []endText
+	pos    Pos
+	mtu    Pos
+	ends   []endText
+	impair map[string]dirAt // a link's impairments by the engine's direction ("A->B")
+	via    Pos              // a link's impair-via
 }
 
 func newPosIndex() *posIndex {

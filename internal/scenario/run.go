@@ -59,6 +59,11 @@ type Options struct {
 	// FilesDir holds each process instance's folder (${FILES}). Empty: a
 	// temporary folder that Close removes.
 	FilesDir string
+	// Artifacts is a folder: the run's captures are written to
+	// Artifacts/<scenario name>/<capture name>.pcapng and kept, whatever
+	// the outcome. Empty: a temporary folder, kept only when the run fails
+	// (KeptCaptures says where).
+	Artifacts string
 	// Observer, if not nil, follows the run.
 	Observer Observer
 }
@@ -73,6 +78,13 @@ type Run struct {
 	tmpDir  bool
 	Results []*StepResult
 	start   time.Time
+
+	parts    []partition // partitions in place
+	captures map[string]*runCapture
+	capOrder []*runCapture
+	capDir   string
+	capTmp   bool
+	kept     []KeptCapture
 }
 
 // Selected reports whether the options select a step to run.
@@ -105,7 +117,7 @@ func Execute(ctx context.Context, s *Scenario, opts Options) *Run {
 
 // NewRun prepares a run.
 func NewRun(s *Scenario, opts Options) *Run {
-	return &Run{S: s, opts: opts, procs: map[string]*proc{}, start: time.Now()}
+	return &Run{S: s, opts: opts, procs: map[string]*proc{}, captures: map[string]*runCapture{}, start: time.Now()}
 }
 
 func (r *Run) observe(f func(Observer)) {
@@ -139,6 +151,9 @@ func (r *Run) setup(ctx context.Context) (err error) {
 		r.tmpDir = true
 	}
 	if r.Network, err = nettest.Build(ctx, r.S.Topology); err != nil {
+		return err
+	}
+	if err := r.applySetup(); err != nil {
 		return err
 	}
 	for _, in := range r.S.Processes {
@@ -183,7 +198,7 @@ func (r *Run) Steps(ctx context.Context) {
 // folder. A process that had failed by then fails the "teardown".
 func (r *Run) Close() {
 	t0 := time.Now()
-	var failures []string
+	failures := r.stopCaptures()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, in := range r.S.Processes {
@@ -213,6 +228,7 @@ func (r *Run) Close() {
 		r.Results = append(r.Results, res)
 		r.observe(func(o Observer) { o.StepDone(r.S, res) })
 	}
+	r.keepCaptures()
 }
 
 // Detached returns the processes started, with their PIDs (the shims').

@@ -44,6 +44,9 @@ func (r *Run) step(ctx context.Context, st *StepPlan) ([]string, string) {
 		}
 		return nil, ""
 	}
+	if failure, ok := r.netStep(ctx, st); ok {
+		return nil, failure
+	}
 	switch {
 	case s.LinkDown != nil:
 		l, err := r.Network.Link(s.LinkDown.V)
@@ -78,13 +81,13 @@ func (r *Run) step(ctx context.Context, st *StepPlan) ([]string, string) {
 		}
 		return fail(errors.Join(errs...))
 	case s.Eventually != nil:
-		return r.check(ctx, &s.Eventually.Step, s.Eventually.Within.D, s.Eventually.Every.D)
+		return r.check(ctx, st, &s.Eventually.Step, s.Eventually.Within.D, s.Eventually.Every.D)
 	}
-	return r.check(ctx, &s.Check, 0, 0)
+	return r.check(ctx, st, &s.Check, 0, 0)
 }
 
-// check runs a check, with eventually's timing when within > 0.
-func (r *Run) check(ctx context.Context, c *Check, within, every time.Duration) ([]string, string) {
+// check runs a check of st, with eventually's timing when within > 0.
+func (r *Run) check(ctx context.Context, st *StepPlan, c *Check, within, every time.Duration) ([]string, string) {
 	var opts []assertions.Option
 	if within > 0 {
 		opts = append(opts, assertions.Within(within))
@@ -153,6 +156,18 @@ func (r *Run) check(ctx context.Context, c *Check, within, every time.Duration) 
 		}
 	case c.Exec != nil:
 		return r.exec(ctx, c.Exec, within, every)
+	case c.SawPacket != nil, c.NoPacket != nil:
+		p := cmpPtr(c.SawPacket, c.NoPacket)
+		rc := r.captures[p.Capture.V]
+		if rc == nil {
+			return nil, "capture " + p.Capture.V + ": not started (its capture step failed)"
+		}
+		opts = append(opts, family(p.Family)...)
+		if c.SawPacket != nil {
+			assertions.SawPacket(rec, rc.c, st.match, opts...)
+		} else {
+			assertions.NoPacket(rec, rc.c, st.match, opts...)
+		}
 	}
 	return nil, rec.String()
 }

@@ -3,6 +3,7 @@ package scenario
 import (
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -152,19 +153,28 @@ func (StringList) jsonSchema(*schemaGen) map[string]any {
 
 // A node is written as its name (a host) or as a mapping.
 func (s *NodeSpec) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
-	if n.Kind == yaml.ScalarNode {
-		s.At = At{Pos: pos(n)}
-		s.Name.unmarshalYAML(d, n, path)
-		return
-	}
-	d.decodeStruct(n, reflect.ValueOf(s).Elem(), path)
+	d.shortForm(n, path, s, &s.At, yaml.ScalarNode, "name", func() { s.Name.unmarshalYAML(d, n, path) })
 }
 
 func (NodeSpec) jsonSchema(g *schemaGen) map[string]any {
-	return map[string]any{"oneOf": []any{
-		map[string]any{"type": "string", "description": "A host of that name."},
-		g.structSchema(reflect.TypeFor[NodeSpec]()),
-	}}
+	return shortFormSchema[NodeSpec](g, map[string]any{"type": "string", "description": "A host of that name."})
+}
+
+// shortForm decodes a value that is a mapping into v (a pointer to a
+// struct whose At is at), or a short form: a node of kind, decoded by
+// short, that stands for the value of key.
+func (d *decoder) shortForm(n *yaml.Node, path string, v any, at *At, kind yaml.Kind, key string, short func()) {
+	if n.Kind != kind {
+		d.decodeStruct(n, reflect.ValueOf(v).Elem(), path)
+		return
+	}
+	*at = At{Pos: pos(n), vals: map[string]Pos{key: pos(n)}}
+	short()
+}
+
+// shortFormSchema describes a mapping T, or its short form.
+func shortFormSchema[T any](g *schemaGen, short map[string]any) map[string]any {
+	return map[string]any{"oneOf": []any{short, g.structSchema(reflect.TypeFor[T]())}}
 }
 
 // In a process, ${NODE}, ${INDEX}, ${FILES} and ${NAME} are left for when
@@ -194,32 +204,77 @@ type NodeRoutes struct {
 }
 
 func (rt *RouteTable) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
+	d.perNode(n, path, "routes", func(node Text, v *yaml.Node, path string) {
+		nr := NodeRoutes{Node: node}
+		if v.Kind == yaml.ScalarNode && !isNull(v) {
+			var t Text
+			t.unmarshalYAML(d, v, path)
+			nr.Routes = []Text{t}
+		} else {
+			d.decode(v, reflect.ValueOf(&nr.Routes).Elem(), path)
+		}
+		*rt = append(*rt, nr)
+	})
+}
+
+// perNode decodes a mapping of node names to values, in the order of the
+// file: routes, firewall, nat. each is called with the node's name and its
+// value (aliases resolved).
+func (d *decoder) perNode(n *yaml.Node, path, what string, each func(node Text, v *yaml.Node, path string)) {
 	if n.Kind != yaml.MappingNode {
-		d.add(pos(n), "%swant a mapping of node: [routes], got %s", prefix(path), describe(n))
+		d.add(pos(n), "%swant a mapping of node: [%s], got %s", prefix(path), what, describe(n))
 		return
 	}
 	for _, kv := range d.pairs(n, path) {
-		nr := NodeRoutes{Node: Text{V: kv.key, Pos: pos(kv.keyNode), plain: kv.keyNode.Style == 0}}
-		if v := d.resolve(kv.val); v != nil && v.Kind == yaml.ScalarNode && !isNull(v) {
-			var t Text
-			t.unmarshalYAML(d, v, join(path, kv.key))
-			nr.Routes = []Text{t}
-		} else if v != nil {
-			d.decode(v, reflect.ValueOf(&nr.Routes).Elem(), join(path, kv.key))
+		node := Text{V: kv.key, Pos: pos(kv.keyNode), plain: kv.keyNode.Style == 0}
+		if v := d.resolve(kv.val); v != nil {
+			each(node, v, join(path, kv.key))
 		}
-		*rt = append(*rt, nr)
 	}
+}
+
+// perNodeSchema describes a mapping of node names to values.
+func perNodeSchema(value map[string]any) map[string]any {
+	return map[string]any{"type": "object", "additionalProperties": value}
 }
 
 func (RouteTable) jsonSchema(*schemaGen) map[string]any {
 	route := map[string]any{"type": "string", "examples": []any{"default via r1", "10.2.0.0/16 via 10.0.0.2 metric 100"}}
-	return map[string]any{
-		"type": "object",
-		"additionalProperties": map[string]any{"oneOf": []any{
-			route, map[string]any{"type": "array", "items": route},
-		}},
-	}
+	return perNodeSchema(map[string]any{"oneOf": []any{route, map[string]any{"type": "array", "items": route}}})
 }
+
+// PerNode is a list of entries per node, in the order of the file:
+// node: [entries].
+type PerNode[E any] []NodeEntries[E]
+
+// NodeEntries is one node's entries.
+type NodeEntries[E any] struct {
+	Node    Text
+	Entries []E
+}
+
+func (t *PerNode[E]) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
+	d.perNode(n, path, "entries", func(node Text, v *yaml.Node, path string) {
+		ne := NodeEntries[E]{Node: node}
+		d.decode(v, reflect.ValueOf(&ne.Entries).Elem(), path)
+		*t = append(*t, ne)
+	})
+}
+
+func (PerNode[E]) jsonSchema(g *schemaGen) map[string]any {
+	return perNodeSchema(g.of(reflect.TypeFor[[]E]()))
+}
+
+// FirewallTable is the firewall entries of each node (a type of its own
+// for the schema's name).
+type FirewallTable struct{ PerNode[FirewallEntry] }
+
+// NATTable is the NAT entries of each node.
+type NATTable struct{ PerNode[NATEntry] }
+
+func (FirewallEntry) jsonSchema(g *schemaGen) map[string]any { return alternatives[FirewallEntry](g) }
+
+func (NATEntry) jsonSchema(g *schemaGen) map[string]any { return alternatives[NATEntry](g) }
 
 // Params are the declared parameters, in the order of the file.
 type Params []Param
@@ -259,26 +314,173 @@ func (Params) jsonSchema(*schemaGen) map[string]any {
 }
 
 // Step: exactly one action; the schema says so with oneOf.
-func (Step) jsonSchema(g *schemaGen) map[string]any {
-	return oneOfKeys(g.structSchema(reflect.TypeFor[Step]()), stepKeys)
-}
+func (Step) jsonSchema(g *schemaGen) map[string]any { return alternatives[Step](g) }
 
-func (Check) jsonSchema(g *schemaGen) map[string]any {
-	return oneOfKeys(g.structSchema(reflect.TypeFor[Check]()), checkKeys)
-}
+func (Check) jsonSchema(g *schemaGen) map[string]any { return alternatives[Check](g) }
 
-// oneOfKeys makes an object schema require exactly one of keys.
-func oneOfKeys(s map[string]any, keys []string) map[string]any {
+// alternatives describes a struct whose pointer fields are alternatives:
+// exactly one of their keys is required.
+func alternatives[T any](g *schemaGen) map[string]any {
+	s := g.structSchema(reflect.TypeFor[T]())
 	var alts []any
-	for _, k := range keys {
+	for _, k := range keysOf(reflect.TypeFor[T]()) {
 		alts = append(alts, map[string]any{"required": []any{k}})
 	}
 	s["oneOf"] = alts
 	return s
 }
 
-// The keys of a step's action, and of a check.
+// The keys of a step's action, and of a check: the pointer fields of Step
+// (Check's first), in their order.
 var (
-	checkKeys = []string{"ping", "no-ping", "dial", "route", "exec"}
-	stepKeys  = append(append([]string(nil), checkKeys...), "link-down", "link-up", "start", "stop", "eventually")
+	checkKeys = keysOf(reflect.TypeFor[Check]())
+	stepKeys  = keysOf(reflect.TypeFor[Step]())
 )
+
+// keysOf lists the keys of a struct's pointer fields: its alternatives.
+func keysOf(t reflect.Type) []string {
+	var keys []string
+	for _, f := range fields(t) {
+		if f.typ.Kind() == reflect.Pointer {
+			keys = append(keys, f.name)
+		}
+	}
+	return keys
+}
+
+// setKeys lists the keys of v's pointer fields that are set.
+func setKeys(v reflect.Value) []string {
+	var keys []string
+	for _, f := range fields(v.Type()) {
+		if fv := v.FieldByIndex(f.index); fv.Kind() == reflect.Pointer && !fv.IsNil() {
+			keys = append(keys, f.name)
+		}
+	}
+	return keys
+}
+
+// Fraction is a probability: "10%" or 0.1.
+type Fraction struct {
+	V   float64
+	Pos Pos
+}
+
+var (
+	percentPattern = `^[0-9]+(\.[0-9]+)?%$`
+	percentRE      = regexp.MustCompile(percentPattern)
+	decimalRE      = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+)
+
+func (f *Fraction) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
+	f.Pos = pos(n)
+	s, ok := d.scalar(n, path, `a probability such as "10%" or 0.1`)
+	if !ok {
+		return
+	}
+	switch {
+	case percentRE.MatchString(s):
+		v, _ := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+		if v > 100 {
+			d.add(pos(n), "%s%s is more than 100%%", prefix(path), s)
+			return
+		}
+		f.V = v / 100
+	case decimalRE.MatchString(s):
+		v, _ := strconv.ParseFloat(s, 64)
+		if v > 1 {
+			d.add(pos(n), "%s%s is more than 1: write a percentage with %% (%s%%), a fraction from 0 to 1 without", prefix(path), s, s)
+			return
+		}
+		f.V = v
+	default:
+		d.add(pos(n), "%s%q is not a probability: write it as 10%% or 0.1", prefix(path), s)
+	}
+}
+
+func (Fraction) jsonSchema(*schemaGen) map[string]any {
+	return map[string]any{"anyOf": []any{
+		map[string]any{"type": "number", "minimum": 0, "maximum": 1},
+		map[string]any{"type": "string", "pattern": percentPattern},
+		paramRef,
+	}, "examples": []any{"1%", 0.01}}
+}
+
+// Rate is a rate in bits per second: "10mbit", "500kbit", "1gbit", 1000000.
+type Rate struct {
+	V   uint64
+	Pos Pos
+}
+
+var (
+	ratePattern = `^[0-9]+(\.[0-9]+)?([kKmMgG]?bit)?$`
+	rateRE      = regexp.MustCompile(ratePattern)
+)
+
+func (r *Rate) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
+	r.Pos = pos(n)
+	s, ok := d.scalar(n, path, `a rate such as "10mbit"`)
+	if !ok {
+		return
+	}
+	if !rateRE.MatchString(s) {
+		if strings.HasSuffix(strings.ToLower(s), "bps") {
+			d.add(pos(n), "%s%q: rates are in bits per second: write 10mbit, 500kbit or 1gbit (tc's bps means bytes per second: 8 times more bits)", prefix(path), s)
+			return
+		}
+		d.add(pos(n), "%s%q is not a rate: write it as 10mbit, 500kbit, 1gbit or a number of bits per second", prefix(path), s)
+		return
+	}
+	num := strings.TrimRight(strings.ToLower(s), "kmgbit")
+	mult := map[string]float64{"": 1, "bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9}[strings.ToLower(s[len(num):])]
+	v, _ := strconv.ParseFloat(num, 64)
+	bits := v * mult
+	if bits != float64(uint64(bits)) || bits > 1e15 {
+		d.add(pos(n), "%s%s is not a whole number of bits per second", prefix(path), s)
+		return
+	}
+	r.V = uint64(bits)
+}
+
+func (Rate) jsonSchema(*schemaGen) map[string]any {
+	return map[string]any{"anyOf": []any{
+		map[string]any{"type": "integer", "minimum": 0},
+		map[string]any{"type": "string", "pattern": ratePattern},
+		paramRef,
+	}, "examples": []any{"10mbit", "500kbit"}}
+}
+
+// A partition is a list of nodes, or a mapping with its name.
+func (p *PartitionStep) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
+	d.shortForm(n, path, p, &p.At, yaml.SequenceNode, "nodes", func() { d.decode(n, reflect.ValueOf(&p.Nodes).Elem(), path) })
+}
+
+func (PartitionStep) jsonSchema(g *schemaGen) map[string]any {
+	return shortFormSchema[PartitionStep](g, map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "minItems": 1, "description": "The nodes cut off."})
+}
+
+// A capture is node:iface, or a mapping with its name.
+func (c *CaptureStep) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
+	d.shortForm(n, path, c, &c.At, yaml.ScalarNode, "iface", func() { c.Iface.unmarshalYAML(d, n, path) })
+}
+
+func (CaptureStep) jsonSchema(g *schemaGen) map[string]any {
+	return shortFormSchema[CaptureStep](g, map[string]any{"type": "string", "description": "The interface, node:iface."})
+}
+
+// heal is true, or a name.
+func (h *HealStep) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
+	h.Name.unmarshalYAML(d, n, path)
+	switch h.Name.V {
+	case "true":
+		h.All, h.Name.V = true, ""
+	case "false", "":
+		d.add(pos(n), "%swant true (every partition) or a partition's name, got %s", prefix(path), describe(n))
+	}
+}
+
+func (HealStep) jsonSchema(*schemaGen) map[string]any {
+	return map[string]any{"oneOf": []any{
+		map[string]any{"const": true, "description": "Heal every partition in place."},
+		map[string]any{"type": "string", "minLength": 1, "description": "A partition's name, or the node of an isolate step."},
+	}}
+}

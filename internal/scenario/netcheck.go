@@ -1,0 +1,652 @@
+package scenario
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nettestlab/nettest/assertions"
+	"github.com/nettestlab/nettest/nettest"
+)
+
+// Parse-time checks and conversions of impairments, faults, firewalls, NAT
+// and captures: every value the engine takes is made here, once, and every
+// problem reported at its key.
+
+// nodeOp is a firewall or NAT change to make in a node.
+type nodeOp struct {
+	node  string
+	apply func(*nettest.Node) error
+}
+
+// nodeIfaces is a node's interfaces as the engine will name them, and the
+// link or LAN each is on ("" for lo).
+type nodeIfaces struct {
+	names []string
+	seg   map[string]string
+}
+
+// nameIfaces works out every node's interface names, as the engine names
+// them when it builds (nettest/resolve.go): the names given, then eth0,
+// eth1 ... for the others, the lowest free first, in the order the node's
+// ends appear (links, then LANs); a LAN switch has br0 and a port per
+// member, named after the member's node. The engine does not export them
+// before Build; steps refer to interfaces, so the parser needs them.
+func (s *Scenario) nameIfaces(t nettest.Topology) {
+	s.ifaces = map[string]*nodeIfaces{}
+	add := func(node, name, seg string) {
+		ni := s.ifaces[node]
+		if ni == nil {
+			ni = &nodeIfaces{names: []string{"lo"}, seg: map[string]string{"lo": ""}}
+			s.ifaces[node] = ni
+		}
+		if _, dup := ni.seg[name]; name != "" && !dup {
+			ni.names = append(ni.names, name)
+			ni.seg[name] = seg
+		}
+	}
+	type end struct {
+		ep  nettest.Endpoint
+		seg string
+	}
+	ends := map[string][]end{}
+	for _, n := range t.Nodes {
+		add(n.Name, "", "")
+	}
+	for i, lk := range t.Links {
+		for _, ep := range []nettest.Endpoint{lk.A, lk.B} {
+			ends[ep.Node] = append(ends[ep.Node], end{ep, s.idx.linkNames[i]})
+		}
+	}
+	for _, lan := range t.LANs {
+		add(lan.Name, "br0", lan.Name)
+		for k, m := range lan.Members {
+			ends[m.Node] = append(ends[m.Node], end{m, lan.Name})
+			if !slices.ContainsFunc(t.Nodes, func(n nettest.NodeConfig) bool { return n.Name == m.Node }) {
+				continue
+			}
+			port := m.Node
+			if _, taken := s.ifaces[lan.Name].seg[port]; taken || len(port) > 15 {
+				port = "port" + strconv.Itoa(k)
+			}
+			add(lan.Name, port, lan.Name)
+		}
+	}
+	for _, n := range t.Nodes {
+		for _, e := range ends[n.Name] {
+			add(n.Name, e.ep.Iface, e.seg)
+		}
+		k := 0
+		for _, e := range ends[n.Name] {
+			if e.ep.Iface != "" {
+				continue
+			}
+			for {
+				if _, taken := s.ifaces[n.Name].seg["eth"+strconv.Itoa(k)]; !taken {
+					break
+				}
+				k++
+			}
+			add(n.Name, "eth"+strconv.Itoa(k), e.seg)
+		}
+	}
+}
+
+// iface checks a node:iface reference; lans allows a LAN's switch as the node.
+func (s *Scenario) iface(l *errList, t Text, lans bool) (node, iface string, ok bool) {
+	node, iface, found := strings.Cut(t.V, ":")
+	if t.V == "" {
+		return "", "", false // reported as missing
+	}
+	if !found || node == "" || iface == "" {
+		l.add(t.Pos, "%q: want node:iface (r1:eth0)", t.V)
+		return "", "", false
+	}
+	ni := s.ifaces[node]
+	isNode := slices.Contains(s.nodeNames(), node)
+	if ni == nil || !isNode && !lans {
+		l.add(t.Pos, "unknown node %q (nodes: %s)", node, strings.Join(s.nodeNames(), ", "))
+		return "", "", false
+	}
+	return node, iface, s.nodeIface(l, t.Pos, node, iface)
+}
+
+// nodeIface checks that a node has an interface.
+func (s *Scenario) nodeIface(l *errList, p Pos, node, iface string) bool {
+	ni := s.ifaces[node]
+	if ni == nil {
+		return false // an unknown node, reported already
+	}
+	if _, ok := ni.seg[iface]; !ok {
+		l.add(p, "node %s has no interface %q (it has %s)", node, iface, strings.Join(ni.names, ", "))
+		return false
+	}
+	return true
+}
+
+// dirAt is where a direction's impairment is written, and how.
+type dirAt struct {
+	pos  Pos
+	word string // "both", "a-b" or "b-a"
+}
+
+// impairments converts a link's impairments per direction. keyed by the
+// engine's words, "A->B" and "B->A", it returns where each is written.
+func impairments(l *errList, d Directions, at At, what string) (nettest.Impairments, map[string]dirAt) {
+	dirs := map[string]dirAt{}
+	var imp nettest.Impairments
+	switch {
+	case d.Both != nil && (d.AB != nil || d.BA != nil):
+		l.add(at.Of("both"), "%s: give both, or a-b and b-a, not both and a direction", what)
+	case d.Both != nil:
+		imp = nettest.Both(impairment(d.Both))
+		dirs["A->B"] = dirAt{at.Of("both"), "both"}
+		dirs["B->A"] = dirs["A->B"]
+	default:
+		if d.AB != nil {
+			imp.AB, dirs["A->B"] = impairment(d.AB), dirAt{at.Of("a-b"), "a-b"}
+		}
+		if d.BA != nil {
+			imp.BA, dirs["B->A"] = impairment(d.BA), dirAt{at.Of("b-a"), "b-a"}
+		}
+	}
+	return imp, dirs
+}
+
+func impairment(sp *ImpairmentSpec) nettest.Impairment {
+	return nettest.Impairment{
+		Delay: sp.Delay.D, Jitter: sp.Jitter.D, Loss: sp.Loss.V, LossCorrelation: sp.LossCorrelation.V,
+		Duplicate: sp.Duplicate.V, Reorder: sp.Reorder.V, Corrupt: sp.Corrupt.V, Rate: sp.Rate.V, Seed: int64(sp.Seed),
+	}
+}
+
+// impairDesc describes a link's impairments for a step's name.
+func impairDesc(imp nettest.Impairments) string {
+	if imp.AB == imp.BA {
+		return "both " + imp.AB.String()
+	}
+	return "a-b " + imp.AB.String() + ", b-a " + imp.BA.String()
+}
+
+var impairProblem = regexp.MustCompile(`^impairment (A->B|B->A): `)
+
+// impairMessage places an engine's problem with a link's impairments: at
+// the direction's key ("impair both: jitter ..."), or at impair-via for
+// the mechanism. ok is false for other problems.
+func impairMessage(problem string, dirs map[string]dirAt, via Pos) (Pos, string, bool) {
+	if m := impairProblem.FindStringSubmatch(problem); m != nil {
+		if d, ok := dirs[m[1]]; ok {
+			return d.pos, "impair " + d.word + ": " + problem[len(m[0]):], true
+		}
+	}
+	if strings.Contains(problem, "mechanism") && via != (Pos{}) {
+		return via, "impair-via: " + problem, true
+	}
+	return Pos{}, "", false
+}
+
+// checkImpairments reports what the engine would refuse in impairments
+// asked of link, declared with the mechanism via: it validates a topology
+// of one such link (nettest has no exported check of an Impairment alone).
+func checkImpairments(l *errList, imp nettest.Impairments, via nettest.Mechanism, dirs map[string]dirAt, link Text) {
+	t := nettest.Topology{
+		Nodes: []nettest.NodeConfig{{Name: "a"}, {Name: "b"}},
+		Links: []nettest.LinkConfig{{Name: "l", A: nettest.Endpoint{Node: "a"}, B: nettest.Endpoint{Node: "b"}, Impair: imp, ImpairVia: via}},
+	}
+	err := t.Validate()
+	if err == nil {
+		return
+	}
+	for _, e := range unwrapAll(err) {
+		problem := e.Error()
+		if ce, ok := e.(*nettest.ConfigError); ok {
+			problem = ce.Problem
+		}
+		if p, msg, ok := impairMessage(problem, dirs, Pos{}); ok {
+			l.add(p, "%s", msg)
+		} else {
+			l.add(link.Pos, "link %s: %s", link.V, problem)
+		}
+	}
+}
+
+var mechanisms = []string{string(nettest.MechanismNetem), string(nettest.MechanismKernel), string(nettest.MechanismUserspace), string(nettest.MechanismNone)}
+
+// parseNet reads an address or a prefix: "10.0.0.1" is 10.0.0.1/32.
+func parseNet(l *errList, t Text, key string) netip.Prefix {
+	if t.V == "" {
+		return netip.Prefix{}
+	}
+	if !strings.Contains(t.V, "/") {
+		a, err := netip.ParseAddr(t.V)
+		if err != nil {
+			l.add(t.Pos, "%s %q: not an address or a prefix (write 10.0.0.1 or 10.0.0.0/24)", key, t.V)
+			return netip.Prefix{}
+		}
+		return netip.PrefixFrom(a, a.BitLen())
+	}
+	p, err := nettest.ParsePrefix(t.V)
+	if err != nil {
+		l.add(t.Pos, "%s: %s", key, strings.Replace(err.Error(), "address ", "prefix ", 1))
+		return netip.Prefix{}
+	}
+	return p
+}
+
+// checkPort reports a port outside 1..65535 (0 is not given).
+func checkPort(l *errList, port int, key string, at At) bool {
+	if port < 0 || port > 65535 {
+		l.add(at.Of(key), "%s %d: want 1 to 65535", key, port)
+		return false
+	}
+	return true
+}
+
+// The Go names of a Rule's fields in the engine's messages, and their keys.
+var (
+	ruleFields = regexp.MustCompile(`\b(Direction|Family|Proto|SrcPort|DstPort|Src|Dst|ICMPType|InIface|OutIface)\b`)
+	ruleKeys   = map[string]string{
+		"Direction": "direction", "Family": "family", "Proto": "proto", "SrcPort": "sport", "DstPort": "dport",
+		"Src": "src", "Dst": "dst", "ICMPType": "icmp-type", "InIface": "in-iface", "OutIface": "out-iface",
+	}
+)
+
+var directions = map[string]nettest.Direction{"input": nettest.Input, "output": nettest.Output, "forward": nettest.Forward}
+
+var families = map[string]nettest.Family{"ipv4": nettest.IPv4, "ipv6": nettest.IPv6}
+
+// rule converts a firewall rule of node, reporting its problems at their
+// keys: the parser's own, then the engine's (Rule.Validate).
+func (s *Scenario) rule(l *errList, node, verb string, r *RuleSpec, at At) nettest.Rule {
+	checkEnum(l, r.Direction, "direction", "input", "output", "forward")
+	checkEnum(l, r.Family, "family", "ipv4", "ipv6")
+	checkEnum(l, r.Proto, "proto", "tcp", "udp", "icmp", "icmpv6")
+	rl := nettest.Rule{
+		Direction: directions[r.Direction.V], Family: families[r.Family.V],
+		Src: parseNet(l, r.Src, "src"), Dst: parseNet(l, r.Dst, "dst"),
+		SrcPort: r.SrcPort, DstPort: r.DstPort, ICMPType: r.ICMPType.V, Established: r.Established,
+	}
+	if slices.Contains([]string{"tcp", "udp", "icmp", "icmpv6"}, r.Proto.V) {
+		rl.Proto = r.Proto.V
+	}
+	for _, f := range []struct {
+		t   Text
+		dst *string
+	}{{r.InIface, &rl.InIface}, {r.OutIface, &rl.OutIface}} {
+		if f.t.V != "" && s.nodeIface(l, f.t.Pos, node, f.t.V) {
+			*f.dst = f.t.V
+		}
+	}
+	err := rl.Validate()
+	for _, e := range unwrapAll(err) {
+		if err == nil {
+			break
+		}
+		problem := e.Error()
+		if ce, ok := e.(*nettest.ConfigError); ok {
+			problem = ce.Problem
+		}
+		p := at.Pos
+		if m := ruleFields.FindStringIndex(problem); m != nil && m[0] == 0 {
+			p = at.Of(ruleKeys[problem[:m[1]]])
+		}
+		problem = ruleFields.ReplaceAllStringFunc(problem, func(f string) string { return ruleKeys[f] })
+		problem = strings.ReplaceAll(problem, `(it is "")`, "(none is given)")
+		l.add(p, "node %s: %s: %s", node, verb, problem)
+	}
+	return rl
+}
+
+// policy converts a default policy's directions (none: all three).
+func policy(l *errList, dirs StringList) []nettest.Direction {
+	var out []nettest.Direction
+	for _, d := range dirs {
+		checkEnum(l, d, "direction", "input", "output", "forward")
+		if dir, ok := directions[d.V]; ok {
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+// firewallOp converts one firewall entry of node: verb is allow, deny,
+// reject, default-deny or default-allow. It returns the change and its
+// description ("deny input: tcp dport 22").
+func (s *Scenario) firewallOp(l *errList, node, verb string, r *RuleSpec, at At, dirs StringList) (*nodeOp, string) {
+	op := &nodeOp{node: node}
+	switch verb {
+	case "allow", "deny", "reject":
+		rl := s.rule(l, node, verb, r, at)
+		op.apply = func(n *nettest.Node) error {
+			fw := n.Firewall()
+			return map[string]func(nettest.Rule) error{"allow": fw.Allow, "deny": fw.Deny, "reject": fw.Reject}[verb](rl)
+		}
+		return op, rl.String()
+	}
+	ds := policy(l, dirs)
+	var names []string
+	for _, d := range ds {
+		names = append(names, d.String())
+	}
+	op.apply = func(n *nettest.Node) error {
+		if verb == "default-deny" {
+			return n.Firewall().DefaultDeny(ds...)
+		}
+		return n.Firewall().DefaultAllow(ds...)
+	}
+	return op, strings.Join(names, ", ")
+}
+
+// snatOp converts a source NAT of node.
+func snatOp(l *errList, node string, sn *SNATSpec, at At) (*nodeOp, string) {
+	src := parseNet(l, sn.Src, "src")
+	to, err := netip.ParseAddr(sn.To.V)
+	switch {
+	case sn.To.V == "":
+	case err != nil:
+		l.add(sn.To.Pos, "to %q: not an address", sn.To.V)
+	case src.IsValid() && src.Addr().Is4() != to.Is4():
+		l.add(sn.To.Pos, "to %s is %s but src %s is %s", to, nettest.FamilyOf(to), src, nettest.FamilyOf(src.Addr()))
+	}
+	if src.IsValid() && src != src.Masked() {
+		l.add(sn.Src.Pos, "src %s: has host bits set (the prefix is %s; an address is %s)", src, src.Masked(), src.Addr())
+	}
+	op := &nodeOp{node: node, apply: func(n *nettest.Node) error { return n.NAT().SNAT(src, to) }}
+	return op, sn.Src.V + " -> " + sn.To.V
+}
+
+// portForwardOp converts a port forward of node.
+func portForwardOp(l *errList, node string, pf *PortForwardSpec, at At) (*nodeOp, string) {
+	checkEnum(l, pf.Proto, "proto", "tcp", "udp")
+	proto := cmpOr(pf.Proto.V, "tcp")
+	if pf.Port < 1 || pf.Port > 65535 {
+		l.add(at.Of("port"), "port %d: want 1 to 65535", pf.Port)
+	}
+	to, err := netip.ParseAddrPort(pf.To.V)
+	if err != nil {
+		a, aerr := netip.ParseAddr(pf.To.V)
+		if aerr != nil && pf.To.V != "" {
+			l.add(pf.To.Pos, "to %q: want address:port (10.0.0.2:80, [fd00::2]:80) or an address (the same port)", pf.To.V)
+		}
+		to = netip.AddrPortFrom(a, 0)
+	}
+	op := &nodeOp{node: node, apply: func(n *nettest.Node) error { return n.NAT().PortForward(proto, pf.Port, to) }}
+	return op, fmt.Sprintf("%s %d -> %s", proto, pf.Port, pf.To.V)
+}
+
+// masqueradeOp converts a masquerade out of node's iface.
+func masqueradeOp(node, iface string) *nodeOp {
+	return &nodeOp{node: node, apply: func(n *nettest.Node) error { return n.NAT().Masquerade(iface) }}
+}
+
+// netTopology converts the topology's firewall and NAT, in file order.
+func (s *Scenario) netTopology(l *errList) {
+	t := &s.Spec.Topology
+	for _, nf := range t.Firewall.PerNode {
+		if !s.checkNode(l, nf.Node, false) {
+			continue
+		}
+		for _, e := range nf.Entries {
+			verb, ok := one(l, e.At, setKeys(reflect.ValueOf(e)), "firewall entry")
+			if !ok {
+				continue
+			}
+			var op *nodeOp
+			switch {
+			case e.Allow != nil, e.Deny != nil, e.Reject != nil:
+				r := cmpPtr(e.Allow, e.Deny, e.Reject)
+				op, _ = s.firewallOp(l, nf.Node.V, verb, &r.RuleSpec, r.At, nil)
+			default:
+				p := cmpPtr(e.DefaultDeny, e.DefaultAllow)
+				op, _ = s.firewallOp(l, nf.Node.V, verb, nil, p.At, p.Direction)
+			}
+			s.setup = append(s.setup, op)
+		}
+	}
+	for _, nn := range t.NAT.PerNode {
+		if !s.checkNode(l, nn.Node, false) {
+			continue
+		}
+		for _, e := range nn.Entries {
+			if _, ok := one(l, e.At, setKeys(reflect.ValueOf(e)), "nat entry"); !ok {
+				continue
+			}
+			var op *nodeOp
+			switch {
+			case e.Masquerade != nil:
+				if !s.nodeIface(l, e.Masquerade.Pos, nn.Node.V, e.Masquerade.V) {
+					continue
+				}
+				op = masqueradeOp(nn.Node.V, e.Masquerade.V)
+			case e.SNAT != nil:
+				op, _ = snatOp(l, nn.Node.V, &e.SNAT.SNATSpec, e.SNAT.At)
+			default:
+				op, _ = portForwardOp(l, nn.Node.V, &e.PortForward.PortForwardSpec, e.PortForward.At)
+			}
+			s.setup = append(s.setup, op)
+		}
+	}
+}
+
+// one checks that a mapping of alternatives has exactly one key set, and
+// returns it.
+func one(l *errList, at At, keys []string, what string) (string, bool) {
+	switch len(keys) {
+	case 1:
+		return keys[0], true
+	case 0:
+		l.add(at.Pos, "%s: nothing to do", what)
+	default:
+		l.add(at.Pos, "%s: %s: one per entry (make them separate entries)", what, strings.Join(keys, " and "))
+	}
+	return "", false
+}
+
+// cmpPtr returns the first pointer that is not nil.
+func cmpPtr[T any](ps ...*T) *T {
+	for _, p := range ps {
+		if p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// packetMatch converts a saw-packet or no-packet check's keys.
+func packetMatch(l *errList, p *PacketStep) assertions.Match {
+	checkEnum(l, p.Proto, "proto", "tcp", "udp", "icmp", "icmpv6", "arp")
+	checkEnum(l, p.Direction, "direction", "in", "out")
+	checkEnum(l, p.Family, "family", "ipv4", "ipv6")
+	m := assertions.Match{Src: parseNet(l, p.Src, "src"), Dst: parseNet(l, p.Dst, "dst"), ICMP: p.ICMPType.V, Direction: p.Direction.V}
+	if slices.Contains([]string{"tcp", "udp", "icmp", "icmpv6", "arp"}, p.Proto.V) {
+		m.Proto = p.Proto.V
+	}
+	for _, port := range []struct {
+		key string
+		v   int
+		dst *int
+	}{{"sport", p.SrcPort, &m.SrcPort}, {"dport", p.DstPort, &m.DstPort}} {
+		switch {
+		case !checkPort(l, port.v, port.key, p.At):
+		case port.v != 0 && m.Proto != "" && m.Proto != "tcp" && m.Proto != "udp":
+			l.add(p.At.Of(port.key), "%s %d: ports need proto tcp, udp or none (it is %s)", port.key, port.v, m.Proto)
+		default:
+			*port.dst = port.v
+		}
+	}
+	if t := p.ICMPType; t.V != "" {
+		_, err4 := nettest.ICMPTypeNumber(nettest.IPv4, t.V)
+		_, err6 := nettest.ICMPTypeNumber(nettest.IPv6, t.V)
+		switch {
+		case m.Proto != "" && m.Proto != "icmp" && m.Proto != "icmpv6":
+			l.add(t.Pos, "icmp-type %q: needs proto icmp, icmpv6 or none (it is %s)", t.V, m.Proto)
+		case m.Proto == "icmp" && err4 != nil:
+			l.add(t.Pos, "icmp-type: %v", err4)
+		case m.Proto == "icmpv6" && err6 != nil:
+			l.add(t.Pos, "icmp-type: %v", err6)
+		case err4 != nil && err6 != nil:
+			l.add(t.Pos, "icmp-type %q: no ICMP or ICMPv6 type of that name (%v)", t.V, err4)
+		}
+	}
+	return m
+}
+
+// capState is a capture as the steps see it, in file order.
+type capState struct {
+	pos     Pos
+	stopped bool
+}
+
+func (s *Scenario) captureNames() string {
+	if len(s.caps) == 0 {
+		return "none"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(s.caps)), ", ")
+}
+
+// netStep checks a step that impairs, faults, filters, translates or
+// captures, keeps what it needs in plan and returns its default name.
+func (s *Scenario) netStep(l *errList, st *Step, plan *StepPlan) string {
+	nodeStep := func(node Text, op *nodeOp, verb, desc string) string {
+		if s.checkNode(l, node, false) {
+			plan.op = op
+		}
+		return strings.TrimSpace(verb + " " + node.V + " " + desc)
+	}
+	switch {
+	case st.IfaceDown != nil, st.IfaceUp != nil:
+		ref, verb := st.IfaceDown, "interface down "
+		if ref == nil {
+			ref, verb = st.IfaceUp, "interface up "
+		}
+		s.iface(l, *ref, false)
+		return verb + ref.V
+	case st.Impair != nil:
+		im := st.Impair
+		link := s.checkLink(l, im.Link)
+		d := im.Directions
+		switch {
+		case im.None && (d.Both != nil || d.AB != nil || d.BA != nil):
+			l.add(im.At.Of("none"), "impair: none: true takes no direction")
+		case im.None:
+			return "impair " + im.Link.V + ": none"
+		case d.Both == nil && d.AB == nil && d.BA == nil:
+			l.add(im.At.Pos, "impair: give both, a-b, b-a or none: true")
+		}
+		imp, dirs := impairments(l, d, im.At, "impair")
+		checkImpairments(l, imp, s.linkVia[link], dirs, im.Link)
+		plan.impair = imp
+		return "impair " + im.Link.V + ": " + impairDesc(imp)
+	case st.Flap != nil:
+		f := st.Flap
+		s.checkLink(l, f.Link)
+		if f.Times < 0 {
+			l.add(f.At.Of("times"), "times %d: want 1 or more", f.Times)
+		}
+		name := fmt.Sprintf("flap %s: down %s, up %s", f.Link.V, f.Down.D, f.Up.D)
+		if f.Times > 1 {
+			name += fmt.Sprintf(", %d times", f.Times)
+		}
+		return name
+	case st.Partition != nil, st.Isolate != nil:
+		p := st.Partition
+		if p == nil {
+			p = &PartitionStep{At: At{Pos: st.Isolate.Pos}, Name: *st.Isolate, Nodes: []Text{*st.Isolate}}
+		}
+		var names []string
+		for _, n := range p.Nodes {
+			s.checkNode(l, n, false)
+			names = append(names, n.V)
+		}
+		if len(p.Nodes) == 0 {
+			l.add(p.At.Of("nodes"), "partition: no nodes")
+		}
+		if slices.Contains(s.parts, p.Name.V) && p.Name.V != "" {
+			l.add(p.Name.Pos, "partition %s is in place already (heal it first)", p.Name.V)
+		}
+		s.parts = append(s.parts, p.Name.V)
+		if st.Isolate != nil {
+			return "isolate " + st.Isolate.V
+		}
+		name := "partition " + strings.Join(names, ", ")
+		if p.Name.V != "" {
+			name += " (" + p.Name.V + ")"
+		}
+		return name
+	case st.Heal != nil:
+		h := st.Heal
+		switch {
+		case len(s.parts) == 0:
+			l.add(h.Name.Pos, "heal: no partition is in place here (partition and isolate steps make them)")
+		case h.All:
+			s.parts = nil
+			return "heal"
+		case !slices.Contains(s.parts, h.Name.V):
+			var named []string
+			for _, p := range s.parts {
+				if p != "" {
+					named = append(named, p)
+				}
+			}
+			l.add(h.Name.Pos, "heal %s: no partition of that name is in place here (named ones: %s; heal: true heals every one)", h.Name.V, cmpOr(strings.Join(named, ", "), "none"))
+		default:
+			s.parts = slices.DeleteFunc(s.parts, func(p string) bool { return p == h.Name.V })
+		}
+		return "heal " + h.Name.V
+	case st.Allow != nil, st.Deny != nil, st.Reject != nil:
+		r := cmpPtr(st.Allow, st.Deny, st.Reject)
+		verb := st.actions()[0]
+		op, desc := s.firewallOp(l, r.Node.V, verb, &r.RuleSpec, r.At, nil)
+		return nodeStep(r.Node, op, verb, desc)
+	case st.DefaultDeny != nil, st.DefaultAllow != nil:
+		p := cmpPtr(st.DefaultDeny, st.DefaultAllow)
+		verb := st.actions()[0]
+		op, desc := s.firewallOp(l, p.Node.V, verb, nil, p.At, p.Direction)
+		return nodeStep(p.Node, op, strings.Replace(verb, "-", " ", 1), desc)
+	case st.FirewallClear != nil:
+		return nodeStep(*st.FirewallClear, &nodeOp{node: st.FirewallClear.V, apply: func(n *nettest.Node) error { return n.Firewall().Clear() }}, "firewall clear", "")
+	case st.NATClear != nil:
+		return nodeStep(*st.NATClear, &nodeOp{node: st.NATClear.V, apply: func(n *nettest.Node) error { return n.NAT().Clear() }}, "nat clear", "")
+	case st.Masquerade != nil:
+		if node, iface, ok := s.iface(l, *st.Masquerade, false); ok {
+			plan.op = masqueradeOp(node, iface)
+		}
+		return "masquerade " + st.Masquerade.V
+	case st.SNAT != nil:
+		op, desc := snatOp(l, st.SNAT.Node.V, &st.SNAT.SNATSpec, st.SNAT.At)
+		return nodeStep(st.SNAT.Node, op, "snat", desc)
+	case st.PortForward != nil:
+		op, desc := portForwardOp(l, st.PortForward.Node.V, &st.PortForward.PortForwardSpec, st.PortForward.At)
+		return nodeStep(st.PortForward.Node, op, "port forward", desc)
+	case st.Capture != nil:
+		c := st.Capture
+		s.iface(l, c.Iface, true)
+		name := cmpOr(c.Name.V, c.Iface.V)
+		if prev, dup := s.caps[name]; dup {
+			l.add(cmpPos(c.Name.Pos, c.Iface.Pos), "capture %s: a capture of that name started at line %d: give this one another name", name, prev.pos.Line)
+		} else {
+			s.caps[name] = &capState{pos: cmpPos(c.Name.Pos, c.Iface.Pos)}
+		}
+		if name != c.Iface.V {
+			return "capture " + c.Iface.V + " as " + name
+		}
+		return "capture " + name
+	case st.CaptureStop != nil:
+		ref := st.CaptureStop
+		switch c := s.caps[ref.V]; {
+		case c == nil:
+			l.add(ref.Pos, "unknown capture %q: a capture step before this one starts it (captures: %s)", ref.V, s.captureNames())
+		case c.stopped:
+			l.add(ref.Pos, "capture %s is stopped already", ref.V)
+		default:
+			c.stopped = true
+		}
+		return "capture stop " + ref.V
+	}
+	return ""
+}
