@@ -7,11 +7,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nettestlab/nettest/internal/scenario"
+	"github.com/nettestlab/nettest/nettest"
 )
 
 // reporter prints a run as it goes.
@@ -96,6 +98,12 @@ type textReporter struct {
 	mu       sync.Mutex
 	stopTick chan struct{}
 	tickDone chan struct{}
+	stage    atomic.Pointer[nettest.Progress] // the build's latest progress
+}
+
+// BuildProgress records how far the build is, for the progress line.
+func (t *textReporter) BuildProgress(s *scenario.Scenario, p nettest.Progress) {
+	t.stage.Store(&p)
 }
 
 func newTextReporter(stdout, stderr io.Writer) *textReporter {
@@ -139,7 +147,11 @@ func (t *textReporter) Building(s *scenario.Scenario) {
 				return
 			case <-tick.C:
 				if e := time.Since(start); e > 300*time.Millisecond {
-					fmt.Fprintf(t.progressOut, "\r\x1b[Kbuilding %s: %s, starting processes ... %.1fs", s.Name, counts(s), e.Seconds())
+					what := "starting processes"
+					if p := t.stage.Load(); p != nil && !(p.Stage == "ready" && p.Done == p.Total) {
+						what = fmt.Sprintf("%s %d/%d", p.Stage, p.Done, p.Total)
+					}
+					fmt.Fprintf(t.progressOut, "\r\x1b[Kbuilding %s: %s, %s ... %.1fs", s.Name, counts(s), what, e.Seconds())
 					shown = true
 				}
 			}

@@ -68,6 +68,12 @@ type Options struct {
 	Observer Observer
 }
 
+// ProgressObserver is an Observer that also follows the build, stage by
+// stage (see nettest.WithProgress).
+type ProgressObserver interface {
+	BuildProgress(s *Scenario, p nettest.Progress)
+}
+
 // Run is a scenario being run: its network and processes.
 type Run struct {
 	S       *Scenario
@@ -149,6 +155,9 @@ func (r *Run) setup(ctx context.Context) (err error) {
 			return err
 		}
 		r.tmpDir = true
+	}
+	if o, ok := r.opts.Observer.(ProgressObserver); ok {
+		ctx = nettest.WithProgress(ctx, func(p nettest.Progress) { o.BuildProgress(r.S, p) })
 	}
 	if r.Network, err = nettest.Build(ctx, r.S.Topology); err != nil {
 		return err

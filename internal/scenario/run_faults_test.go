@@ -326,3 +326,30 @@ func TestRunCaptureInterfaceDown(t *testing.T) {
 		}
 	}
 }
+
+// progressObserver records the build's progress reports.
+type progressObserver struct{ stages []string }
+
+func (o *progressObserver) Building(*scenario.Scenario)                       {}
+func (o *progressObserver) Built(*scenario.Scenario, time.Duration, error)    {}
+func (o *progressObserver) StepStart(*scenario.Scenario, string)              {}
+func (o *progressObserver) StepDone(*scenario.Scenario, *scenario.StepResult) {}
+func (o *progressObserver) BuildProgress(_ *scenario.Scenario, p nettest.Progress) {
+	if len(o.stages) == 0 || o.stages[len(o.stages)-1] != p.Stage {
+		o.stages = append(o.stages, p.Stage)
+	}
+}
+
+// TestRunReportsBuildProgress: an observer that wants it follows the build
+// stage by stage (nettest-run's progress line on a terminal).
+func TestRunReportsBuildProgress(t *testing.T) {
+	o := &progressObserver{}
+	r := execute(t, "name: progress\n"+routed+"steps:\n  - ping: {from: h1, to: h2}\n", scenario.Options{Observer: o})
+	if r.Failed() {
+		t.Fatal("run failed")
+	}
+	want := []string{"namespaces", "links", "addresses", "routes", "ready"}
+	if strings.Join(o.stages, " ") != strings.Join(want, " ") {
+		t.Errorf("stages %v, want %v", o.stages, want)
+	}
+}
