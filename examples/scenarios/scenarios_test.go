@@ -10,6 +10,7 @@ import (
 	"github.com/nettestlab/nettest/examples/scenarios"
 	"github.com/nettestlab/nettest/internal/scenario"
 	"github.com/nettestlab/nettest/internal/testenv"
+	"github.com/nettestlab/nettest/nettest"
 )
 
 // tools lists the programs an example runs, beyond nettest-run itself.
@@ -19,6 +20,11 @@ var tools = map[string][]string{
 	"routed.yaml":    {"ip", "sh"},
 	"bird-ospf.yaml": {"bird", "ip", "sh"},
 	"faults.yaml":    {},
+}
+
+// features lists the kernel features an example needs beyond veth.
+var features = map[string][]nettest.Feature{
+	"faults.yaml": {nettest.FeatureTUN, nettest.FeatureNFTables}, // a userspace link; firewall and NAT
 }
 
 // TestExamples runs every example scenario, as `nettest-run run` would,
@@ -36,6 +42,16 @@ func TestExamples(t *testing.T) {
 				t.Fatalf("%s: say which tools it needs in tools", f)
 			}
 			testenv.RequireTools(t, want...)
+			if need := features[f]; len(need) > 0 {
+				fs, err := nettest.DetectFeatures()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := fs.Require(need...); err != nil {
+					// Rootless, /dev/net/tun is often root's only.
+					t.Skipf("skipping: %v", err)
+				}
+			}
 			data, err := scenarios.Files.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)
