@@ -21,6 +21,16 @@ import (
 func execute(t *testing.T, src string, opts scenario.Options) *scenario.Run {
 	t.Helper()
 	testenv.RequirePrivilege(t)
+	if strings.Contains(src, "impair-via: userspace") || strings.Contains(src, "delay:") {
+		// A userspace link (or netem): rootless, /dev/net/tun is often root's only.
+		fs, err := nettest.DetectFeatures()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fs.Supported(nettest.FeatureNetem) && !fs.Supported(nettest.FeatureTUN) {
+			t.Skipf("skipping: a userspace link needs TUN/TAP: %s", fs.Status(nettest.FeatureTUN).Reason)
+		}
+	}
 	s, err := scenario.Parse("t.yaml", []byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
