@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nettestlab/nettest/internal/nsthread"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
@@ -118,12 +119,12 @@ func newNamespaces(sysctls []func() [][2]string) ([]*namespace, error) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			errs[w] = onLockedThread(func() (func() error, error) {
+			errs[w] = nsthread.Run(func() (func() error, error) {
 				orig, err := netns.Get()
 				if err != nil {
 					return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
 				}
-				restore := restoreTo(orig)
+				restore := nsthread.RestoreTo(orig)
 				for i := w; i < len(sysctls); i += workers {
 					// From the original namespace each time: a new namespace
 					// may copy the settings of the one it is made from
@@ -220,7 +221,7 @@ func ipv6Enabled() bool {
 // Goroutines that fn starts do not run in the namespace; sockets fn opens
 // stay in it and may be used from anywhere.
 func (ns *namespace) do(fn func() error) error {
-	return onLockedThread(func() (func() error, error) {
+	return nsthread.Run(func() (func() error, error) {
 		orig, err := netns.Get()
 		if err != nil {
 			return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
@@ -229,7 +230,7 @@ func (ns *namespace) do(fn func() error) error {
 			orig.Close()
 			return nil, &enterError{privilegeError("entering the namespace", err)}
 		}
-		return restoreTo(orig), nil
+		return nsthread.RestoreTo(orig), nil
 	}, fn)
 }
 
@@ -239,77 +240,6 @@ type enterError struct{ err error }
 
 func (e *enterError) Error() string { return e.err.Error() }
 func (e *enterError) Unwrap() error { return e.err }
-
-// restoreTo returns a function that moves the calling thread back into orig
-// and closes it.
-func restoreTo(orig netns.NsHandle) func() error {
-	return func() error {
-		defer orig.Close()
-		if err := netns.Set(orig); err != nil {
-			return fmt.Errorf("returning the thread to its network namespace: %w", err)
-		}
-		return nil
-	}
-}
-
-// onLockedThread runs enter and then fn on a new goroutine locked to its OS
-// thread. enter changes the thread (joins or creates a namespace) and returns
-// a function that puts it back (nil when it changed nothing). When putting it
-// back fails, the goroutine exits still locked and the Go runtime ends the
-// thread rather than reuse it. A panic in fn is re-raised in the caller's
-// goroutine once the thread is back, and a runtime.Goexit in fn (t.FailNow)
-// ends the caller's goroutine too; fn may be nil.
-func onLockedThread(enter func() (restore func() error, err error), fn func() error) error {
-	type result struct {
-		err      error
-		panicked bool
-		panic    any
-		goexit   bool // fn called runtime.Goexit (t.FailNow, say)
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		var res result
-		restore, err := enter()
-		res.err = err
-		finished := false
-		// Runs however the goroutine ends: normally, or by runtime.Goexit
-		// inside fn.
-		defer func() {
-			res.goexit = !finished
-			if restore != nil {
-				if rerr := restore(); rerr != nil {
-					res.err = errors.Join(res.err, rerr)
-					done <- res
-					return // still locked: the thread dies with this goroutine
-				}
-			}
-			runtime.UnlockOSThread()
-			done <- res
-		}()
-		if err == nil && fn != nil {
-			func() {
-				defer func() {
-					if p := recover(); p != nil {
-						res.panicked, res.panic = true, p
-					}
-				}()
-				res.err = fn()
-			}()
-		}
-		finished = true
-	}()
-	res := <-done
-	switch {
-	case res.panicked:
-		panic(res.panic)
-	case res.goexit:
-		// fn ended its goroutine (t.FailNow inside Do): end the caller's
-		// too, as it would have without Do.
-		runtime.Goexit()
-	}
-	return res.err
-}
 
 // close releases the namespace. The kernel destroys it, with its interfaces,
 // once nothing else holds it.

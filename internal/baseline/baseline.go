@@ -21,13 +21,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nettestlab/nettest/internal/nsthread"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
@@ -75,90 +75,65 @@ func writeSysctl(path, value string) error {
 
 // newNamespaces creates one anonymous namespace per element of sysctls,
 // writing those sysctls inside it, opening a NETLINK_ROUTE handle and a raw
-// NETLINK_ROUTE socket in it and bringing its lo up. Everything runs on one goroutine locked to its OS
-// thread, which unshares once per namespace and goes back to its original
-// namespace at the end (or, should that fail, exits locked so that the
-// runtime ends the thread). On error the namespaces made so far are returned
+// NETLINK_ROUTE socket in it and bringing its lo up. Everything runs on one
+// locked OS thread (nsthread.Run), which unshares once per namespace and
+// goes back to its original namespace at the end. On error the namespaces made so far are returned
 // with the error, for the caller to close.
 func newNamespaces(sysctls [][][2]string) ([]*namespace, error) {
 	out := make([]*namespace, 0, len(sysctls))
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	err := nsthread.Run(func() (func() error, error) {
 		orig, err := netns.Get()
 		if err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("opening this thread's namespace: %w", err)
-			return
+			return nil, fmt.Errorf("opening this thread's namespace: %w", err)
 		}
-		defer orig.Close()
-		err = func() error {
-			for i, set := range sysctls {
-				if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-					return fmt.Errorf("namespace %d: unshare: %w", i, err)
-				}
-				ns := &namespace{fd: -1}
-				out = append(out, ns)
-				var err error
-				if ns.fd, err = netns.Get(); err != nil {
-					return fmt.Errorf("namespace %d: %w", i, err)
-				}
-				for _, kv := range set {
-					if err := writeSysctl(kv[0], kv[1]); err != nil {
-						return fmt.Errorf("namespace %d: sysctl %s: %w", i, kv[0], err)
-					}
-				}
-				if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
-					return fmt.Errorf("namespace %d: netlink: %w", i, err)
-				}
-				sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
-				if err != nil {
-					return fmt.Errorf("namespace %d: netlink: %w", i, err)
-				}
-				ns.raw = &nl.SocketHandle{Socket: sock}
-				if err := ns.nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1}}); err != nil {
-					return fmt.Errorf("namespace %d: lo up: %w", i, err)
+		return nsthread.RestoreTo(orig), nil
+	}, func() error {
+		for i, set := range sysctls {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("namespace %d: unshare: %w", i, err)
+			}
+			ns := &namespace{fd: -1}
+			out = append(out, ns)
+			var err error
+			if ns.fd, err = netns.Get(); err != nil {
+				return fmt.Errorf("namespace %d: %w", i, err)
+			}
+			for _, kv := range set {
+				if err := writeSysctl(kv[0], kv[1]); err != nil {
+					return fmt.Errorf("namespace %d: sysctl %s: %w", i, kv[0], err)
 				}
 			}
-			return nil
-		}()
-		if serr := netns.Set(orig); serr != nil {
-			done <- errors.Join(err, serr)
-			return // still locked: the thread dies with the goroutine
+			if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+				return fmt.Errorf("namespace %d: netlink: %w", i, err)
+			}
+			sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+			if err != nil {
+				return fmt.Errorf("namespace %d: netlink: %w", i, err)
+			}
+			ns.raw = &nl.SocketHandle{Socket: sock}
+			if err := ns.nl.LinkSetUp(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 1}}); err != nil {
+				return fmt.Errorf("namespace %d: lo up: %w", i, err)
+			}
 		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	return out, <-done
+		return nil
+	})
+	return out, err
 }
 
 // do runs fn inside the namespace on a goroutine locked to its OS thread,
 // then puts the thread back.
 func do(fd netns.NsHandle, fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	return nsthread.Run(func() (func() error, error) {
 		orig, err := netns.Get()
 		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
+			return nil, err
 		}
-		defer orig.Close()
 		if err := netns.Set(fd); err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
+			orig.Close()
+			return nil, err
 		}
-		err = fn()
-		if serr := netns.Set(orig); serr != nil {
-			done <- errors.Join(err, serr)
-			return // still locked: the thread dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	return <-done
+		return nsthread.RestoreTo(orig), nil
+	}, fn)
 }
 
 // Topo is a baseline chain h1 - r1 - ... - rN - h2: node k is nss[k], link

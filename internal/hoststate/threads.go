@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"runtime"
 	"sort"
 	"strconv"
 
+	"github.com/nettestlab/nettest/internal/nsthread"
 	"github.com/vishvananda/netns"
 )
 
@@ -90,41 +90,31 @@ func ThreadsOutside() ([]string, error) {
 
 // inNamespace runs fn on a new goroutine locked to its OS thread, after the
 // thread has joined the network namespace ns, and then puts the thread back
-// into the namespace it was in before unlocking it. Should that fail, the
-// goroutine exits still locked and the Go runtime retires the thread rather
-// than let other goroutines run in the wrong namespace.
+// (see nsthread.Run). A panic in fn is returned as an error.
 func inNamespace(ns netns.NsHandle, fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	return nsthread.Run(func() (func() error, error) {
 		orig, err := netns.Get()
 		if err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("hoststate: opening this thread's network namespace: %w", err)
-			return
+			return nil, fmt.Errorf("hoststate: opening this thread's network namespace: %w", err)
 		}
-		defer orig.Close()
 		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("hoststate: joining the network namespace to read it: %w "+
+			orig.Close()
+			return nil, fmt.Errorf("hoststate: joining the network namespace to read it: %w "+
 				"(taking a snapshot needs CAP_SYS_ADMIN, as building a topology does)", err)
-			return
 		}
-		err = func() (err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					err = fmt.Errorf("hoststate: panic while reading a namespace: %v", p)
-				}
-			}()
-			return fn()
+		restore := nsthread.RestoreTo(orig)
+		return func() error {
+			if err := restore(); err != nil {
+				return fmt.Errorf("hoststate: %w", err)
+			}
+			return nil
+		}, nil
+	}, func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("hoststate: panic while reading a namespace: %v", p)
+			}
 		}()
-		if rerr := netns.Set(orig); rerr != nil {
-			// Still locked: the thread ends with this goroutine.
-			done <- errors.Join(err, fmt.Errorf("hoststate: returning the thread to its network namespace: %w", rerr))
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	return <-done
+		return fn()
+	})
 }
