@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -35,6 +36,13 @@ func Attach(t Topology, name string) (_ *Network, err error) {
 	if err != nil {
 		return nil, err
 	}
+	rec, err := readRecord(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("nettest: topology %s is not up: nettest has no record of persisting it (in %s)", name, recordDir)
+	}
+	if err != nil {
+		return nil, err
+	}
 	n := newNetwork(p, name)
 	defer func() {
 		if err != nil {
@@ -45,6 +53,9 @@ func Attach(t Topology, name string) (_ *Network, err error) {
 		path := filepath.Join(NetnsDir, PersistedName(name, node.p.name))
 		if node.ns, err = openNamespace(path); err != nil {
 			return nil, fmt.Errorf("%s: %w", node.where(), err)
+		}
+		if err := rec.proves(node.p.name, node.ns); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", node.where(), path, err)
 		}
 		n.persisted = append(n.persisted, path)
 		for _, in := range node.ifaces {

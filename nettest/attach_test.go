@@ -92,7 +92,7 @@ func TestAttachDetach(t *testing.T) {
 	if _, err := h1.Ping(context.Background(), dst, nettest.PingOptions{}); err != nil {
 		t.Errorf("ping after SetUp: %v", err)
 	}
-	if _, err := nettest.Attach(topo, "nosuch"); err == nil || !strings.Contains(err.Error(), "does not exist: the topology is not up") {
+	if _, err := nettest.Attach(topo, "nosuch"); err == nil || !strings.Contains(err.Error(), "topology nosuch is not up") {
 		t.Errorf("attaching to a topology that is not up: %v", err)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)

@@ -1,30 +1,141 @@
 package nettest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/owner"
 )
 
 // NamePrefix begins the name of every network namespace nettest makes
 // persistent under /run/netns: "nettest-<topology>.<node>". Names of
 // topologies and nodes hold no '.', so the dot splits them unambiguously.
-// [CleanPersisted] removes exactly the namespaces whose names start so.
+// The prefix is only a convention for people reading `ip netns list`: it
+// proves nothing, since anyone can `ip netns add nettest-x`. What nettest
+// removes is decided by its records (see [Network.Persist]).
 const NamePrefix = "nettest-"
 
 // NetnsDir is where ip-netns(8) keeps named network namespaces.
 const NetnsDir = "/run/netns"
 
+// StateDir is nettest's own state folder. Persist records there, in
+// StateDir/netns, which namespaces it named; nettest-run keeps its labs in
+// StateDir/labs. Nothing outside it is ever removed on the word of a file
+// inside it.
+const StateDir = "/run/nettest"
+
+// recordDir holds one record per persisted topology.
+var recordDir = filepath.Join(StateDir, "netns")
+
 // PersistedName returns the name under /run/netns of a node's namespace.
 func PersistedName(topology, node string) string {
 	return NamePrefix + topology + "." + node
+}
+
+// persistRecord is what Persist writes before it names anything: which
+// names it makes, for which namespaces (by their nsfs identity), made by
+// whom. A file under /run/netns is nettest's only if it is a mount of the
+// very namespace the record names.
+type persistRecord struct {
+	Topology   string         `json:"topology"`
+	Owner      owner.Owner    `json:"owner"`
+	Namespaces []persistEntry `json:"namespaces"`
+}
+
+// persistEntry names one namespace: its node and the nsfs device and inode
+// that identify it while it exists.
+type persistEntry struct {
+	Node string `json:"node"`
+	Dev  uint64 `json:"dev"`
+	Ino  uint64 `json:"ino"`
+}
+
+func (e persistEntry) path(topology string) string {
+	return filepath.Join(NetnsDir, PersistedName(topology, e.Node))
+}
+
+func recordPath(topology string) string { return filepath.Join(recordDir, topology+".json") }
+
+func (r *persistRecord) write() error {
+	if err := os.MkdirAll(recordDir, 0o755); err != nil {
+		return privilegeError("creating "+recordDir, err)
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := recordPath(r.Topology) + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return privilegeError("writing "+tmp, err)
+	}
+	return os.Rename(tmp, recordPath(r.Topology))
+}
+
+// readRecord reads a topology's record; the name must be a valid topology
+// name, so that it cannot lead outside recordDir.
+func readRecord(topology string) (*persistRecord, error) {
+	if msg := checkName(topology, 32); msg != "" {
+		return nil, fmt.Errorf("nettest: topology %s", msg)
+	}
+	data, err := os.ReadFile(recordPath(topology))
+	if err != nil {
+		return nil, err
+	}
+	var r persistRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", recordPath(topology), err)
+	}
+	if r.Topology != topology {
+		return nil, fmt.Errorf("%s: records topology %q", recordPath(topology), r.Topology)
+	}
+	for _, e := range r.Namespaces {
+		if msg := checkName(e.Node, 64); msg != "" {
+			return nil, fmt.Errorf("%s: node %s", recordPath(topology), msg)
+		}
+	}
+	return &r, nil
+}
+
+// identity returns the device and inode of what path is (a mounted
+// namespace shows the namespace's own), without following a final symlink.
+func identity(path string) (dev, ino uint64, err error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return 0, 0, err
+	}
+	return st.Dev, st.Ino, nil
+}
+
+// matches reports whether path is, right now, the namespace the entry names.
+func (e persistEntry) matches(topology string) bool {
+	dev, ino, err := identity(e.path(topology))
+	return err == nil && dev == e.Dev && ino == e.Ino
+}
+
+// proves checks that an opened namespace is the one the record names for
+// the node.
+func (r *persistRecord) proves(node string, ns *namespace) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(ns.fd), &st); err != nil {
+		return err
+	}
+	for _, e := range r.Namespaces {
+		if e.Node == node {
+			if e.Dev == st.Dev && e.Ino == st.Ino {
+				return nil
+			}
+			return fmt.Errorf("not the namespace nettest persisted there (inode %d, recorded %d): replaced since, and not nettest's", st.Ino, e.Ino)
+		}
+	}
+	return fmt.Errorf("nettest's record of %s names no such node", r.Topology)
 }
 
 // Persist names every namespace of the network (nodes and LAN switches)
@@ -32,6 +143,10 @@ func PersistedName(topology, node string) string {
 // so that `ip netns exec`, `ip -n` and nsenter reach them and they outlive
 // the process. Close then leaves them in place; [RemovePersisted] removes
 // them. It returns the names made. Persisting twice is a no-op.
+//
+// Before it names anything, Persist records in [StateDir]/netns which
+// namespace (by its nsfs identity) each name is for, and which process made
+// it; RemovePersisted and CleanPersisted act on those records alone.
 func (n *Network) Persist() (names []string, err error) {
 	err = n.use("persisting "+n.name, func() (err error) {
 		names, err = n.persist()
@@ -49,14 +164,30 @@ func (n *Network) persist() ([]string, error) {
 	if Rootless() {
 		return nil, fmt.Errorf("nettest: persisting namespaces under %s: %w: it needs root in the host's user namespace, and this process runs rootless in a user namespace of its own", NetnsDir, ErrPrivilege)
 	}
+	rec := &persistRecord{Topology: n.name, Owner: owner.Self()}
+	for _, node := range n.nodes {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(node.ns.fd), &st); err != nil {
+			return nil, fmt.Errorf("%s: persisting: %w", node.where(), err)
+		}
+		rec.Namespaces = append(rec.Namespaces, persistEntry{Node: node.p.name, Dev: st.Dev, Ino: st.Ino})
+	}
+	if _, err := os.Stat(recordPath(n.name)); err == nil {
+		return nil, fmt.Errorf("nettest: persisting %s: %s exists already: is a topology of that name up? (nettest-run down %s, or pick another name)", n.name, recordPath(n.name), n.name)
+	}
 	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
 		return nil, privilegeError("creating "+NetnsDir, err)
 	}
+	// The record first: a process killed halfway leaves names that the
+	// record proves are nettest's, never names that nothing proves.
+	if err := rec.write(); err != nil {
+		return nil, err
+	}
 	var made []string
-	for _, node := range n.nodes {
-		path := filepath.Join(NetnsDir, PersistedName(n.name, node.p.name))
+	for i, node := range n.nodes {
+		path := rec.Namespaces[i].path(n.name)
 		if err := bindNamespace(node.ns, path); err != nil {
-			return nil, errors.Join(fmt.Errorf("%s: persisting: %w", node.where(), err), unmountAll(made))
+			return nil, errors.Join(fmt.Errorf("%s: persisting: %w", node.where(), err), unmountAll(made), os.Remove(recordPath(n.name)))
 		}
 		made = append(made, path)
 	}
@@ -77,7 +208,7 @@ func bindNamespace(ns *namespace, path string) error {
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s exists already: is a topology of that name up? (nettest-run down, or pick another name)", path)
+			return fmt.Errorf("%s exists already, and is not nettest's to replace: is a topology of that name up? (nettest-run down, or pick another name)", path)
 		}
 		return privilegeError("creating "+path, err)
 	}
@@ -106,26 +237,25 @@ func unmountAll(paths []string) error {
 }
 
 // ListPersisted returns the persisted topologies with their nodes' (and
-// switches') names, as found under /run/netns.
+// switches') names: those nettest recorded making whose names under
+// /run/netns still hold the recorded namespaces. Namespaces that merely
+// look like nettest's are not listed (see [ForeignNamespaces]).
 func ListPersisted() (map[string][]string, error) {
-	entries, err := os.ReadDir(NetnsDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string][]string{}, nil
-	}
+	topos, err := recordedTopologies()
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]string{}
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), NamePrefix)
-		if !ok {
+	for _, topo := range topos {
+		rec, err := readRecord(topo)
+		if err != nil {
 			continue
 		}
-		topo, node, ok := strings.Cut(rest, ".")
-		if !ok {
-			continue
+		for _, e := range rec.Namespaces {
+			if e.matches(topo) {
+				out[topo] = append(out[topo], e.Node)
+			}
 		}
-		out[topo] = append(out[topo], node)
 	}
 	for _, nodes := range out {
 		slices.Sort(nodes)
@@ -133,41 +263,144 @@ func ListPersisted() (map[string][]string, error) {
 	return out, nil
 }
 
-// RemovePersisted removes the persisted namespaces of one topology. The
-// kernel destroys each namespace once no process is left inside it.
-func RemovePersisted(topology string) error {
-	if msg := checkName(topology, 32); msg != "" {
-		return fmt.Errorf("nettest: topology %s", msg)
+// recordedTopologies lists the topologies nettest holds records of.
+func recordedTopologies() ([]string, error) {
+	entries, err := os.ReadDir(recordDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
-	all, err := ListPersisted()
-	if err != nil {
-		return err
-	}
-	nodes, ok := all[topology]
-	if !ok {
-		return fmt.Errorf("nettest: no persisted topology %q under %s", topology, NetnsDir)
-	}
-	var paths []string
-	for _, node := range nodes {
-		paths = append(paths, filepath.Join(NetnsDir, PersistedName(topology, node)))
-	}
-	return unmountAll(paths)
-}
-
-// CleanPersisted removes every namespace under /run/netns whose name starts
-// with NamePrefix, and nothing else. It returns the names removed.
-func CleanPersisted() ([]string, error) {
-	all, err := ListPersisted()
 	if err != nil {
 		return nil, err
 	}
-	var names, paths []string
-	for _, topo := range slices.Sorted(maps.Keys(all)) {
-		for _, node := range all[topo] {
-			name := PersistedName(topo, node)
-			names = append(names, name)
-			paths = append(paths, filepath.Join(NetnsDir, name))
+	var out []string
+	for _, e := range entries {
+		if topo, ok := strings.CutSuffix(e.Name(), ".json"); ok && checkName(topo, 32) == "" {
+			out = append(out, topo)
 		}
 	}
-	return names, unmountAll(paths)
+	return out, nil
+}
+
+// Skipped is something under /run/netns that a clean-up left alone, and why.
+type Skipped struct {
+	Name   string // the name under /run/netns
+	Reason string
+}
+
+// ForeignNamespaces lists the entries under /run/netns whose names start
+// with NamePrefix but that no record of nettest's proves it made: someone
+// else's, whatever their name. nettest never removes them.
+func ForeignNamespaces() ([]Skipped, error) {
+	entries, err := os.ReadDir(NetnsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ours := map[string]bool{}
+	if topos, err := recordedTopologies(); err == nil {
+		for _, topo := range topos {
+			if rec, err := readRecord(topo); err == nil {
+				for _, e := range rec.Namespaces {
+					if e.matches(topo) {
+						ours[PersistedName(topo, e.Node)] = true
+					}
+				}
+			}
+		}
+	}
+	var out []Skipped
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, NamePrefix) || ours[name] {
+			continue
+		}
+		out = append(out, Skipped{Name: name, Reason: "no record of nettest's names this namespace (" + recordDir + "): not made by nettest, or replaced since"})
+	}
+	return out, nil
+}
+
+// RemovePersisted removes the persisted namespaces of one topology: only
+// the names whose namespaces are the very ones its record names, then the
+// record. The kernel destroys each namespace once no process is left inside
+// it. A topology nettest has no record of is an error, whatever is under
+// /run/netns.
+func RemovePersisted(topology string) error {
+	rec, err := readRecord(topology)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("nettest: no persisted topology %q: nettest has no record of it in %s (namespaces under %s with names like it were not made by nettest and are left alone)", topology, recordDir, NetnsDir)
+	}
+	if err != nil {
+		return err
+	}
+	return rec.remove()
+}
+
+// remove unmounts the record's names that still hold its namespaces, then
+// removes the record.
+func (r *persistRecord) remove() error {
+	var paths []string
+	for _, e := range r.Namespaces {
+		if e.matches(r.Topology) {
+			paths = append(paths, e.path(r.Topology))
+		}
+	}
+	if err := unmountAll(paths); err != nil {
+		return err
+	}
+	if err := os.Remove(recordPath(r.Topology)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	os.Remove(recordDir) // only if empty
+	return nil
+}
+
+// CleanPersisted removes every persisted topology nettest has a record of,
+// except those whose recording process still runs (a topology being used,
+// or being brought up, right now), and returns the names removed. It
+// returns as skipped, with the reason, those and every entry under
+// /run/netns that looks like nettest's (NamePrefix) but is not proven so by
+// a record: it never removes those.
+func CleanPersisted() (removed []string, skipped []Skipped, err error) {
+	topos, err := recordedTopologies()
+	if err != nil {
+		return nil, nil, err
+	}
+	var errs []error
+	for _, topo := range topos {
+		rec, err := readRecord(topo)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if rec.Owner.Alive() && rec.Owner.PID != os.Getpid() {
+			for _, e := range rec.Namespaces {
+				if e.matches(topo) {
+					skipped = append(skipped, Skipped{Name: PersistedName(topo, e.Node), Reason: "in use: persisted by " + rec.Owner.String() + ", which still runs"})
+				}
+			}
+			continue
+		}
+		var names []string
+		for _, e := range rec.Namespaces {
+			if e.matches(topo) {
+				names = append(names, PersistedName(topo, e.Node))
+			}
+		}
+		if err := rec.remove(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, names...)
+	}
+	foreign, err := ForeignNamespaces()
+	errs = append(errs, err)
+	for _, f := range foreign {
+		if !slices.ContainsFunc(skipped, func(s Skipped) bool { return s.Name == f.Name }) {
+			skipped = append(skipped, f)
+		}
+	}
+	slices.Sort(removed)
+	return removed, skipped, errors.Join(errs...)
 }

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -56,8 +55,10 @@ func TestPersist(t *testing.T) {
 	require.ErrorContains(t, nettest.RemovePersisted(topo.Name), "no persisted topology")
 }
 
-// TestCleanPersistedRemovesOnlyOurs: a namespace named without nettest's
-// prefix survives CleanPersisted.
+// TestCleanPersistedRemovesOnlyOurs: CleanPersisted removes what nettest
+// recorded persisting and nothing else — not a namespace of another tool,
+// not one that merely has nettest's prefix (`ip netns add nettest-decoy.n1`),
+// and not one put in the place of a persisted one since.
 func TestCleanPersistedRemovesOnlyOurs(t *testing.T) {
 	testenv.LockHostState(t)
 	skipRootless(t)
@@ -68,22 +69,81 @@ func TestCleanPersistedRemovesOnlyOurs(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = nettest.RemovePersisted(topo.Name) })
 
-	// A namespace another tool might have made: this test makes it (as
-	// `ip netns add` does) and removes it itself.
+	// Namespaces another tool or a user might have made: this test makes
+	// them (as `ip netns add` does) and removes them itself.
 	other := filepath.Join(nettest.NetnsDir, fmt.Sprintf("othertool-%d", os.Getpid()))
 	mountNewNamespace(t, other)
+	decoyName := nettest.PersistedName(fmt.Sprintf("decoy%d", os.Getpid()), "n1")
+	decoy := filepath.Join(nettest.NetnsDir, decoyName)
+	mountNewNamespace(t, decoy)
 
-	removed, err := nettest.CleanPersisted()
+	removed, skipped, err := nettest.CleanPersisted()
 	require.NoError(t, err)
 	require.Subset(t, removed, []string{nettest.PersistedName(topo.Name, "red"), nettest.PersistedName(topo.Name, "blue")})
-	for _, r := range removed {
-		require.True(t, strings.HasPrefix(r, nettest.NamePrefix), r)
+	require.NotContains(t, removed, decoyName)
+	for _, p := range []string{other, decoy} {
+		_, err = os.Stat(p)
+		require.NoError(t, err, "%s survives", p)
+		h, err := netns.GetFromPath(p)
+		require.NoError(t, err)
+		h.Close()
 	}
-	_, err = os.Stat(other)
-	require.NoError(t, err, "a namespace without nettest's prefix survives")
-	h, err := netns.GetFromPath(other)
+	var reason string
+	for _, s := range skipped {
+		if s.Name == decoyName {
+			reason = s.Reason
+		}
+	}
+	require.Contains(t, reason, "no record", "clean says why it left %s alone: %+v", decoyName, skipped)
+}
+
+// TestRemovePersistedOnlyTheRecordedNamespace: a name under /run/netns
+// that holds another namespace than the one recorded (someone deleted ours
+// and made their own with the same name) is left alone by RemovePersisted
+// and refused by Attach.
+func TestRemovePersistedOnlyTheRecordedNamespace(t *testing.T) {
+	testenv.LockHostState(t)
+	skipRootless(t)
+	topo := seedTopology()
+	topo.Name = fmt.Sprintf("replaced%d", os.Getpid())
+	n := build(t, topo)
+	_, err := n.Persist()
 	require.NoError(t, err)
-	h.Close()
+	t.Cleanup(func() { _ = nettest.RemovePersisted(topo.Name) })
+
+	red := filepath.Join(nettest.NetnsDir, nettest.PersistedName(topo.Name, "red"))
+	require.NoError(t, unix.Unmount(red, unix.MNT_DETACH))
+	require.NoError(t, os.Remove(red))
+	mountNewNamespace(t, red) // someone else's, under our old name
+
+	_, err = nettest.Attach(topo, topo.Name)
+	require.ErrorContains(t, err, "not the namespace nettest persisted")
+
+	list, err := nettest.ListPersisted()
+	require.NoError(t, err)
+	require.Equal(t, []string{"blue"}, list[topo.Name])
+
+	require.NoError(t, nettest.RemovePersisted(topo.Name))
+	_, err = os.Stat(red)
+	require.NoError(t, err, "the replacement survives")
+	_, err = os.Stat(filepath.Join(nettest.NetnsDir, nettest.PersistedName(topo.Name, "blue")))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// TestRemovePersistedWithoutRecord: a namespace with nettest's prefix but
+// no record is not nettest's to remove, and the name cannot be a path.
+func TestRemovePersistedWithoutRecord(t *testing.T) {
+	testenv.LockHostState(t)
+	skipRootless(t)
+	topo := fmt.Sprintf("decoy%d", os.Getpid())
+	decoy := filepath.Join(nettest.NetnsDir, nettest.PersistedName(topo, "n1"))
+	mountNewNamespace(t, decoy)
+	require.ErrorContains(t, nettest.RemovePersisted(topo), "no record")
+	_, err := os.Stat(decoy)
+	require.NoError(t, err)
+	require.ErrorContains(t, nettest.RemovePersisted("../../tmp/x"), "not allowed")
+	_, err = nettest.Attach(seedTopology(), topo)
+	require.ErrorContains(t, err, "no record")
 }
 
 // mountNewNamespace makes a named namespace the way ip-netns(8) does, and

@@ -1,0 +1,105 @@
+package owner
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// deadOwner returns the Owner of a process that has ended.
+func deadOwner(t *testing.T) Owner {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", "exit 0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	o := Of(cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if o.Start == 0 {
+		t.Skip("the child ended before its start time could be read")
+	}
+	return o
+}
+
+func TestAlive(t *testing.T) {
+	self := Self()
+	if !self.Alive() {
+		t.Fatalf("Self() = %+v is not alive", self)
+	}
+	if o := deadOwner(t); o.Alive() {
+		t.Errorf("an ended process %+v is alive", o)
+	}
+	reused := self
+	reused.Start++ // the same PID, started at another time: another process
+	if reused.Alive() {
+		t.Errorf("a PID with another start time counts as alive")
+	}
+	rebooted := self
+	rebooted.Boot = "00000000-0000-0000-0000-000000000000"
+	if rebooted.Alive() {
+		t.Errorf("a record from another boot counts as alive")
+	}
+	if (Owner{}).Alive() {
+		t.Errorf("the zero Owner is alive")
+	}
+}
+
+func TestReap(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(name string, o *Owner) string {
+		p := filepath.Join(dir, name)
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if o != nil {
+			data, _ := json.Marshal(o)
+			if err := os.WriteFile(filepath.Join(p, MarkerFile), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.WriteFile(filepath.Join(p, "file"), []byte("x"), 0o644)
+		return p
+	}
+	dead, self := deadOwner(t), Self()
+	killed := mk("nettest-run-a-1", &dead)
+	running := mk("nettest-run-b-2", &self)
+	foreign := mk("nettest-run-c-3", nil)
+	other := mk("other-4", &dead)
+	target := mk("target", &dead)
+	link := filepath.Join(dir, "nettest-run-link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	made, err := MkdirTemp(dir, "nettest-run-d-")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	removed, skipped, err := Reap(dir, "nettest-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0] != killed {
+		t.Errorf("removed %v, want only %s", removed, killed)
+	}
+	for _, p := range []string{running, foreign, other, target, link, made} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
+	}
+	reasons := map[string]string{}
+	for _, s := range skipped {
+		reasons[s.Path] = s.Reason
+	}
+	for p, want := range map[string]string{
+		running: "in use by pid", foreign: "no owner record", link: "not a folder", made: "in use by pid",
+	} {
+		if r := reasons[p]; len(r) < len(want) || r[:len(want)] != want {
+			t.Errorf("%s skipped for %q, want %q...", p, r, want)
+		}
+	}
+}
