@@ -321,6 +321,10 @@ func ForeignNamespaces() ([]Skipped, error) {
 	return out, nil
 }
 
+// ErrNotPersisted is returned (wrapped) by RemovePersisted for a topology
+// nettest holds no record of persisting, whatever is under /run/netns.
+var ErrNotPersisted = errors.New("nettest has no record of persisting it")
+
 // RemovePersisted removes the persisted namespaces of one topology: only
 // the names whose namespaces are the very ones its record names, then the
 // record. The kernel destroys each namespace once no process is left inside
@@ -329,7 +333,7 @@ func ForeignNamespaces() ([]Skipped, error) {
 func RemovePersisted(topology string) error {
 	rec, err := readRecord(topology)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("nettest: no persisted topology %q: nettest has no record of it in %s (namespaces under %s with names like it were not made by nettest and are left alone)", topology, recordDir, NetnsDir)
+		return fmt.Errorf("nettest: no persisted topology %q: %w in %s (namespaces under %s with names like it were not made by nettest and are left alone)", topology, ErrNotPersisted, recordDir, NetnsDir)
 	}
 	if err != nil {
 		return err

@@ -138,7 +138,7 @@ func TestRemovePersistedWithoutRecord(t *testing.T) {
 	topo := fmt.Sprintf("decoy%d", os.Getpid())
 	decoy := filepath.Join(nettest.NetnsDir, nettest.PersistedName(topo, "n1"))
 	mountNewNamespace(t, decoy)
-	require.ErrorContains(t, nettest.RemovePersisted(topo), "no record")
+	require.ErrorIs(t, nettest.RemovePersisted(topo), nettest.ErrNotPersisted)
 	_, err := os.Stat(decoy)
 	require.NoError(t, err)
 	require.ErrorContains(t, nettest.RemovePersisted("../../tmp/x"), "not allowed")

@@ -85,3 +85,14 @@ func sysctlPath(key string) (string, string) {
 	}
 	return "/proc/sys/" + strings.Join(parts, "/"), ""
 }
+
+// CheckTopologyName returns an error when name cannot name a topology:
+// empty, longer than 32 bytes, or holding anything but letters, digits,
+// '-' and '_' (starting with a letter or digit). Such a name can never
+// lead out of a folder when used as a file name.
+func CheckTopologyName(name string) error {
+	if msg := checkName(name, 32); msg != "" {
+		return fmt.Errorf("topology %s", msg)
+	}
+	return nil
+}

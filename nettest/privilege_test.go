@@ -25,6 +25,8 @@ func TestMain(m *testing.M) {
 		unprivilegedHelper()
 	case "sigkill":
 		sigkillHelper()
+	case "adoptkill":
+		adoptKillHelper()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)

@@ -52,6 +52,14 @@ type Cmd struct {
 	// process, and the command keeps no log (Log is empty; WaitLog waits
 	// until the command ends or ctx does).
 	Detach bool
+	// Adopt, for a detached command, is called with the shim's PID (the
+	// process that Stop and the parent-death rules act on) once it runs and
+	// before the command starts: the place to record it, so that a process
+	// left by a caller that is killed can be found and ended. The command
+	// starts only after Adopt returns nil; an error ends the shim and is
+	// returned by Start. If this process dies before that, the shim exits
+	// without starting the command: a detached command never runs unowned.
+	Adopt func(pid int) error
 	// Mirror, when set, also receives every line the command writes to
 	// stdout or stderr, as it comes (a test log, say). Clone leaves it out.
 	Mirror io.Writer
@@ -83,12 +91,12 @@ func (n *Node) Command(name string, args ...string) *Cmd {
 }
 
 // Clone returns a new, unstarted Cmd with the same program, arguments,
-// environment, directory, writers and Detach (not Mirror): the way to start
+// environment, directory, writers, Detach and Adopt (not Mirror): the way to start
 // a stopped command again.
 func (c *Cmd) Clone() *Cmd {
 	return &Cmd{
 		Path: c.Path, Args: slices.Clone(c.Args), Env: slices.Clone(c.Env), Dir: c.Dir,
-		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr, Detach: c.Detach,
+		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr, Detach: c.Detach, Adopt: c.Adopt,
 		node: c.node, program: c.program, lookErr: c.lookErr,
 	}
 }
@@ -149,6 +157,19 @@ func (c *Cmd) Start() error {
 			Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name, Program: c.program,
 			NetNSFD: 3, StatusFD: 4, HostsFD: 5,
 		}
+		extra := []*os.File{nsf, statusW, hosts}
+		// A detached shim waits for a word from this process before it
+		// starts the command (see Adopt).
+		var goW *os.File
+		if c.Detach {
+			goR, w, err := os.Pipe()
+			if err != nil {
+				statusR.Close()
+				return err
+			}
+			defer goR.Close()
+			goW, cfg.GoFD, extra = w, 6, append(extra, goR)
+		}
 		raw, err := json.Marshal(cfg)
 		if err != nil {
 			statusR.Close()
@@ -165,7 +186,7 @@ func (c *Cmd) Start() error {
 			Stdin:      c.Stdin,
 			Stdout:     stdout,
 			Stderr:     stderr,
-			ExtraFiles: []*os.File{nsf, statusW, hosts},
+			ExtraFiles: extra,
 			SysProcAttr: &syscall.SysProcAttr{
 				Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS,
 				Setpgid:    true,
@@ -177,7 +198,26 @@ func (c *Cmd) Start() error {
 		}
 		if err := spawn(cmd); err != nil {
 			statusR.Close()
+			if goW != nil {
+				goW.Close()
+			}
 			return privilegeError("starting "+c.String(), err)
+		}
+		if goW != nil {
+			err := error(nil)
+			if c.Adopt != nil {
+				err = c.Adopt(cmd.Process.Pid)
+			}
+			if err == nil {
+				_, err = goW.Write([]byte("go\n"))
+			}
+			goW.Close()
+			if err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				statusR.Close()
+				return fmt.Errorf("%s: %w", c, err)
+			}
 		}
 		// Everything Close needs is set before it can see the command.
 		c.cmd, c.status, c.done = cmd, bufio.NewReader(statusR), make(chan struct{})

@@ -53,6 +53,10 @@ type shimConfig struct {
 	StatusFD int `json:"status_fd"`
 	// HostsFD is the topology's hosts file (a memfd), bound over /etc/hosts.
 	HostsFD int `json:"hosts_fd"`
+	// GoFD, when not 0, is a pipe on which a detached command's parent
+	// says "go" once it has recorded the shim; end of file instead means the
+	// parent died first, and the shim exits without starting the command.
+	GoFD int `json:"go_fd,omitempty"`
 }
 
 func init() {
@@ -118,6 +122,13 @@ func shimMain(raw string) int {
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, shimEnv+"=") })
 	if cfg.Program != "" {
 		env = append(env, programEnv+"="+cfg.Program)
+	}
+	if cfg.GoFD != 0 {
+		unix.CloseOnExec(cfg.GoFD)
+		word := make([]byte, 3)
+		if n, _ := io.ReadFull(os.NewFile(uintptr(cfg.GoFD), "go"), word); n != 3 || string(word) != "go\n" {
+			return fail("not started: the process that started it ended before it could record it")
+		}
 	}
 	attr := &os.ProcAttr{
 		Dir:   cfg.Dir,

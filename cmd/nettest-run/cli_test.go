@@ -117,6 +117,12 @@ func noLeftovers(t *testing.T, name string) {
 	if _, err := os.Stat(statePath(name)); err == nil {
 		t.Errorf("state %s left", statePath(name))
 	}
+	if _, err := os.Stat(filesDir(name)); err == nil {
+		t.Errorf("files %s left", filesDir(name))
+	}
+	if m, _ := filepath.Glob(filepath.Join(nettest.NetnsDir, nettest.PersistedName(name, "*"))); len(m) > 0 {
+		t.Errorf("names under %s left: %v", nettest.NetnsDir, m)
+	}
 }
 
 const failing = `name: ${NAME}
@@ -463,7 +469,7 @@ func TestUpStatusExecShellDown(t *testing.T) {
 	if code != 0 {
 		t.Errorf("status: exit %d", code)
 	}
-	out, _, code = cli(t, "", "exec", name, "h1", "--", "sh", "-c", "hostname; grep -w h2 /etc/hosts; cat "+filepath.Join(st.FilesDir, "sleeper@h1", "note"))
+	out, _, code = cli(t, "", "exec", name, "h1", "--", "sh", "-c", "hostname; grep -w h2 /etc/hosts; cat "+filepath.Join(filesDir(st.Name), "sleeper@h1", "note"))
 	if code != 0 || !strings.HasPrefix(out, "h1\n10.9.0.2\th2 h2-eth0\n") || !strings.HasSuffix(out, "I am h1") {
 		t.Errorf("exec: exit %d, output %q", code, out)
 	}
@@ -491,8 +497,8 @@ func TestUpStatusExecShellDown(t *testing.T) {
 			t.Errorf("process %s (pid %d) outlived down", p.Name, p.PID)
 		}
 	}
-	if _, err := os.Stat(st.FilesDir); err == nil {
-		t.Errorf("%s outlived down", st.FilesDir)
+	if _, err := os.Stat(filesDir(st.Name)); err == nil {
+		t.Errorf("%s outlived down", filesDir(st.Name))
 	}
 	noLeftovers(t, name)
 	if _, errOut, code := cli(t, "", "down", name); code != 2 || !strings.Contains(errOut, "no topology") {

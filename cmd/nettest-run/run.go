@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nettestlab/nettest/examples/scenarios"
+	"github.com/nettestlab/nettest/internal/owner"
 	"github.com/nettestlab/nettest/internal/scenario"
 	"github.com/nettestlab/nettest/nettest"
 )
@@ -111,6 +112,8 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// What earlier runs killed with SIGKILL left in the temporary folder.
+	scenario.ReapScratch()
 	var rep reporter
 	if cfg.json {
 		rep = newJSONReporter(stdout)
@@ -162,8 +165,8 @@ func keep(r *scenario.Run) string {
 	if err != nil {
 		return fmt.Sprintf("--keep-on-failure: could not keep %s up: %v", r.S.Name, err)
 	}
-	st := &State{Name: r.S.Name, File: r.S.File, By: "run --keep-on-failure", Created: time.Now(), Topology: r.S.Topology, Namespaces: names}
-	if err := st.write(); err != nil {
+	st := &State{Name: r.S.Name, File: r.S.File, By: "run --keep-on-failure", Created: time.Now(), Owner: owner.Self(), Complete: true, Topology: r.S.Topology, Namespaces: names}
+	if err := st.claim(); err != nil {
 		return fmt.Sprintf("--keep-on-failure: kept the namespaces of %s but could not record it: %v (nettest-run clean removes them)", r.S.Name, err)
 	}
 	msg := fmt.Sprintf("kept %s up to explore (its processes ended with this run):\n", r.S.Name)

@@ -9,15 +9,20 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/nettestlab/nettest/internal/owner"
 	"github.com/nettestlab/nettest/internal/scenario"
 	"github.com/nettestlab/nettest/nettest"
 )
@@ -90,24 +95,42 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	if err := nettest.CheckPrivilege(); err != nil {
 		return &exitError{2, err.Error()}
 	}
+	if nettest.Rootless() {
+		return &exitError{2, fmt.Sprintf("up: %v: a lab's namespaces are named under %s, which needs root in the host's user namespace, and this process runs rootless (run needs no named namespaces)", nettest.ErrPrivilege, nettest.NetnsDir)}
+	}
 	if names, _ := upNames(); slices.Contains(names, s.Name) {
 		return usageError("topology %s is up already: nettest-run down %s first, or give this one another name", s.Name, s.Name)
 	}
-	dir, err := os.MkdirTemp("", "nettest-up-"+s.Name+"-")
-	if err != nil {
+	// SIGINT or SIGTERM before the lab is complete undoes it all; after,
+	// the lab stays.
+	ctx, interrupted, stop := interruptible()
+	defer stop()
+
+	st := &State{Name: s.Name, File: s.File, By: "up", Created: time.Now(), Owner: owner.Self(), Topology: s.Topology}
+	if abs, err := filepath.Abs(s.File); err == nil {
+		st.File = abs
+	}
+	// Recorded before anything is made: if this process is killed, clean
+	// finds every part of the lab through this record.
+	if err := st.claim(); err != nil {
 		return err
 	}
-	r := scenario.NewRun(s, scenario.Options{Detach: true, FilesDir: dir})
+	r := scenario.NewRun(s, scenario.Options{Detach: true, FilesDir: filesDir(s.Name), Adopt: func(p scenario.Started) error {
+		st.Processes = append(st.Processes, StateProcess{Name: p.Name, Node: p.Node, PID: p.PID, StartTime: owner.StartTime(p.PID), Boot: owner.BootID(), Command: p.Command, Dir: p.Dir})
+		return st.write()
+	}})
 	fail := func(err error) error {
-		for _, p := range r.Detached() {
-			StateProcess{Name: p.Name, PID: p.PID, StartTime: startTime(p.PID)}.end(time.Second)
-		}
 		r.Close()
-		os.RemoveAll(dir)
+		if rerr := st.remove(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("removing what up made: %w", rerr))
+		}
+		if sig := interrupted(); sig != 0 {
+			return &exitError{128 + int(sig), fmt.Sprintf("up %s: interrupted (%v): nothing of it remains", s.Name, sig)}
+		}
 		return err
 	}
 	t0 := time.Now()
-	if err := r.Setup(context.Background()); err != nil {
+	if err := r.Setup(ctx); err != nil {
 		return fail(err)
 	}
 	if links := userspaceLinks(r.Network); len(links) > 0 {
@@ -117,17 +140,14 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
-	st := &State{Name: s.Name, File: s.File, By: "up", Created: time.Now(), Topology: s.Topology, Namespaces: names, FilesDir: dir}
-	if abs, err := filepath.Abs(s.File); err == nil {
-		st.File = abs
+	if ctx.Err() != nil {
+		return fail(ctx.Err())
 	}
-	for _, p := range r.Detached() {
-		st.Processes = append(st.Processes, StateProcess{Name: p.Name, Node: p.Node, PID: p.PID, StartTime: startTime(p.PID), Command: p.Command, Dir: p.Dir})
-	}
+	st.Namespaces, st.Complete = names, true
 	if err := st.write(); err != nil {
-		nettest.RemovePersisted(s.Name)
 		return fail(err)
 	}
+	stop() // the lab is up: from here on, a signal ends only this process
 	fmt.Fprintf(stdout, "%s is up (%s, built in %s). Enter a node:\n", s.Name, counts(s), dur(time.Since(t0)))
 	fmt.Fprint(stdout, enterHelp(s.Name, r.Network))
 	for _, p := range st.Processes {
@@ -138,11 +158,41 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// interruptible returns a context cancelled by SIGINT or SIGTERM, a
+// function that tells which signal came (0: none), and one that stops
+// listening.
+func interruptible() (context.Context, func() syscall.Signal, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	var got atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigc:
+			got.Store(int32(sig.(syscall.Signal)))
+			cancel()
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			signal.Stop(sigc)
+			close(done)
+		})
+	}
+	return ctx, func() syscall.Signal { return syscall.Signal(got.Load()) }, stop
+}
+
 func cmdDown(args []string, stdout, stderr io.Writer) error {
 	if len(args) != 1 {
 		return usageError("usage: down NAME")
 	}
 	name := args[0]
+	if err := checkLabName(name); err != nil {
+		return err
+	}
 	st, err := readState(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -154,14 +204,21 @@ func cmdDown(args []string, stdout, stderr io.Writer) error {
 			_, err := findState(name)
 			return err
 		}
-		st = &State{Name: name} // namespaces without state: remove them all the same
+		// Namespaces nettest persisted (run --keep-on-failure in a Go
+		// test, say) without a lab: its record proves them.
+		if err := nettest.RemovePersisted(name); err != nil {
+			return err
+		}
 	case err != nil:
 		return err
+	default:
+		if !st.Complete && st.Owner.Alive() {
+			return usageError("topology %s is being brought up by %s: interrupt that (it removes what it made), or wait", name, st.Owner)
+		}
+		if err := st.remove(); err != nil {
+			return err
+		}
 	}
-	if err := st.remove(); err != nil {
-		return err
-	}
-	os.Remove(StateDir) // only if empty
 	fmt.Fprintf(stdout, "%s is down\n", name)
 	return nil
 }
@@ -171,18 +228,24 @@ func cmdClean(args []string, stdout, stderr io.Writer) error {
 		return usageError("usage: clean takes no arguments")
 	}
 	var errs []error
-	entries, err := os.ReadDir(StateDir)
+	entries, err := os.ReadDir(LabsDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
+		if !ok || nettest.CheckTopologyName(name) != nil {
 			continue
 		}
 		st, err := readState(name)
 		if err != nil {
-			errs = append(errs, err, os.Remove(filepath.Join(StateDir, e.Name())))
+			// Unreadable (a process killed while writing it): the lab is
+			// named by its file, in nettest's own folder.
+			fmt.Fprintf(stdout, "removing unreadable state of %s: %v\n", name, err)
+			st = &State{Name: name}
+		}
+		if !st.Complete && st.Owner.Alive() {
+			fmt.Fprintf(stdout, "left alone: %s: being brought up by %s\n", name, st.Owner)
 			continue
 		}
 		for _, p := range st.Processes {
@@ -191,14 +254,30 @@ func cmdClean(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		errs = append(errs, st.remove())
-		fmt.Fprintf(stdout, "removed %s\n", name)
+		how := ""
+		if !st.Complete {
+			how = fmt.Sprintf(" (left by an interrupted up, %s)", st.Owner)
+		}
+		fmt.Fprintf(stdout, "removed %s%s\n", name, how)
 	}
-	removed, err := nettest.CleanPersisted()
+	removed, skipped, err := nettest.CleanPersisted()
 	errs = append(errs, err)
 	for _, n := range removed {
 		fmt.Fprintf(stdout, "removed namespace %s\n", n)
 	}
-	os.Remove(StateDir) // only if empty
+	for _, s := range skipped {
+		fmt.Fprintf(stdout, "left alone: namespace %s: %s\n", s.Name, s.Reason)
+	}
+	scratch, left, err := scenario.ReapScratch()
+	errs = append(errs, err)
+	for _, p := range scratch {
+		fmt.Fprintf(stdout, "removed %s (scratch of a run that was killed)\n", p)
+	}
+	for _, s := range left {
+		if s.InUse { // the others were never scratch of a run
+			fmt.Fprintf(stdout, "left alone: %s: %s\n", s.Path, s.Reason)
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -119,10 +119,22 @@ func ReadMarker(path string) (Owner, error) {
 	return o, nil
 }
 
+// Release removes a folder's owner file: the folder is no longer scratch
+// but a result kept for the user (a failed run's captures, say), which Reap
+// leaves alone.
+func Release(path string) error {
+	err := os.Remove(filepath.Join(path, MarkerFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
 // Skipped is something a clean-up left alone, and why.
 type Skipped struct {
 	Path   string
 	Reason string
+	InUse  bool // its owner still runs
 }
 
 // Reap removes the folders in dir (os.TempDir() when "") whose names start
@@ -148,7 +160,7 @@ func Reap(dir, prefix string) (removed []string, skipped []Skipped, err error) {
 		}
 		path := filepath.Join(dir, e.Name())
 		if e.Type()&fs.ModeSymlink != 0 || !e.IsDir() {
-			skipped = append(skipped, Skipped{path, "not a folder nettest made"})
+			skipped = append(skipped, Skipped{Path: path, Reason: "not a folder nettest made"})
 			continue
 		}
 		info, err := e.Info()
@@ -156,15 +168,15 @@ func Reap(dir, prefix string) (removed []string, skipped []Skipped, err error) {
 			continue
 		}
 		if uid, ok := fileUID(info); ok && uid != os.Getuid() {
-			skipped = append(skipped, Skipped{path, "owned by another user"})
+			skipped = append(skipped, Skipped{Path: path, Reason: "owned by another user"})
 			continue
 		}
 		o, err := ReadMarker(path)
 		switch {
 		case err != nil:
-			skipped = append(skipped, Skipped{path, "no owner record (" + MarkerFile + "): not provably nettest's"})
+			skipped = append(skipped, Skipped{Path: path, Reason: "no owner record (" + MarkerFile + "): not provably nettest's"})
 		case o.Alive():
-			skipped = append(skipped, Skipped{path, "in use by " + o.String()})
+			skipped = append(skipped, Skipped{path, "in use by " + o.String(), true})
 		default:
 			if err := os.RemoveAll(path); err != nil {
 				errs = append(errs, err)

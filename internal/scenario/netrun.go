@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nettestlab/nettest/internal/owner"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -197,7 +198,7 @@ func (r *Run) captureDir() error {
 		r.capDir = dir
 		return nil
 	}
-	dir, err := os.MkdirTemp("", "nettest-run-capture-"+r.S.Name+"-")
+	dir, err := owner.MkdirTemp("", ScratchPrefix+"capture-"+r.S.Name+"-")
 	if err != nil {
 		return err
 	}
@@ -226,6 +227,9 @@ func (r *Run) keepCaptures() {
 	if !r.Failed() && r.capTmp {
 		os.RemoveAll(r.capDir)
 		return
+	}
+	if r.capTmp {
+		owner.Release(r.capDir) // kept for the user: no longer scratch
 	}
 	for _, rc := range r.capOrder {
 		r.kept = append(r.kept, KeptCapture{Name: rc.name, On: rc.on, Path: rc.c.Path(), Frames: rc.c.Count()})

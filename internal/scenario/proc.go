@@ -119,6 +119,11 @@ func (r *Run) startProc(ctx context.Context, in *Instance) error {
 			return fmt.Errorf("process %s: %w", in.Name, err)
 		}
 		cmd.Stdout, cmd.Stderr, cmd.Detach, p.out = f, f, true, f
+		if r.opts.Adopt != nil {
+			cmd.Adopt = func(pid int) error {
+				return r.opts.Adopt(Started{Name: in.Name, Node: in.Node, PID: pid, Command: cmd.String(), Dir: dir})
+			}
+		}
 	}
 	if err := cmd.Start(); err != nil {
 		if p.out != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nettestlab/nettest/internal/owner"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -56,6 +57,11 @@ type Options struct {
 	// Detach starts processes so that they outlive this process (for
 	// nettest-run up); their output goes to output.log in their folder.
 	Detach bool
+	// Adopt, with Detach, is called for each process once its shim runs
+	// and before the command starts (see nettest.Cmd.Adopt): nettest-run up
+	// records it there, so that no process can outlive an interrupted up
+	// unrecorded. An error stops the process from starting.
+	Adopt func(Started) error
 	// FilesDir holds each process instance's folder (${FILES}). Empty: a
 	// temporary folder that Close removes.
 	FilesDir string
@@ -121,6 +127,19 @@ func Execute(ctx context.Context, s *Scenario, opts Options) *Run {
 	return r
 }
 
+// ScratchPrefix begins the name of the temporary folders in os.TempDir()
+// that a run makes for its processes' files; each carries its owner (see
+// internal/owner), so that ReapScratch removes those of a run that was
+// killed.
+const ScratchPrefix = "nettest-run-"
+
+// ReapScratch removes the temporary folders of runs whose process no longer
+// runs (killed with SIGKILL, say), and returns them; those it leaves, and
+// why, are in skipped.
+func ReapScratch() (removed []string, skipped []owner.Skipped, err error) {
+	return owner.Reap("", ScratchPrefix)
+}
+
 // NewRun prepares a run.
 func NewRun(s *Scenario, opts Options) *Run {
 	return &Run{S: s, opts: opts, procs: map[string]*proc{}, captures: map[string]*runCapture{}, start: time.Now()}
@@ -151,7 +170,7 @@ func (r *Run) Setup(ctx context.Context) error {
 func (r *Run) setup(ctx context.Context) (err error) {
 	r.filesIn = r.opts.FilesDir
 	if r.filesIn == "" {
-		if r.filesIn, err = os.MkdirTemp("", "nettest-run-"+r.S.Name+"-"); err != nil {
+		if r.filesIn, err = owner.MkdirTemp("", ScratchPrefix+r.S.Name+"-"); err != nil {
 			return err
 		}
 		r.tmpDir = true
