@@ -205,6 +205,9 @@ func TestUpInterrupted(t *testing.T) {
 		if !st.Processes[0].alive() {
 			t.Fatalf("the detached process died with up: this test cannot tell if clean reaps it")
 		}
+		if out, _, _ := cli(t, "", "status"); !strings.Contains(out, "not fully brought up") {
+			t.Errorf("status does not say %s is half made", name)
+		}
 		_, errOut, code := cli(t, "", "exec", name, "h1", "--", "true")
 		if code != 2 || !strings.Contains(errOut, "not fully brought up") {
 			t.Errorf("exec into a half-made lab: exit %d", code)
@@ -271,5 +274,18 @@ func TestRunKilledScratchReaped(t *testing.T) {
 	}
 	if _, err := os.Stat(foreign); err != nil {
 		t.Errorf("clean removed %s, which carries no owner record: %v", foreign, err)
+	}
+}
+
+// TestUpRootless: rootless, up cannot name namespaces under /run/netns and
+// exits 2 (cannot run) having made nothing, as the README says.
+func TestUpRootless(t *testing.T) {
+	testenv.RequirePrivilege(t)
+	if !nettest.Rootless() {
+		t.Skip("skipping: runs only rootless (unshare --user --map-root-user --net)")
+	}
+	_, errOut, code := cli(t, "", "up", "--set", "NAME="+uniq("rootless"), scenarioFile(t, "lab.yaml", lab))
+	if code != 2 || !strings.Contains(errOut, "rootless") {
+		t.Errorf("rootless up: exit %d, want 2 and why", code)
 	}
 }

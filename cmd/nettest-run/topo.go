@@ -374,6 +374,14 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(stdout, "%s (%s %s, since %s)\n", name, st.By, st.File, st.Created.Format(time.DateTime))
+		if !st.Complete {
+			if st.Owner.Alive() {
+				fmt.Fprintf(stdout, "  being brought up by %s\n\n", st.Owner)
+			} else {
+				fmt.Fprintf(stdout, "  not fully brought up: %s ended first (nettest-run down %s, or clean, removes what it left)\n\n", st.Owner, name)
+			}
+			continue
+		}
 		n, err := nettest.Attach(st.Topology, name)
 		if err != nil {
 			fmt.Fprintf(stdout, "  cannot reach it: %v\n\n", err)
