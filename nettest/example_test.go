@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/nettestlab/nettest/internal/icmpping"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -126,7 +125,7 @@ func ExampleLink_SetDown() {
 		log.Fatal(err)
 	}
 	after, _ := h.RouteGet(dst)
-	_, err = icmpping.Ping(h, dst, time.Second)
+	_, err = h.Ping(context.Background(), dst, nettest.PingOptions{Timeout: time.Second})
 	fmt.Println(before)
 	fmt.Println(after, "ping error:", err)
 	// Output:
