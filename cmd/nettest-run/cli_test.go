@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nettestlab/nettest/examples/scenarios"
+	"github.com/nettestlab/nettest/internal/lab"
 	"github.com/nettestlab/nettest/internal/testenv"
 	"github.com/nettestlab/nettest/nettest"
 )
@@ -114,11 +115,11 @@ func noLeftovers(t *testing.T, name string) {
 	if persisted[name] != nil {
 		t.Errorf("namespaces of %s left: %v", name, persisted[name])
 	}
-	if _, err := os.Stat(statePath(name)); err == nil {
-		t.Errorf("state %s left", statePath(name))
+	if _, err := os.Stat(lab.Path(name)); err == nil {
+		t.Errorf("state %s left", lab.Path(name))
 	}
-	if _, err := os.Stat(filesDir(name)); err == nil {
-		t.Errorf("files %s left", filesDir(name))
+	if _, err := os.Stat(lab.FilesDir(name)); err == nil {
+		t.Errorf("files %s left", lab.FilesDir(name))
 	}
 	if m, _ := filepath.Glob(filepath.Join(nettest.NetnsDir, nettest.PersistedName(name, "*"))); len(m) > 0 {
 		t.Errorf("names under %s left: %v", nettest.NetnsDir, m)
@@ -404,7 +405,7 @@ func TestKeepOnFailure(t *testing.T) {
 	noLeftovers(t, name)
 }
 
-const lab = `name: ${NAME}
+const labYAML = `name: ${NAME}
 params: {NAME: lab}
 topology:
   nodes: [h1, {name: r1, kind: router}, h2]
@@ -431,7 +432,7 @@ func TestUpStatusExecShellDown(t *testing.T) {
 	testenv.SkipIfRootless(t, "persisting namespaces")
 	testenv.RequireTools(t, "sleep", "sh")
 	name := uniq("lab")
-	file := scenarioFile(t, "lab.yaml", lab)
+	file := scenarioFile(t, "lab.yaml", labYAML)
 	t.Cleanup(func() { cli(t, "", "down", name) })
 	out, _, code := cli(t, "", "up", "--set", "NAME="+name, file)
 	if code != 0 || !strings.Contains(out, name+" is up") || !strings.Contains(out, "nettest-run shell "+name+" h1") {
@@ -440,7 +441,7 @@ func TestUpStatusExecShellDown(t *testing.T) {
 	if _, errOut, code := cli(t, "", "up", "--set", "NAME="+name, file); code != 2 || !strings.Contains(errOut, "is up already") {
 		t.Errorf("second up: exit %d", code)
 	}
-	st, err := readState(name)
+	st, err := lab.Read(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +449,7 @@ func TestUpStatusExecShellDown(t *testing.T) {
 		t.Fatalf("state has %d processes, want 3: %+v", len(st.Processes), st.Processes)
 	}
 	for _, p := range st.Processes {
-		if !p.alive() {
+		if !p.Alive() {
 			t.Errorf("process %s (pid %d) is not running after up returned", p.Name, p.PID)
 		}
 	}
@@ -469,7 +470,7 @@ func TestUpStatusExecShellDown(t *testing.T) {
 	if code != 0 {
 		t.Errorf("status: exit %d", code)
 	}
-	out, _, code = cli(t, "", "exec", name, "h1", "--", "sh", "-c", "hostname; grep -w h2 /etc/hosts; cat "+filepath.Join(filesDir(st.Name), "sleeper@h1", "note"))
+	out, _, code = cli(t, "", "exec", name, "h1", "--", "sh", "-c", "hostname; grep -w h2 /etc/hosts; cat "+filepath.Join(lab.FilesDir(st.Name), "sleeper@h1", "note"))
 	if code != 0 || !strings.HasPrefix(out, "h1\n10.9.0.2\th2 h2-eth0\n") || !strings.HasSuffix(out, "I am h1") {
 		t.Errorf("exec: exit %d, output %q", code, out)
 	}
@@ -493,12 +494,12 @@ func TestUpStatusExecShellDown(t *testing.T) {
 		t.Errorf("down: exit %d", code)
 	}
 	for _, p := range st.Processes {
-		if p.alive() {
+		if p.Alive() {
 			t.Errorf("process %s (pid %d) outlived down", p.Name, p.PID)
 		}
 	}
-	if _, err := os.Stat(filesDir(st.Name)); err == nil {
-		t.Errorf("%s outlived down", filesDir(st.Name))
+	if _, err := os.Stat(lab.FilesDir(st.Name)); err == nil {
+		t.Errorf("%s outlived down", lab.FilesDir(st.Name))
 	}
 	noLeftovers(t, name)
 	if _, errOut, code := cli(t, "", "down", name); code != 2 || !strings.Contains(errOut, "no topology") {
@@ -519,12 +520,12 @@ func TestCleanLeavesForeign(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "delete", foreign).Run() })
 	name := uniq("clean")
-	file := scenarioFile(t, "lab.yaml", lab)
+	file := scenarioFile(t, "lab.yaml", labYAML)
 	t.Cleanup(func() { cli(t, "", "down", name) })
 	if _, _, code := cli(t, "", "up", "--set", "NAME="+name, file); code != 0 {
 		t.Fatalf("up: exit %d", code)
 	}
-	st, err := readState(name)
+	st, err := lab.Read(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +534,7 @@ func TestCleanLeavesForeign(t *testing.T) {
 		t.Errorf("clean: exit %d", code)
 	}
 	for _, p := range st.Processes {
-		if p.alive() {
+		if p.Alive() {
 			t.Errorf("process %s (pid %d) outlived clean", p.Name, p.PID)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nettestlab/nettest/examples/scenarios"
+	"github.com/nettestlab/nettest/internal/lab"
 	"github.com/nettestlab/nettest/internal/owner"
 	"github.com/nettestlab/nettest/internal/scenario"
 	"github.com/nettestlab/nettest/nettest"
@@ -165,8 +166,8 @@ func keep(r *scenario.Run) string {
 	if err != nil {
 		return fmt.Sprintf("--keep-on-failure: could not keep %s up: %v", r.S.Name, err)
 	}
-	st := &State{Name: r.S.Name, File: r.S.File, By: "run --keep-on-failure", Created: time.Now(), Owner: owner.Self(), Complete: true, Topology: r.S.Topology, Namespaces: names}
-	if err := st.claim(); err != nil {
+	st := &lab.State{Name: r.S.Name, File: r.S.File, By: "run --keep-on-failure", Created: time.Now(), Owner: owner.Self(), Complete: true, Topology: r.S.Topology, Namespaces: names}
+	if err := st.Claim(); err != nil {
 		return fmt.Sprintf("--keep-on-failure: kept the namespaces of %s but could not record it: %v (nettest-run clean removes them)", r.S.Name, err)
 	}
 	msg := fmt.Sprintf("kept %s up to explore (its processes ended with this run):\n", r.S.Name)

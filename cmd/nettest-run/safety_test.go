@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettestlab/nettest/internal/lab"
 	"github.com/nettestlab/nettest/internal/owner"
 	"github.com/nettestlab/nettest/internal/testenv"
 	"github.com/nettestlab/nettest/nettest"
@@ -52,7 +53,7 @@ func TestCleanAndDownLeaveLookalikes(t *testing.T) {
 	decoy(t, d2)
 	name := uniq("withdecoys")
 	t.Cleanup(func() { cli(t, "", "down", name) })
-	if _, _, code := cli(t, "", "up", "--set", "NAME="+name, scenarioFile(t, "lab.yaml", lab)); code != 0 {
+	if _, _, code := cli(t, "", "up", "--set", "NAME="+name, scenarioFile(t, "lab.yaml", labYAML)); code != 0 {
 		t.Fatalf("up: exit %d", code)
 	}
 
@@ -88,7 +89,7 @@ func TestDownTakesNoPath(t *testing.T) {
 	// A state file outside nettest's state that names the victim.
 	st, _ := json.Marshal(map[string]any{"name": "x", "files_dir": victim, "complete": true})
 	os.WriteFile(filepath.Join(dir, "x.json"), st, 0o644)
-	rel, err := filepath.Rel(LabsDir, filepath.Join(dir, "x"))
+	rel, err := filepath.Rel(lab.Dir, filepath.Join(dir, "x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,12 +113,12 @@ func TestStateNamesNoOutsidePath(t *testing.T) {
 	testenv.SkipIfRootless(t, "nettest's state folder")
 	name := uniq("forged")
 	victim := t.TempDir()
-	st := &State{Name: name, Complete: true, Processes: []StateProcess{{Name: "p", Dir: victim}}}
-	if err := st.write(); err != nil {
+	st := &lab.State{Name: name, Complete: true, Processes: []lab.Process{{Name: "p", Dir: victim}}}
+	if err := st.Write(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Remove(statePath(name)) })
-	if _, err := readState(name); err == nil || !strings.Contains(err.Error(), "is not inside") {
+	t.Cleanup(func() { os.Remove(lab.Path(name)) })
+	if _, err := lab.Read(name); err == nil || !strings.Contains(err.Error(), "is not inside") {
 		t.Errorf("readState of a forged file: %v", err)
 	}
 	cli(t, "", "down", name)
@@ -142,7 +143,7 @@ topology:
 
 // startUp starts up on slowLab in the background and returns once its
 // process has been recorded (up is then waiting for it to be ready).
-func startUp(t *testing.T, name string) (*exec.Cmd, *State) {
+func startUp(t *testing.T, name string) (*exec.Cmd, *lab.State) {
 	t.Helper()
 	cmd := exec.Command(bin, "up", "--set", "NAME="+name, scenarioFile(t, "slow.yaml", slowLab))
 	if bin == "" {
@@ -157,7 +158,7 @@ func startUp(t *testing.T, name string) (*exec.Cmd, *State) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if st, err := readState(name); err == nil && len(st.Processes) == 1 && st.Processes[0].alive() {
+		if st, err := lab.Read(name); err == nil && len(st.Processes) == 1 && st.Processes[0].Alive() {
 			return cmd, st
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -191,7 +192,7 @@ func TestUpInterrupted(t *testing.T) {
 			if d := time.Since(t0); d > 5*time.Second {
 				t.Errorf("up took %v to stop", d)
 			}
-			if st.Processes[0].alive() {
+			if st.Processes[0].Alive() {
 				t.Errorf("process %d outlived the interrupted up", st.Processes[0].PID)
 			}
 			noLeftovers(t, name)
@@ -202,7 +203,7 @@ func TestUpInterrupted(t *testing.T) {
 		cmd, st := startUp(t, name)
 		cmd.Process.Kill()
 		cmd.Wait()
-		if !st.Processes[0].alive() {
+		if !st.Processes[0].Alive() {
 			t.Fatalf("the detached process died with up: this test cannot tell if clean reaps it")
 		}
 		if out, _, _ := cli(t, "", "status"); !strings.Contains(out, "not fully brought up") {
@@ -216,7 +217,7 @@ func TestUpInterrupted(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "removed "+name+" (left by an interrupted up") {
 			t.Errorf("clean: exit %d", code)
 		}
-		if st.Processes[0].alive() {
+		if st.Processes[0].Alive() {
 			t.Errorf("clean left the process of a killed up running")
 		}
 		noLeftovers(t, name)
@@ -284,7 +285,7 @@ func TestUpRootless(t *testing.T) {
 	if !nettest.Rootless() {
 		t.Skip("skipping: runs only rootless (unshare --user --map-root-user --net)")
 	}
-	_, errOut, code := cli(t, "", "up", "--set", "NAME="+uniq("rootless"), scenarioFile(t, "lab.yaml", lab))
+	_, errOut, code := cli(t, "", "up", "--set", "NAME="+uniq("rootless"), scenarioFile(t, "lab.yaml", labYAML))
 	if code != 2 || !strings.Contains(errOut, "rootless") {
 		t.Errorf("rootless up: exit %d, want 2 and why", code)
 	}

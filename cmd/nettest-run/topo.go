@@ -22,6 +22,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/nettestlab/nettest/internal/lab"
 	"github.com/nettestlab/nettest/internal/owner"
 	"github.com/nettestlab/nettest/internal/scenario"
 	"github.com/nettestlab/nettest/nettest"
@@ -98,7 +99,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	if nettest.Rootless() {
 		return &exitError{2, fmt.Sprintf("up: %v: a lab's namespaces are named under %s, which needs root in the host's user namespace, and this process runs rootless (run needs no named namespaces)", nettest.ErrPrivilege, nettest.NetnsDir)}
 	}
-	if names, _ := upNames(); slices.Contains(names, s.Name) {
+	if names, _ := lab.UpNames(); slices.Contains(names, s.Name) {
 		return usageError("topology %s is up already: nettest-run down %s first, or give this one another name", s.Name, s.Name)
 	}
 	// SIGINT or SIGTERM before the lab is complete undoes it all; after,
@@ -106,22 +107,22 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	ctx, interrupted, stop := interruptible()
 	defer stop()
 
-	st := &State{Name: s.Name, File: s.File, By: "up", Created: time.Now(), Owner: owner.Self(), Topology: s.Topology}
+	st := &lab.State{Name: s.Name, File: s.File, By: "up", Created: time.Now(), Owner: owner.Self(), Topology: s.Topology}
 	if abs, err := filepath.Abs(s.File); err == nil {
 		st.File = abs
 	}
 	// Recorded before anything is made: if this process is killed, clean
 	// finds every part of the lab through this record.
-	if err := st.claim(); err != nil {
-		return err
+	if err := st.Claim(); err != nil {
+		return labError(err)
 	}
-	r := scenario.NewRun(s, scenario.Options{Detach: true, FilesDir: filesDir(s.Name), Adopt: func(p scenario.Started) error {
-		st.Processes = append(st.Processes, StateProcess{Name: p.Name, Node: p.Node, PID: p.PID, StartTime: owner.StartTime(p.PID), Boot: owner.BootID(), Command: p.Command, Dir: p.Dir})
-		return st.write()
+	r := scenario.NewRun(s, scenario.Options{Detach: true, FilesDir: lab.FilesDir(s.Name), Adopt: func(p scenario.Started) error {
+		st.Processes = append(st.Processes, lab.Process{Name: p.Name, Node: p.Node, PID: p.PID, StartTime: owner.StartTime(p.PID), Boot: owner.BootID(), Command: p.Command, Dir: p.Dir})
+		return st.Write()
 	}})
 	fail := func(err error) error {
 		r.Close()
-		if rerr := st.remove(); rerr != nil {
+		if rerr := st.Remove(); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("removing what up made: %w", rerr))
 		}
 		if sig := interrupted(); sig != 0 {
@@ -144,7 +145,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 		return fail(ctx.Err())
 	}
 	st.Namespaces, st.Complete = names, true
-	if err := st.write(); err != nil {
+	if err := st.Write(); err != nil {
 		return fail(err)
 	}
 	stop() // the lab is up: from here on, a signal ends only this process
@@ -190,10 +191,10 @@ func cmdDown(args []string, stdout, stderr io.Writer) error {
 		return usageError("usage: down NAME")
 	}
 	name := args[0]
-	if err := checkLabName(name); err != nil {
-		return err
+	if err := lab.CheckName(name); err != nil {
+		return labError(err)
 	}
-	st, err := readState(name)
+	st, err := lab.Read(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		persisted, lerr := nettest.ListPersisted()
@@ -215,7 +216,7 @@ func cmdDown(args []string, stdout, stderr io.Writer) error {
 		if !st.Complete && st.Owner.Alive() {
 			return usageError("topology %s is being brought up by %s: interrupt that (it removes what it made), or wait", name, st.Owner)
 		}
-		if err := st.remove(); err != nil {
+		if err := st.Remove(); err != nil {
 			return err
 		}
 	}
@@ -228,7 +229,7 @@ func cmdClean(args []string, stdout, stderr io.Writer) error {
 		return usageError("usage: clean takes no arguments")
 	}
 	var errs []error
-	entries, err := os.ReadDir(LabsDir)
+	entries, err := os.ReadDir(lab.Dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -237,23 +238,23 @@ func cmdClean(args []string, stdout, stderr io.Writer) error {
 		if !ok || nettest.CheckTopologyName(name) != nil {
 			continue
 		}
-		st, err := readState(name)
+		st, err := lab.Read(name)
 		if err != nil {
 			// Unreadable (a process killed while writing it): the lab is
 			// named by its file, in nettest's own folder.
 			fmt.Fprintf(stdout, "removing unreadable state of %s: %v\n", name, err)
-			st = &State{Name: name}
+			st = &lab.State{Name: name}
 		}
 		if !st.Complete && st.Owner.Alive() {
 			fmt.Fprintf(stdout, "left alone: %s: being brought up by %s\n", name, st.Owner)
 			continue
 		}
 		for _, p := range st.Processes {
-			if p.alive() {
+			if p.Alive() {
 				fmt.Fprintf(stdout, "ending process %s (pid %d) in %s.%s\n", p.Name, p.PID, name, p.Node)
 			}
 		}
-		errs = append(errs, st.remove())
+		errs = append(errs, st.Remove())
 		how := ""
 		if !st.Complete {
 			how = fmt.Sprintf(" (left by an interrupted up, %s)", st.Owner)
@@ -282,7 +283,7 @@ func cmdClean(args []string, stdout, stderr io.Writer) error {
 }
 
 // attach reopens a topology that is up.
-func attach(name string) (*State, *nettest.Network, error) {
+func attach(name string) (*lab.State, *nettest.Network, error) {
 	st, err := findState(name)
 	if err != nil {
 		return nil, nil, err
@@ -357,7 +358,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if len(args) != 0 {
 		return usageError("usage: status takes no arguments")
 	}
-	names, err := upNames()
+	names, err := lab.UpNames()
 	if err != nil {
 		return err
 	}
@@ -367,7 +368,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	procs := netnsProcesses()
 	for _, name := range names {
-		st, err := readState(name)
+		st, err := lab.Read(name)
 		if err != nil {
 			persisted, _ := nettest.ListPersisted()
 			fmt.Fprintf(stdout, "%s: namespaces %s, not made by nettest-run up (no state: %v)\n\n", name, strings.Join(persisted[name], ", "), err)
@@ -389,7 +390,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		}
 		ours := map[int]string{}
 		for _, p := range st.Processes {
-			if p.alive() {
+			if p.Alive() {
 				ours[p.PID] = p.Name
 			}
 		}

@@ -37,7 +37,8 @@ var allowed = map[string][]string{
 	// Scenario files, and the CLI over them.
 	"internal/scenario":           {"nettest", "assertions", "internal/owner"},
 	"internal/scenario/schemagen": {"internal/scenario"},
-	"cmd/nettest-run":             {"internal/scenario", "nettest", "internal/owner", "examples/scenarios"},
+	"internal/lab":                {"nettest", "internal/owner"},
+	"cmd/nettest-run":             {"internal/scenario", "internal/lab", "nettest", "internal/owner", "examples/scenarios"},
 
 	// Examples users copy, and the files they read.
 	"examples":           {},
@@ -53,7 +54,7 @@ var allowed = map[string][]string{
 
 // noTesting are packages that must not import testing or testify: they run
 // in users' programs, not only in tests.
-var noTesting = []string{"nettest", "internal/nsthread", "internal/owner", "internal/scenario", "cmd/nettest-run"}
+var noTesting = []string{"nettest", "internal/nsthread", "internal/owner", "internal/lab", "internal/scenario", "cmd/nettest-run"}
 
 // root finds the module's source: this test runs in internal/deps.
 func root(t *testing.T) string {
