@@ -50,7 +50,7 @@ type State struct {
 	Topology nettest.Topology `json:"topology"`
 	// Namespaces are the names under /run/netns; which namespaces they
 	// are is in nettest's own record (see nettest.Network.Persist).
-	Namespaces []string       `json:"namespaces"`
+	Namespaces []string  `json:"namespaces"`
 	Processes  []Process `json:"processes,omitempty"`
 }
 
