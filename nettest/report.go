@@ -44,31 +44,25 @@ func (n *Node) Report(w io.Writer) error {
 
 func (n *Node) report(b *strings.Builder) error {
 	h := n.ns.nl
-	links, err := h.LinkList()
+	ifaces, err := n.kernelInterfaces()
 	if err != nil {
-		return fmt.Errorf("%s: listing links: %w", n.where(), err)
+		return err
 	}
 	names := map[int]string{}
-	for _, l := range links {
-		names[l.Attrs().Index] = l.Attrs().Name
+	for _, in := range ifaces {
+		names[in.Index] = in.Name
 	}
 	b.WriteString("   interfaces:\n")
-	for _, l := range links {
-		a := l.Attrs()
-		addrs, err := h.AddrList(l, netlink.FAMILY_ALL)
-		if err != nil {
-			return fmt.Errorf("%s: listing addresses: %w", n.where(), err)
+	for _, in := range ifaces {
+		line := fmt.Sprintf("%-10s %-7s mtu %-5d %s", in.Name, in.OperState, in.MTU, in.HardwareAddr)
+		if in.Master != "" {
+			line += " master " + in.Master
 		}
-		var as []string
-		for _, ad := range addrs {
-			as = append(as, ad.IPNet.String())
-		}
-		line := fmt.Sprintf("%-10s %-7s mtu %-5d %s", a.Name, operState(a), a.MTU, a.HardwareAddr)
-		if a.MasterIndex != 0 {
-			line += " master " + names[a.MasterIndex]
-		}
-		if len(as) > 0 {
-			line += "  " + strings.Join(as, " ")
+		for i, a := range in.Addrs {
+			if i == 0 {
+				line += " "
+			}
+			line += " " + a.String()
 		}
 		fmt.Fprintf(b, "     %s\n", strings.TrimRight(line, " "))
 	}

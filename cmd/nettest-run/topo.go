@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettestlab/nettest/internal/lab"
@@ -418,30 +416,22 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// ifaceLines lists a node's interfaces as the kernel has them.
+// ifaceLines lists a node's interfaces as the kernel has them, without
+// link-local addresses.
 func ifaceLines(node *nettest.Node) []string {
-	h := node.Netlink()
-	links, err := h.LinkList()
+	ifaces, err := node.KernelInterfaces()
 	if err != nil {
 		return []string{"(interfaces: " + err.Error() + ")"}
 	}
 	var out []string
-	for _, l := range links {
-		a := l.Attrs()
-		state := "DOWN"
-		if a.Flags&net.FlagUp != 0 {
-			state = strings.ToUpper(a.OperState.String())
-		}
+	for _, in := range ifaces {
 		var addrs []string
-		if as, err := h.AddrList(l, netlink.FAMILY_ALL); err == nil {
-			for _, ad := range as {
-				if ad.IP.IsLinkLocalUnicast() {
-					continue
-				}
-				addrs = append(addrs, ad.IPNet.String())
+		for _, a := range in.Addrs {
+			if !a.Addr().IsLinkLocalUnicast() {
+				addrs = append(addrs, a.String())
 			}
 		}
-		out = append(out, strings.TrimSpace(fmt.Sprintf("%-10s %-8s %s", a.Name, state, strings.Join(addrs, " "))))
+		out = append(out, strings.TrimSpace(fmt.Sprintf("%-10s %-8s %s", in.Name, in.OperState, strings.Join(addrs, " "))))
 	}
 	return out
 }

@@ -56,6 +56,13 @@ var allowed = map[string][]string{
 // in users' programs, not only in tests.
 var noTesting = []string{"nettest", "internal/nsthread", "internal/owner", "internal/lab", "internal/scenario", "cmd/nettest-run"}
 
+// kernelAPI are the libraries that talk to the kernel's network stack;
+// only the engine and the mechanisms below it (and tools that measure it
+// from outside) use them: everything above asks the engine.
+var kernelAPI = []string{"github.com/vishvananda/netlink", "github.com/vishvananda/netns", "github.com/google/nftables"}
+
+var kernelAPIAllowed = []string{"nettest", "internal/nsthread", "internal/hoststate", "internal/baseline", "examples/seed"}
+
 // root finds the module's source: this test runs in internal/deps.
 func root(t *testing.T) string {
 	t.Helper()
@@ -157,6 +164,9 @@ func TestLayering(t *testing.T) {
 					t.Errorf("%s imports %s: it runs in users' programs, not only in tests", dir, p)
 				}
 				continue
+			}
+			if slices.ContainsFunc(kernelAPI, func(k string) bool { return p == k || strings.HasPrefix(p, k+"/") }) && !slices.Contains(kernelAPIAllowed, dir) {
+				t.Errorf("%s imports %s: only the engine talks to the kernel's network stack; ask it", dir, p)
 			}
 			in, ours := strings.CutPrefix(p, module+"/")
 			if !ours || slices.Contains(ok, in) {
