@@ -62,10 +62,11 @@ func run(c config, attempt try) string {
 		if err != nil {
 			return err.Error()
 		}
-		var failed []string
+		var failed, seen []string
 		for _, f := range fs {
 			if !f.ok {
 				failed = append(failed, f.message(c.within))
+				seen = append(seen, f.message(0))
 			}
 		}
 		if len(failed) == 0 {
@@ -75,7 +76,7 @@ func run(c config, attempt try) string {
 		if left <= 0 {
 			return strings.Join(failed, "\n")
 		}
-		last = failed
+		last = seen
 		// The last try starts when the time is up.
 		t := time.NewTimer(min(c.every, left))
 		select {
