@@ -92,6 +92,12 @@ func TestRunInterrupted(t *testing.T) {
 			defer cancel(nil)
 			o := &interrupter{step: c.name2, cancel: cancel, cause: cause}
 			r := scenario.NewRun(s, scenario.Options{Observer: o})
+			closed := false
+			t.Cleanup(func() {
+				if !closed {
+					r.Close()
+				}
+			})
 			if r.Setup(ctx) == nil {
 				r.Steps(ctx)
 			}
@@ -109,6 +115,7 @@ func TestRunInterrupted(t *testing.T) {
 			}
 			t0 := time.Now()
 			r.Close()
+			closed = true
 			if d := time.Since(t0); d > 6*time.Second {
 				t.Errorf("teardown took %v", d)
 			}
