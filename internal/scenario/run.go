@@ -132,7 +132,7 @@ func (r *Run) interrupt(ctx context.Context) bool {
 // interruptedMsg says why ctx stopped a step, and what the step last saw
 // when it says (an eventually check's last complete try).
 func (r *Run) interruptedMsg(failure string, elapsed time.Duration) string {
-	msg := fmt.Sprintf("%v after %s: the step stopped", r.stopped, elapsed.Round(time.Millisecond))
+	msg := fmt.Sprintf("%v after %s", r.stopped, elapsed.Round(time.Millisecond))
 	if _, last, ok := strings.Cut(failure, "; the last complete try saw: "); ok {
 		msg += "\nits last complete try saw: " + last
 	}
@@ -174,7 +174,7 @@ func (r *Run) Setup(ctx context.Context) error {
 	if err != nil {
 		res := &StepResult{Name: r.S.Name + "/setup", Status: Fail, Elapsed: elapsed, Failure: err.Error()}
 		if r.interrupt(ctx) {
-			res.Status, res.Failure = Interrupted, r.interruptedMsg(err.Error(), elapsed)
+			res.Status, res.Failure = Interrupted, r.interruptedMsg("", elapsed)+"\nthe setup stopped at: "+err.Error()
 		}
 		r.Results = append(r.Results, res)
 		r.observe(func(o Observer) { o.StepDone(r.S, res) })
