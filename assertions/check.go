@@ -1,6 +1,8 @@
 package assertions
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -47,18 +49,24 @@ type try func() ([]finding, error)
 
 // run makes the check, and with Within again every Every until it passes
 // or the time is up (the last try starts then), and returns the failure
-// message; empty when it passed.
+// message; empty when it passed. When the config's context ends, it stops
+// at once and says so, with what the last complete try saw.
 func run(c config, attempt try) string {
 	start := time.Now()
+	var last []string // what the last complete try saw failing
 	for {
 		fs, err := attempt()
+		if c.ctx.Err() != nil {
+			return stopped(c, start, last)
+		}
 		if err != nil {
 			return err.Error()
 		}
-		var failed []string
+		var failed, seen []string
 		for _, f := range fs {
 			if !f.ok {
 				failed = append(failed, f.message(c.within))
+				seen = append(seen, f.message(0))
 			}
 		}
 		if len(failed) == 0 {
@@ -68,8 +76,25 @@ func run(c config, attempt try) string {
 		if left <= 0 {
 			return strings.Join(failed, "\n")
 		}
-		time.Sleep(min(c.every, left)) // the last try starts when the time is up
+		last = seen
+		// The last try starts when the time is up.
+		t := time.NewTimer(min(c.every, left))
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			return stopped(c, start, last)
+		}
 	}
+}
+
+// stopped says that a check's context ended before it passed.
+func stopped(c config, start time.Time, last []string) string {
+	msg := fmt.Sprintf("check stopped after %v: %v", time.Since(start).Round(time.Millisecond), context.Cause(c.ctx))
+	if len(last) > 0 {
+		msg += "; the last complete try saw: " + strings.Join(last, "\n")
+	}
+	return msg
 }
 
 // report reports a failure message, if any, and says whether there was none.

@@ -133,7 +133,7 @@ func (l dialLeg) judge(c config, connects bool) (finding, error) {
 // waits for an answer. It returns the outcome and how to say it; an error
 // when the dial could not be made at all.
 func (l dialLeg) dial(c config) (kind, seen string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 	defer cancel()
 	var conn net.Conn
 	err = l.from.Do(func() (err error) {

@@ -25,7 +25,8 @@
 // A name the network does not know fails the check with the names it has.
 //
 // Checks take options: [Count], [Interval] and [Timeout] for pings, [IPv4]
-// and [IPv6] to choose the family, [Refused] and [TimedOut] for CannotDial.
+// and [IPv6] to choose the family, [Refused] and [TimedOut] for CannotDial,
+// [Context] to stop a check when a context ends (a Ctrl-C, a deadline).
 // With [Within], a check becomes an "eventually" check: it is retried
 // every [Every] (100ms) until it passes or the time is up, and then its
 // failure says what it last saw:

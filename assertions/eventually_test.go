@@ -1,6 +1,8 @@
 package assertions_test
 
 import (
+	"context"
+	"errors"
 	"regexp"
 	"testing"
 	"time"
@@ -100,4 +102,58 @@ func TestEventuallyFails(t *testing.T) {
 			require.Less(t, time.Since(start), time.Second)
 		})
 	}
+}
+
+// TestContextStops: a check given Context stops when the context ends,
+// mid-wait and mid-ping, fails saying why and what its last try saw, and
+// never passes on a try the context cut short.
+func TestContextStops(t *testing.T) {
+	t.Parallel()
+	n := chain(t)
+	require.NoError(t, link(t, n, "r1-h2").SetDown())
+	interrupted := errors.New("interrupted by the test")
+	long := assertions.Within(20 * time.Second)
+	slow := assertions.Timeout(10 * time.Second)
+	for _, c := range []struct {
+		name  string
+		check func(*fakeT, assertions.Option) bool
+		want  string // a regular expression
+		ended bool   // the context has ended before the check starts
+	}{
+		{"Ping", func(f *fakeT, ctx assertions.Option) bool {
+			return assertions.Ping(f, n, "h1", "h2", long, slow, assertions.IPv4(), ctx)
+		}, `^check stopped after \S+: interrupted by the test(;|$)`, false},
+		{"PingWaiting", func(f *fakeT, ctx assertions.Option) bool {
+			return assertions.Ping(f, n, "h1", "h2", long, assertions.Timeout(50*time.Millisecond), assertions.Every(time.Minute), assertions.IPv4(), ctx)
+		}, `^check stopped after \S+: interrupted by the test; the last complete try saw: ping h1 -> h2 \(198\.18\.0\.6\): 0/1 replies`, false},
+		{"CanDial", func(f *fakeT, ctx assertions.Option) bool {
+			return assertions.CanDial(f, n, "h1", "tcp4", "h2", 80, long, slow, ctx)
+		}, `^check stopped after \S+: interrupted by the test`, false},
+		{"RouteVia", func(f *fakeT, ctx assertions.Option) bool {
+			return assertions.RouteVia(f, n, "h1", "198.18.0.4/30", "h3", long, ctx)
+		}, `^check stopped after \S+: interrupted by the test; the last complete try saw: route to 198\.18\.0\.4/30 on h1: via 198\.18\.0\.2, want via h3`, false},
+		// A cut-short try of these would look like a pass (and h2 is
+		// unreachable: a full one passes).
+		{"NoPing", func(f *fakeT, ctx assertions.Option) bool {
+			return assertions.NoPing(f, n, "h1", "h2", slow, assertions.IPv4(), ctx)
+		}, `^check stopped after \S+: interrupted by the test$`, true},
+		{"CannotDial", func(f *fakeT, ctx assertions.Option) bool {
+			return assertions.CannotDial(f, n, "h1", "tcp4", "h2", 80, slow, assertions.TimedOut(), ctx)
+		}, `^check stopped after \S+: interrupted by the test$`, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancelCause(t.Context())
+			if c.ended {
+				cancel(interrupted)
+			}
+			time.AfterFunc(300*time.Millisecond, func() { cancel(interrupted) })
+			start := time.Now()
+			require.Regexp(t, c.want, fails(t, func(f *fakeT) bool { return c.check(f, assertions.Context(ctx)) }))
+			require.Less(t, time.Since(start), time.Second, "stopped at once")
+		})
+	}
+	var nilCtx context.Context
+	require.Contains(t, fails(t, func(f *fakeT) bool { return assertions.Ping(f, n, "h1", "h2", assertions.Context(nilCtx)) }),
+		"option Context: want a context, got nil")
 }

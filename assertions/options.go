@@ -1,6 +1,8 @@
 package assertions
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,11 +51,12 @@ type config struct {
 	every    time.Duration
 	refused  bool
 	timedOut bool
+	ctx      context.Context // never nil
 }
 
 // newConfig applies opts for a check of kind k named name.
 func newConfig(k kind, name string, opts []Option) (config, error) {
-	c := config{count: 1, timeout: defaultTimeout, every: defaultEvery}
+	c := config{count: 1, timeout: defaultTimeout, every: defaultEvery, ctx: context.Background()}
 	for _, o := range opts {
 		if o.set == nil {
 			continue
@@ -169,6 +172,20 @@ func Refused() Option {
 func TimedOut() Option {
 	return Option{name: "TimedOut()", kinds: kindNoDial, set: func(c *config) error {
 		c.timedOut = true
+		return nil
+	}}
+}
+
+// Context makes a check stop when ctx ends (every check): the ping or dial
+// under way, and with [Within] the wait between tries. A check stopped so
+// fails, saying why (context.Cause of ctx) and what its last complete try
+// saw; it never passes on a try that ctx cut short.
+func Context(ctx context.Context) Option {
+	return Option{name: "Context", kinds: kindAll, set: func(c *config) error {
+		if ctx == nil {
+			return errors.New("want a context, got nil")
+		}
+		c.ctx = ctx
 		return nil
 	}}
 }

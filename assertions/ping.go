@@ -1,7 +1,6 @@
 package assertions
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -97,7 +96,7 @@ func pingLegs(n *nettest.Network, c config, from, to string) ([]pingLeg, error) 
 // ping pings once and judges: answered wants every reply, else none.
 func (l pingLeg) ping(c config, answered bool) (finding, error) {
 	opts := nettest.PingOptions{Count: c.count, Interval: c.interval, Timeout: c.timeout, Src: l.src}
-	res, err := l.from.Ping(context.Background(), l.dst, opts)
+	res, err := l.from.Ping(c.ctx, l.dst, opts)
 	if err != nil && !errors.Is(err, nettest.ErrNoReply) {
 		return finding{}, fmt.Errorf("%s: %w", l.subject, err)
 	}

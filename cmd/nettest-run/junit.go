@@ -18,6 +18,7 @@ type junitSuites struct {
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
 	Skipped  int          `xml:"skipped,attr"`
 	Time     string       `xml:"time,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
@@ -47,6 +48,7 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	File      string        `xml:"file,attr,omitempty"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"`
 	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
@@ -63,8 +65,10 @@ type junitSkipped struct {
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
-// writeJUnit writes the report of the runs to path.
-func writeJUnit(path string, runs []*scenario.Run) error {
+// writeJUnit writes the report of the runs to path. A step a signal
+// stopped is an error of type "interrupted" (not a failure); each file not
+// run is a suite whose one case is skipped, saying so.
+func writeJUnit(path string, runs []*scenario.Run, notRun []*scenario.Scenario, stopped *interruption) error {
 	doc := junitSuites{Name: "nettest-run"}
 	var total time.Duration
 	for _, r := range runs {
@@ -73,6 +77,9 @@ func writeJUnit(path string, runs []*scenario.Run) error {
 			Name: s.Name, File: s.File, Time: secs(r.Elapsed()),
 			Timestamp:  time.Now().Add(-r.Elapsed()).UTC().Format("2006-01-02T15:04:05"),
 			Properties: []junitProperty{{"file", s.File}, {"topology", counts(s)}},
+		}
+		if stop := r.Interrupted(); stop != nil {
+			suite.Properties = append(suite.Properties, junitProperty{"interrupted", stop.Error()})
 		}
 		for _, k := range r.KeptCaptures() {
 			suite.Properties = append(suite.Properties, junitProperty{"capture " + k.Name, k.Path})
@@ -90,15 +97,31 @@ func writeJUnit(path string, runs []*scenario.Run) error {
 			case scenario.Skip:
 				c.Skipped = &junitSkipped{Message: res.Failure}
 				suite.Skipped++
+			case scenario.Interrupted:
+				first, _, _ := strings.Cut(res.Failure, "\n")
+				c.Error = &junitFailure{Message: first, Type: "interrupted", Text: res.Failure}
+				suite.Errors++
 			}
 			suite.Tests++
 			suite.Cases = append(suite.Cases, c)
 		}
 		doc.Tests += suite.Tests
 		doc.Failures += suite.Failures
+		doc.Errors += suite.Errors
 		doc.Skipped += suite.Skipped
 		total += r.Elapsed()
 		doc.Suites = append(doc.Suites, suite)
+	}
+	for _, s := range notRun {
+		doc.Suites = append(doc.Suites, junitSuite{
+			Name: s.Name, File: s.File, Time: secs(0), Tests: 1, Skipped: 1,
+			Timestamp:  time.Now().UTC().Format("2006-01-02T15:04:05"),
+			Properties: []junitProperty{{"file", s.File}, {"topology", counts(s)}, {"interrupted", stopped.Error()}},
+			Cases: []junitCase{{Name: "not run", Classname: s.Name, Time: secs(0), File: s.File,
+				Skipped: &junitSkipped{Message: stopped.Error() + ": not run"}}},
+		})
+		doc.Tests++
+		doc.Skipped++
 	}
 	doc.Time = secs(total)
 	out, err := xml.MarshalIndent(doc, "", "  ")

@@ -14,7 +14,8 @@
 //	nettest-run graph FILE              the topology as a Mermaid or DOT diagram
 //
 // Exit codes: 0 everything passed, 1 a step failed, 2 invalid input or
-// usage, or nettest-run cannot run (privilege). See docs/nettest-run.md and
+// usage, or nettest-run cannot run (privilege), 130 and 143 interrupted by
+// SIGINT or SIGTERM (torn down). See docs/nettest-run.md and
 // docs/scenarios.md.
 package main
 
@@ -48,6 +49,7 @@ const usage = `usage:
   nettest-run graph [--format mermaid|dot] FILE   print the topology as a diagram
 
 exit codes: 0 passed, 1 a step failed, 2 invalid input or usage (or no privilege)
+            130/143 interrupted by SIGINT/SIGTERM (torn down; the files not run are named)
 `
 
 // exitError carries an exit code; its message, if any, is printed.

@@ -21,7 +21,9 @@ type reporter interface {
 	scenario.Observer
 	begin(s *scenario.Scenario)
 	end(s *scenario.Scenario, r *scenario.Run, processTails []string, kept string)
-	summary(runs []*scenario.Run, elapsed time.Duration)
+	// summary ends the report; stopped is non-nil when a signal stopped
+	// the run, and notRun are then the scenarios it did not start.
+	summary(runs []*scenario.Run, notRun []*scenario.Scenario, stopped *interruption, elapsed time.Duration)
 }
 
 // isTerminal reports whether w is a terminal.
@@ -71,7 +73,7 @@ func plural(n int, word string) string {
 }
 
 // tally counts results.
-func tally(runs []*scenario.Run) (pass, fail, skip int) {
+func tally(runs []*scenario.Run) (pass, fail, skip, intr int) {
 	for _, r := range runs {
 		for _, res := range r.Results {
 			switch res.Status {
@@ -81,10 +83,20 @@ func tally(runs []*scenario.Run) (pass, fail, skip int) {
 				fail++
 			case scenario.Skip:
 				skip++
+			case scenario.Interrupted:
+				intr++
 			}
 		}
 	}
 	return
+}
+
+// interrupted says how many results were interrupted: "", or ", 1 interrupted".
+func interrupted(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d interrupted", n)
 }
 
 // textReporter prints go test's verbose shape: a line per step with its
@@ -173,7 +185,8 @@ func (t *textReporter) Built(s *scenario.Scenario, elapsed time.Duration, err er
 func (t *textReporter) StepStart(*scenario.Scenario, string) {}
 
 func (t *textReporter) StepDone(s *scenario.Scenario, r *scenario.StepResult) {
-	word := map[scenario.Status]string{scenario.Pass: t.paint("32", "PASS"), scenario.Fail: t.paint("31", "FAIL"), scenario.Skip: t.paint("33", "SKIP")}[r.Status]
+	word := map[scenario.Status]string{scenario.Pass: t.paint("32", "PASS"), scenario.Fail: t.paint("31", "FAIL"), scenario.Skip: t.paint("33", "SKIP"),
+		scenario.Interrupted: t.paint("35", "INTERRUPTED")}[r.Status]
 	fmt.Fprintf(t.out, "--- %s: %s (%s)\n", word, r.Name, dur(r.Elapsed))
 	for _, line := range r.Output {
 		fmt.Fprintf(t.out, "        %s\n", line)
@@ -195,12 +208,19 @@ func (t *textReporter) end(s *scenario.Scenario, r *scenario.Run, tails []string
 	if kept != "" {
 		fmt.Fprint(t.out, kept)
 	}
-	pass, fail, skip := tally([]*scenario.Run{r})
+	pass, fail, skip, intr := tally([]*scenario.Run{r})
 	word := t.paint("32", "ok  ")
-	if fail > 0 {
+	switch {
+	case fail > 0:
 		word = t.paint("31", "FAIL")
+	case r.Interrupted() != nil:
+		word = t.paint("35", "INTERRUPTED")
 	}
-	fmt.Fprintf(t.out, "%s %s: %d passed, %d failed%s (%s)\n\n", word, s.Name, pass, fail, skipped(skip), dur(r.Elapsed()))
+	how := ""
+	if stop := r.Interrupted(); stop != nil {
+		how = "; " + stop.Error() + ", torn down"
+	}
+	fmt.Fprintf(t.out, "%s %s: %d passed, %d failed%s%s (%s%s)\n\n", word, s.Name, pass, fail, skipped(skip), interrupted(intr), dur(r.Elapsed()), how)
 }
 
 func skipped(n int) string {
@@ -210,15 +230,25 @@ func skipped(n int) string {
 	return fmt.Sprintf(", %d skipped", n)
 }
 
-func (t *textReporter) summary(runs []*scenario.Run, elapsed time.Duration) {
-	pass, fail, skip := tally(runs)
+func (t *textReporter) summary(runs []*scenario.Run, notRun []*scenario.Scenario, stopped *interruption, elapsed time.Duration) {
+	pass, fail, skip, intr := tally(runs)
 	word := "PASS"
-	if fail > 0 {
+	switch {
+	case fail > 0:
 		word = "FAIL"
+	case stopped != nil:
+		word = "INTERRUPTED"
 	}
 	// The last line has the shape CI tools read: "WORD: N passed, N failed".
-	fmt.Fprintf(t.out, "%s in %s\n", plural(len(runs), "scenario"), dur(elapsed))
-	fmt.Fprintf(t.out, "%s: %d passed, %d failed, %d skipped\n", word, pass, fail, skip)
+	if len(notRun) > 0 {
+		fmt.Fprintf(t.out, "%d of %s in %s\n", len(runs), plural(len(runs)+len(notRun), "scenario"), dur(elapsed))
+	} else {
+		fmt.Fprintf(t.out, "%s in %s\n", plural(len(runs), "scenario"), dur(elapsed))
+	}
+	if stopped != nil {
+		fmt.Fprintln(t.out, notRunLine(stopped, notRun))
+	}
+	fmt.Fprintf(t.out, "%s: %d passed, %d failed, %d skipped%s\n", word, pass, fail, skip, interrupted(intr))
 }
 
 // jsonReporter prints events in test2json's format (go doc test2json), so
@@ -291,9 +321,15 @@ func (j *jsonReporter) StepDone(s *scenario.Scenario, r *scenario.StepResult) {
 			out("    " + line)
 		}
 	}
-	word := map[scenario.Status]string{scenario.Pass: "PASS", scenario.Fail: "FAIL", scenario.Skip: "SKIP"}[r.Status]
+	// test2json has no word for an interrupted step: it is a skip whose
+	// output says it was interrupted.
+	action := map[scenario.Status]string{scenario.Pass: "pass", scenario.Fail: "fail", scenario.Skip: "skip", scenario.Interrupted: "skip"}[r.Status]
+	word := strings.ToUpper(action)
+	if r.Status == scenario.Interrupted {
+		word += " (interrupted)"
+	}
 	out(fmt.Sprintf("--- %s: %s (%.2fs)", word, r.Name, r.Elapsed.Seconds()))
-	j.emit(testEvent{Action: string(r.Status), Package: s.File, Test: r.Name, Elapsed: seconds(r.Elapsed)})
+	j.emit(testEvent{Action: action, Package: s.File, Test: r.Name, Elapsed: seconds(r.Elapsed)})
 }
 
 func (j *jsonReporter) end(s *scenario.Scenario, r *scenario.Run, tails []string, kept string) {
@@ -307,7 +343,13 @@ func (j *jsonReporter) end(s *scenario.Scenario, r *scenario.Run, tails []string
 			}
 		}
 	}
+	// An interrupted scenario did not pass: it fails, as go test's
+	// package does when interrupted, and its output says why.
 	action, word := "pass", "PASS"
+	if stop := r.Interrupted(); stop != nil {
+		j.emit(testEvent{Action: "output", Package: s.File, Test: s.Name, Output: "    " + stop.Error() + "; torn down\n"})
+		action, word = "fail", "FAIL"
+	}
 	if r.Failed() {
 		action, word = "fail", "FAIL"
 	}
@@ -317,4 +359,11 @@ func (j *jsonReporter) end(s *scenario.Scenario, r *scenario.Run, tails []string
 	j.emit(testEvent{Action: action, Package: s.File, Elapsed: seconds(r.Elapsed())})
 }
 
-func (j *jsonReporter) summary([]*scenario.Run, time.Duration) {}
+// summary reports each file not run as a package skipped, saying why.
+func (j *jsonReporter) summary(_ []*scenario.Run, notRun []*scenario.Scenario, stopped *interruption, _ time.Duration) {
+	for _, s := range notRun {
+		j.emit(testEvent{Action: "start", Package: s.File})
+		j.emit(testEvent{Action: "output", Package: s.File, Output: stopped.Error() + ": not run\n"})
+		j.emit(testEvent{Action: "skip", Package: s.File, Elapsed: seconds(0)})
+	}
+}

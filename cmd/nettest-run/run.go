@@ -10,8 +10,12 @@ import (
 	"os/signal"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nettestlab/nettest/examples/scenarios"
 	"github.com/nettestlab/nettest/internal/lab"
@@ -106,13 +110,16 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	return runAll([]*scenario.Scenario{s}, runConfig{json: *jsonOut}, stdout, stderr)
 }
 
-// runAll runs scenarios one after another and reports them.
+// runAll runs scenarios one after another and reports them. SIGINT or
+// SIGTERM stops the step under way at once; the scenario is torn down and
+// reported as interrupted, the files after it are not run (the report
+// names them), and the exit code is 128 + the signal's number (130, 143).
+// A second signal kills the processes still stopping at once, and the
+// teardown still completes.
 func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) error {
 	if err := nettest.CheckPrivilege(); err != nil {
 		return &exitError{2, err.Error()}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	// What earlier runs killed with SIGKILL left in the temporary folder.
 	scenario.ReapScratch()
 	var rep reporter
@@ -121,10 +128,17 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 	} else {
 		rep = newTextReporter(stdout, stderr)
 	}
+	sig := watchSignals(stderr)
+	defer sig.stop()
+	ctx, hurry := sig.ctx, sig.hurry
 	start := time.Now()
 	var runs []*scenario.Run
 	failed := false
 	for _, s := range all {
+		if ctx.Err() != nil {
+			break
+		}
+		sig.current.Store(&s.Name)
 		opts := scenario.Options{Run: cfg.run, FailFast: cfg.failFast, Artifacts: cfg.artifacts, Observer: rep}
 		rep.begin(s)
 		r := scenario.NewRun(s, opts)
@@ -136,27 +150,136 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 			tails = r.ProcessTails()
 		}
 		var keptMsg string
-		if r.Failed() && cfg.keep && r.Network != nil {
+		if r.Failed() && cfg.keep && r.Network != nil && r.Interrupted() == nil {
 			keptMsg = keep(r)
 		}
-		r.Close()
+		sig.tearingDown.Store(true)
+		r.CloseContext(hurry)
+		sig.tearingDown.Store(false)
 		rep.end(s, r, tails, keptMsg)
 		runs = append(runs, r)
 		failed = failed || r.Failed()
-		if ctx.Err() != nil {
-			break
-		}
 	}
-	rep.summary(runs, time.Since(start))
+	notRun := all[len(runs):]
+	stopped := sig.stopped()
+	rep.summary(runs, notRun, stopped, time.Since(start))
 	if cfg.junit != "" {
-		if err := writeJUnit(cfg.junit, runs); err != nil {
+		if err := writeJUnit(cfg.junit, runs, notRun, stopped); err != nil {
 			return err
 		}
 	}
-	if failed || ctx.Err() != nil {
+	if stopped != nil {
+		msg := ""
+		if cfg.json { // the text report says it on stdout
+			msg = notRunLine(stopped, notRun)
+		}
+		return &exitError{stopped.code(), msg}
+	}
+	if failed {
 		return &exitError{1, ""}
 	}
 	return nil
+}
+
+// interruption is why a run stopped early: the signal it got.
+type interruption struct{ sig syscall.Signal }
+
+func (e *interruption) Error() string { return "interrupted by " + signalName(e.sig) }
+
+// code is the exit code: 128 + the signal's number, as a shell reports it.
+func (e *interruption) code() int { return 128 + int(e.sig) }
+
+func signalName(sig syscall.Signal) string {
+	if name := unix.SignalName(sig); name != "" {
+		return name
+	}
+	return sig.String()
+}
+
+// notRunLine says why the run stopped and which files it did not run:
+// "interrupted by SIGINT: not run: b.yaml, c.yaml".
+func notRunLine(stopped *interruption, notRun []*scenario.Scenario) string {
+	if len(notRun) == 0 {
+		return stopped.Error()
+	}
+	files := make([]string, len(notRun))
+	for i, s := range notRun {
+		files[i] = s.File
+	}
+	return stopped.Error() + ": not run: " + strings.Join(files, ", ")
+}
+
+// signals is a run's handling of SIGINT and SIGTERM: the first ends ctx
+// (with an *interruption as its cause), the second ends hurry.
+type signals struct {
+	ctx, hurry  context.Context
+	current     atomic.Pointer[string] // the scenario running
+	tearingDown atomic.Bool
+	stop        func()
+
+	mu    sync.Mutex
+	first *interruption
+}
+
+// watchSignals starts handling SIGINT and SIGTERM until stop is called;
+// it says on w what each signal does.
+func watchSignals(w io.Writer) *signals {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	hurry, hurryNow := context.WithCancel(context.Background())
+	s := &signals{ctx: ctx, hurry: hurry}
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case got := <-ch:
+				sig := got.(syscall.Signal)
+				name := "the run"
+				if p := s.current.Load(); p != nil {
+					name = *p
+				}
+				s.mu.Lock()
+				first := s.first == nil
+				if first {
+					s.first = &interruption{sig}
+				}
+				s.mu.Unlock()
+				if first {
+					cancel(s.first)
+					what := "stopping " + name + " and tearing it down"
+					if s.tearingDown.Load() {
+						what = "finishing the teardown of " + name
+					}
+					fmt.Fprintf(w, "\nnettest-run: %s: %s; no further file runs (%s again kills its processes at once)\n", signalName(sig), what, signalName(sig))
+					continue
+				}
+				hurryNow()
+				fmt.Fprintf(w, "\nnettest-run: %s again: killing the processes of %s at once; the teardown still completes, so that nothing is left\n", signalName(sig), name)
+			}
+		}
+	})
+	var once sync.Once
+	s.stop = func() { // idempotent: up stops listening once its lab is up, and again on return
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			wg.Wait()
+			cancel(nil)
+			hurryNow()
+		})
+	}
+	return s
+}
+
+// stopped returns the interruption, or nil when no signal came.
+func (s *signals) stopped() *interruption {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first
 }
 
 // keep persists a failed run's namespaces, records its state and returns

@@ -1,21 +1,16 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -102,8 +97,10 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	}
 	// SIGINT or SIGTERM before the lab is complete undoes it all; after,
 	// the lab stays.
-	ctx, interrupted, stop := interruptible()
-	defer stop()
+	sig := watchSignals(stderr)
+	defer sig.stop()
+	sig.current.Store(&s.Name)
+	ctx := sig.ctx
 
 	st := &lab.State{Name: s.Name, File: s.File, By: "up", Created: time.Now(), Owner: owner.Self(), Topology: s.Topology}
 	if abs, err := filepath.Abs(s.File); err == nil {
@@ -123,8 +120,8 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 		if rerr := st.Remove(); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("removing what up made: %w", rerr))
 		}
-		if sig := interrupted(); sig != 0 {
-			return &exitError{128 + int(sig), fmt.Sprintf("up %s: interrupted (%v): nothing of it remains", s.Name, sig)}
+		if stopped := sig.stopped(); stopped != nil {
+			return &exitError{stopped.code(), fmt.Sprintf("up %s: %v: nothing of it remains", s.Name, stopped)}
 		}
 		return err
 	}
@@ -146,7 +143,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	if err := st.Write(); err != nil {
 		return fail(err)
 	}
-	stop() // the lab is up: from here on, a signal ends only this process
+	sig.stop() // the lab is up: from here on, a signal ends only this process
 	fmt.Fprintf(stdout, "%s is up (%s, built in %s). Enter a node:\n", s.Name, counts(s), dur(time.Since(t0)))
 	fmt.Fprint(stdout, enterHelp(s.Name, r.Network))
 	for _, p := range st.Processes {
@@ -155,33 +152,6 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "nettest-run status shows it; nettest-run down %s removes it.\n", s.Name)
 	r.Close() // the namespaces are persisted and the processes detached: both stay
 	return nil
-}
-
-// interruptible returns a context cancelled by SIGINT or SIGTERM, a
-// function that tells which signal came (0: none), and one that stops
-// listening.
-func interruptible() (context.Context, func() syscall.Signal, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
-	var got atomic.Int32
-	done := make(chan struct{})
-	go func() {
-		select {
-		case sig := <-sigc:
-			got.Store(int32(sig.(syscall.Signal)))
-			cancel()
-		case <-done:
-		}
-	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			signal.Stop(sigc)
-			close(done)
-		})
-	}
-	return ctx, func() syscall.Signal { return syscall.Signal(got.Load()) }, stop
 }
 
 func cmdDown(args []string, stdout, stderr io.Writer) error {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nettestlab/nettest/nettest"
@@ -200,8 +201,11 @@ func (p *proc) waitLog(ctx context.Context, re *regexp.Regexp) error {
 	}
 }
 
-// stop ends the process; an error says how it failed, if it did.
-func (p *proc) stop() error {
+// stop ends the process; an error says how it failed, if it did. When ctx
+// ends first, it kills the process at once rather than wait out its grace
+// (and the error then says it was killed).
+func (p *proc) stop(ctx context.Context) error {
+	defer context.AfterFunc(ctx, func() { p.cmd.Signal(syscall.SIGKILL) })()
 	err := p.cmd.Stop(stopGrace)
 	var ee *nettest.ExitError
 	if errors.As(err, &ee) && p.in.Spec.Echo != nil {

@@ -21,6 +21,9 @@ const (
 	Pass Status = "pass"
 	Fail Status = "fail"
 	Skip Status = "skip"
+	// Interrupted is a step (or the setup) that the run's context stopped
+	// before it could pass: neither a pass nor a failure of what it checks.
+	Interrupted Status = "interrupted"
 )
 
 // StepResult is what one step did.
@@ -30,7 +33,7 @@ type StepResult struct {
 	Status  Status
 	Elapsed time.Duration
 	Output  []string // lines the step printed (an exec step's output)
-	Failure string   // why it failed: one or more lines
+	Failure string   // why it failed (or was interrupted): one or more lines
 }
 
 // Observer follows a run as it goes; every method may be nil-safe no-ops.
@@ -90,6 +93,7 @@ type Run struct {
 	tmpDir  bool
 	Results []*StepResult
 	start   time.Time
+	stopped error // why the context ended the run early; nil: it did not
 
 	parts    []partition // partitions in place
 	captures map[string]*runCapture
@@ -112,6 +116,33 @@ func (r *Run) Failed() bool {
 		}
 	}
 	return false
+}
+
+// Interrupted returns why the run's context stopped it before its end
+// (context.Cause: "interrupted by SIGINT"), or nil when the setup and every
+// selected step ran. An interruption is not a failure: Failed does not
+// count it, and the step it stopped has the status Interrupted.
+func (r *Run) Interrupted() error { return r.stopped }
+
+// interrupt records that ctx stopped the run, if it has ended.
+func (r *Run) interrupt(ctx context.Context) bool {
+	if ctx.Err() == nil {
+		return false
+	}
+	if r.stopped == nil {
+		r.stopped = context.Cause(ctx)
+	}
+	return true
+}
+
+// interruptedMsg says why ctx stopped a step, and what the step last saw
+// when it says (an eventually check's last complete try).
+func (r *Run) interruptedMsg(failure string, elapsed time.Duration) string {
+	msg := fmt.Sprintf("%v after %s", r.stopped, elapsed.Round(time.Millisecond))
+	if _, last, ok := strings.Cut(failure, "; the last complete try saw: "); ok {
+		msg += "\nits last complete try saw: " + last
+	}
+	return msg
 }
 
 // Elapsed returns the time since Setup began.
@@ -161,6 +192,9 @@ func (r *Run) Setup(ctx context.Context) error {
 	r.observe(func(o Observer) { o.Built(r.S, elapsed, err) })
 	if err != nil {
 		res := &StepResult{Name: r.S.Name + "/setup", Status: Fail, Elapsed: elapsed, Failure: err.Error()}
+		if r.interrupt(ctx) {
+			res.Status, res.Failure = Interrupted, r.interruptedMsg("", elapsed)+"\nthe setup stopped at: "+err.Error()
+		}
 		r.Results = append(r.Results, res)
 		r.observe(func(o Observer) { o.StepDone(r.S, res) })
 	}
@@ -195,12 +229,17 @@ func (r *Run) setup(ctx context.Context) (err error) {
 	return nil
 }
 
-// Steps runs the steps in order and records their results.
+// Steps runs the steps in order and records their results. When ctx ends,
+// the step under way stops at once and is recorded as Interrupted (unless
+// it passed), and no further step runs; Interrupted says why.
 func (r *Run) Steps(ctx context.Context) {
 	stop := false
 	for _, st := range r.S.Steps {
 		if !r.opts.Selected(r.S, st) {
 			continue
+		}
+		if r.interrupt(ctx) {
+			return
 		}
 		name := r.S.FullName(st)
 		if stop {
@@ -212,7 +251,10 @@ func (r *Run) Steps(ctx context.Context) {
 		res := &StepResult{Step: st, Name: name, Status: Pass}
 		out, failure := r.step(ctx, st)
 		res.Elapsed, res.Output = time.Since(t0), out
-		if failure != "" {
+		switch {
+		case failure != "" && r.interrupt(ctx):
+			res.Status, res.Failure = Interrupted, r.interruptedMsg(failure, res.Elapsed)
+		case failure != "":
 			res.Status, res.Failure = Fail, failure
 			stop = r.opts.FailFast
 		}
@@ -224,7 +266,13 @@ func (r *Run) Steps(ctx context.Context) {
 // Close stops the processes that are not detached, closes the network
 // (namespaces persisted by the caller stay) and removes the temporary
 // folder. A process that had failed by then fails the "teardown".
-func (r *Run) Close() {
+func (r *Run) Close() { r.CloseContext(context.Background()) }
+
+// CloseContext is Close, in a hurry once ctx ends: the processes still in
+// their grace after SIGTERM are killed at once (SIGKILL), and that is no
+// failure. Everything else is torn down all the same; it returns when
+// nothing of the run is left.
+func (r *Run) CloseContext(ctx context.Context) {
 	t0 := time.Now()
 	failures := r.stopCaptures()
 	var wg sync.WaitGroup
@@ -235,7 +283,7 @@ func (r *Run) Close() {
 			continue
 		}
 		wg.Go(func() {
-			if err := p.stop(); err != nil {
+			if err := p.stop(ctx); err != nil && ctx.Err() == nil {
 				mu.Lock()
 				failures = append(failures, fmt.Sprintf("process %s: %v%s", in.Name, err, p.tail()))
 				mu.Unlock()

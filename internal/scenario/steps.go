@@ -75,7 +75,7 @@ func (r *Run) step(ctx context.Context, st *StepPlan) ([]string, string) {
 				continue
 			}
 			p.stopped = true
-			if err := p.stop(); err != nil {
+			if err := p.stop(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("process %s: %w", in.Name, err))
 			}
 		}
@@ -88,7 +88,7 @@ func (r *Run) step(ctx context.Context, st *StepPlan) ([]string, string) {
 
 // check runs a check of st, with eventually's timing when within > 0.
 func (r *Run) check(ctx context.Context, st *StepPlan, c *Check, within, every time.Duration) ([]string, string) {
-	var opts []assertions.Option
+	opts := []assertions.Option{assertions.Context(ctx)}
 	if within > 0 {
 		opts = append(opts, assertions.Within(within))
 		if every > 0 {
@@ -181,15 +181,15 @@ func (r *Run) exec(ctx context.Context, e *ExecStep, within, every time.Duration
 		every = 100 * time.Millisecond
 	}
 	start := time.Now()
+	last := "" // what the last complete try saw
 	for {
 		out, seen, want := r.execOnce(ctx, e)
 		if seen == "" {
 			return out, ""
 		}
-		left := within - time.Since(start)
-		if left <= 0 || ctx.Err() != nil {
+		what := func(still bool) string {
 			msg := "exec " + e.Node.V + ": " + e.Command.String() + ": "
-			if within > 0 {
+			if still {
 				msg += "still " + seen + " after " + within.String()
 			} else {
 				msg += seen
@@ -197,9 +197,28 @@ func (r *Run) exec(ctx context.Context, e *ExecStep, within, every time.Duration
 			if want != "" {
 				msg += ", want " + want
 			}
+			return msg
+		}
+		stopped := func() ([]string, string) {
+			msg := "exec " + e.Node.V + ": " + e.Command.String() + ": stopped"
+			if last != "" {
+				msg += "; the last complete try saw: " + last
+			}
 			return out, msg
 		}
-		time.Sleep(min(every, left))
+		if ctx.Err() != nil { // this try was cut short
+			return stopped()
+		}
+		left := within - time.Since(start)
+		if left <= 0 {
+			return out, what(within > 0)
+		}
+		last = what(false)
+		select {
+		case <-time.After(min(every, left)):
+		case <-ctx.Done():
+			return stopped()
+		}
 	}
 }
 
