@@ -69,10 +69,12 @@ func openNamespace(path string) (*namespace, error) {
 		return nil, privilegeError("opening "+path, err)
 	}
 	ns := &namespace{fd: fd}
-	if ns.nl, err = netlink.NewHandleAt(fd, unix.NETLINK_ROUTE); err != nil {
+	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+	if err != nil {
 		ns.close()
 		return nil, fmt.Errorf("opening a netlink socket in %s: %w", path, err)
 	}
+	ns.setHandle(h)
 	sock, err := nl.GetNetlinkSocketAt(fd, netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.close()

@@ -332,28 +332,33 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 
 // ifaceLines lists a node's interfaces as the kernel has them.
 func ifaceLines(node *nettest.Node) []string {
-	h := node.Netlink()
-	links, err := h.LinkList()
+	var out []string
+	err := node.Netlink(func(h *netlink.Handle) error {
+		links, err := h.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			a := l.Attrs()
+			state := "DOWN"
+			if a.Flags&net.FlagUp != 0 {
+				state = strings.ToUpper(a.OperState.String())
+			}
+			var addrs []string
+			if as, err := h.AddrList(l, netlink.FAMILY_ALL); err == nil {
+				for _, ad := range as {
+					if ad.IP.IsLinkLocalUnicast() {
+						continue
+					}
+					addrs = append(addrs, ad.IPNet.String())
+				}
+			}
+			out = append(out, strings.TrimSpace(fmt.Sprintf("%-10s %-8s %s", a.Name, state, strings.Join(addrs, " "))))
+		}
+		return nil
+	})
 	if err != nil {
 		return []string{"(interfaces: " + err.Error() + ")"}
-	}
-	var out []string
-	for _, l := range links {
-		a := l.Attrs()
-		state := "DOWN"
-		if a.Flags&net.FlagUp != 0 {
-			state = strings.ToUpper(a.OperState.String())
-		}
-		var addrs []string
-		if as, err := h.AddrList(l, netlink.FAMILY_ALL); err == nil {
-			for _, ad := range as {
-				if ad.IP.IsLinkLocalUnicast() {
-					continue
-				}
-				addrs = append(addrs, ad.IPNet.String())
-			}
-		}
-		out = append(out, strings.TrimSpace(fmt.Sprintf("%-10s %-8s %s", a.Name, state, strings.Join(addrs, " "))))
 	}
 	return out
 }
