@@ -39,6 +39,14 @@ var ErrUnsupported = errors.ErrUnsupported
 // nodes and links) made after Close.
 var ErrClosed = errors.New("the network is closed")
 
+// nilContext is the error of a call given a nil context.Context, which
+// nettest refuses rather than panicking on later: "nettest: node h1: Ping:
+// ctx is nil (use context.Background() for no deadline)". where names the
+// thing ("nettest: node h1"), call the method.
+func nilContext(where, call string) error {
+	return fmt.Errorf("%s: %s: ctx is nil (use context.Background() for no deadline)", where, call)
+}
+
 // problems collects ConfigErrors.
 type problems []error
 

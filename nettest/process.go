@@ -413,6 +413,9 @@ func (c *Cmd) Log() string {
 // WaitLog returns when a line of the command's output matches re, or fails
 // when ctx ends or the command exits first; the error quotes the last line.
 func (c *Cmd) WaitLog(ctx context.Context, re *regexp.Regexp) error {
+	if ctx == nil {
+		return nilContext(c.node.where()+": "+c.String(), "WaitLog")
+	}
 	if c.log == nil {
 		return fmt.Errorf("%s: %s: not started", c.node.where(), c)
 	}
@@ -423,6 +426,9 @@ func (c *Cmd) WaitLog(ctx context.Context, re *regexp.Regexp) error {
 // node (the command listens), or fails when ctx ends or the command exits.
 // The address may name a node ("h2:80"), as in Node.DialContext.
 func (c *Cmd) WaitTCP(ctx context.Context, address string) error {
+	if ctx == nil {
+		return nilContext(c.node.where()+": "+c.String(), "WaitTCP")
+	}
 	return c.poll(ctx, "a listener on "+address, func() error {
 		dctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
@@ -437,6 +443,9 @@ func (c *Cmd) WaitTCP(ctx context.Context, address string) error {
 // WaitFile returns when path exists, or fails when ctx ends or the command
 // exits first.
 func (c *Cmd) WaitFile(ctx context.Context, path string) error {
+	if ctx == nil {
+		return nilContext(c.node.where()+": "+c.String(), "WaitFile")
+	}
 	return c.poll(ctx, "file "+path, func() error {
 		_, err := os.Stat(path)
 		return err
