@@ -97,7 +97,7 @@ func (n *Node) Exec(path string, args, env []string) error {
 	if filepath.Base(path) == path {
 		lp, err := exec.LookPath(path)
 		if err != nil {
-			return fmt.Errorf("%s: %w", n.where(), err)
+			return fmt.Errorf("%s: %w", n.where(), lookError(err))
 		}
 		path = lp
 	}
@@ -145,7 +145,10 @@ func execInside(netnsFD int, hosts []byte, hostname, path string, args, env []st
 	if err := unix.Sethostname([]byte(hostname)); err != nil {
 		return fmt.Errorf("setting the hostname: %w", err)
 	}
-	return unix.Exec(path, args, env)
+	if err := unix.Exec(path, args, env); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // detachedOutput checks a detached command's streams: nil or files, which

@@ -82,6 +82,16 @@ func (n *Node) Command(name string, args ...string) *Cmd {
 	return c
 }
 
+// lookError words an error of exec.LookPath as the rest of nettest's errors
+// about a program: "NAME: executable file not found in $PATH".
+func lookError(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return fmt.Errorf("%s: %w", ee.Name, ee.Err)
+	}
+	return err
+}
+
 // Clone returns a new, unstarted Cmd with the same program, arguments,
 // environment, directory, writers and Detach (not Mirror): the way to start
 // a stopped command again.
@@ -106,7 +116,7 @@ func (c *Cmd) String() string {
 // could not start.
 func (c *Cmd) Start() error {
 	if c.lookErr != nil {
-		return fmt.Errorf("%s: %w", c.node.where(), c.lookErr)
+		return fmt.Errorf("%s: %w", c.node.where(), lookError(c.lookErr))
 	}
 	if c.cmd != nil {
 		return fmt.Errorf("%s: %s: already started", c.node.where(), c)
@@ -204,6 +214,9 @@ func (c *Cmd) Start() error {
 	word, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
 	if word != "started" {
 		<-c.done
+		if errno, err := strconv.Atoi(rest); word == "noexec" && err == nil {
+			return fmt.Errorf("%s: %s: %w", c.node.where(), c.Path, unix.Errno(errno))
+		}
 		if word == "error" {
 			return fmt.Errorf("%s: starting %s: %s", c.node.where(), c, rest)
 		}
