@@ -36,7 +36,8 @@ var ErrPrivilege = errors.New("not enough privilege")
 var ErrUnsupported = errors.ErrUnsupported
 
 // ErrClosed is wrapped by the error of every call on a Network (or its
-// nodes and links) made after Close.
+// nodes and links) made after Close, [Node.Netlink], [Node.NetNS] and
+// [Node.NetNSPath] included.
 var ErrClosed = errors.New("the network is closed")
 
 // nilContext is the error of a call given a nil context.Context, which

@@ -78,12 +78,12 @@ func (n *Node) Do(fn func() error) error {
 // node, from any goroutine. It returns fn's error, or, once the Network is
 // closed, an error wrapping [ErrClosed] without calling fn.
 //
-// The handle is the Network's: do not close it, and do not keep it after fn
-// returns. Close waits for fn to return (so fn must not call Close); a
-// handle kept past Close only returns errors, never acting on another
-// namespace. Only NETLINK_ROUTE requests are safe on it: the handle opens
-// sockets of other families (XFRM, generic netlink) in the calling thread's
-// namespace.
+// The handle is the Network's: do not close it or keep it after fn returns.
+// Close waits for fn to return, so fn must not call Close. Only
+// NETLINK_ROUTE requests are safe on it: the handle opens sockets of other
+// families (XFRM, generic netlink) in the calling thread's namespace, not
+// the node's. Its NETLINK_ROUTE requests never do: made on a handle kept
+// past Close, they fail.
 func (n *Node) Netlink(fn func(h *netlink.Handle) error) error {
 	if !n.net.life.acquire() {
 		return fmt.Errorf("%s: netlink: %w", n.where(), ErrClosed)
