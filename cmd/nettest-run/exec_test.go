@@ -7,7 +7,7 @@ import (
 	"github.com/nettestlab/nettest/internal/testenv"
 )
 
-const pair = `name: ${NAME}
+const execLab = `name: ${NAME}
 params: {NAME: pair}
 topology:
   nodes: [h1, h2]
@@ -22,7 +22,7 @@ func TestExecNamesMissingProgram(t *testing.T) {
 	testenv.RequirePrivilege(t)
 	testenv.SkipIfRootless(t, "persisting namespaces")
 	name := uniq("execmiss")
-	file := scenarioFile(t, "pair.yaml", pair)
+	file := scenarioFile(t, "pair.yaml", execLab)
 	t.Cleanup(func() { cli(t, "", "down", name) })
 	if _, _, code := cli(t, "", "up", "--set", "NAME="+name, file); code != 0 {
 		t.Fatalf("up: exit %d", code)
