@@ -54,10 +54,14 @@ func TestRouteVia(t *testing.T) {
 	require.NoError(t, err)
 	ll := linkLocal(down.MAC())
 	h := node(t, n, "h")
-	up1, err := h.Netlink().LinkByName("up1")
-	require.NoError(t, err)
 	_, dst, _ := net.ParseCIDR("fd00:77::/64")
-	require.NoError(t, h.Netlink().RouteAdd(&netlink.Route{Dst: dst, Gw: ll.AsSlice(), LinkIndex: up1.Attrs().Index}))
+	require.NoError(t, h.Netlink(func(nh *netlink.Handle) error {
+		up1, err := nh.LinkByName("up1")
+		if err != nil {
+			return err
+		}
+		return nh.RouteAdd(&netlink.Route{Dst: dst, Gw: ll.AsSlice(), LinkIndex: up1.Attrs().Index})
+	}))
 	passes(t, func(f *fakeT) bool { return assertions.RouteVia(f, n, "h", "fd00:77::/64", "a") })
 	passes(t, func(f *fakeT) bool { return assertions.RouteVia(f, n, "h", "fd00:77::/64", "a:down") })
 	msg = fails(t, func(f *fakeT) bool { return assertions.RouteVia(f, n, "h", "fd00:77::/64", "b") })

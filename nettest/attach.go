@@ -80,10 +80,12 @@ func openNamespace(path string) (*namespace, error) {
 		return nil, privilegeError("opening "+path, err)
 	}
 	ns := &namespace{fd: fd}
-	if ns.nl, err = netlink.NewHandleAt(fd, unix.NETLINK_ROUTE); err != nil {
+	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+	if err != nil {
 		ns.close()
 		return nil, fmt.Errorf("opening a netlink socket in %s: %w", path, err)
 	}
+	ns.setHandle(h)
 	sock, err := nl.GetNetlinkSocketAt(fd, netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.close()
@@ -106,7 +108,7 @@ func (n *Node) Exec(path string, args, env []string) error {
 	if filepath.Base(path) == path {
 		lp, err := exec.LookPath(path)
 		if err != nil {
-			return fmt.Errorf("%s: %w", n.where(), err)
+			return fmt.Errorf("%s: %w", n.where(), lookError(err))
 		}
 		path = lp
 	}
@@ -154,7 +156,10 @@ func execInside(netnsFD int, hosts []byte, hostname, path string, args, env []st
 	if err := unix.Sethostname([]byte(hostname)); err != nil {
 		return fmt.Errorf("setting the hostname: %w", err)
 	}
-	return unix.Exec(path, args, env)
+	if err := unix.Exec(path, args, env); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // detachedOutput checks a detached command's streams: nil or files, which

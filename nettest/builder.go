@@ -135,6 +135,9 @@ func (b *Builder) Topology() (Topology, error) {
 
 // Build builds the topology described so far; see [Build].
 func (b *Builder) Build(ctx context.Context) (*Network, error) {
+	if ctx == nil {
+		return nil, nilContext("nettest", "Builder.Build")
+	}
 	_, p, err := b.resolve()
 	if err != nil {
 		return nil, err

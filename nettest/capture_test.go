@@ -215,10 +215,12 @@ func TestCaptureTUN(t *testing.T) {
 		return unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
 	}))
 	defer tun.Close()
-	link, err := h1.Netlink().LinkByName("tun0")
-	require.NoError(t, err)
-	require.NoError(t, h1.Netlink().AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(10, 99, 0, 1), Mask: net.CIDRMask(24, 32)}}))
-	require.NoError(t, h1.Netlink().LinkSetUp(link))
+	require.NoError(t, h1.Netlink(func(h *netlink.Handle) error {
+		link, err := h.LinkByName("tun0")
+		require.NoError(t, err)
+		require.NoError(t, h.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(10, 99, 0, 1), Mask: net.CIDRMask(24, 32)}}))
+		return h.LinkSetUp(link)
+	}))
 
 	c, err := h1.Capture("tun0", "")
 	require.NoError(t, err)

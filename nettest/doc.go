@@ -8,10 +8,12 @@
 // [Node.DialContext], [Node.HTTPClient]), ping ([Node.Ping]), answer route
 // lookups ([Node.RouteGet], [Node.RouteMatch]), run programs ([Node.Command],
 // [Node.ProgramCommand]), filter and translate ([Node.Firewall], [Node.NAT]),
-// capture packets ([Node.Capture]) and expose netlink handles bound to their
-// namespace. Links go down and up, impaired ([Link.Impair]: delay, loss,
-// rate ...); [Network.Partition] cuts nodes off. [Network.Close] removes
-// everything.
+// capture packets ([Node.Capture]) and lend netlink handles bound to their
+// namespace ([Node.Netlink]). Links go down and up, impaired ([Link.Impair]:
+// delay, loss, rate ...); [Network.Partition] cuts nodes off. [Network.Close]
+// removes everything; after it every call on the network, its nodes and
+// links fails with [ErrClosed], and nothing it handed out falls back to the
+// caller's own namespace.
 //
 // Commands run under a small init process of nettest's: this binary, run
 // again, which the package's initialisation recognises (an environment

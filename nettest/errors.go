@@ -36,8 +36,17 @@ var ErrPrivilege = errors.New("not enough privilege")
 var ErrUnsupported = errors.ErrUnsupported
 
 // ErrClosed is wrapped by the error of every call on a Network (or its
-// nodes and links) made after Close.
+// nodes and links) made after Close, [Node.Netlink], [Node.NetNS] and
+// [Node.NetNSPath] included.
 var ErrClosed = errors.New("the network is closed")
+
+// nilContext is the error of a call given a nil context.Context, which
+// nettest refuses rather than panicking on later: "nettest: node h1: Ping:
+// ctx is nil (use context.Background() for no deadline)". where names the
+// thing ("nettest: node h1"), call the method.
+func nilContext(where, call string) error {
+	return fmt.Errorf("%s: %s: ctx is nil (use context.Background() for no deadline)", where, call)
+}
 
 // problems collects ConfigErrors.
 type problems []error

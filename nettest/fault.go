@@ -28,6 +28,9 @@ func (in *Interface) SetDown() error {
 // addresses, the node's routes through it) and returns when both ends of
 // its link are ready again (if the other end is up).
 func (in *Interface) SetUp(ctx context.Context) error {
+	if ctx == nil {
+		return nilContext("nettest: interface "+in.String(), "SetUp")
+	}
 	return in.node.net.use("interface "+in.String(), func() error {
 		in.node.net.mu.Lock()
 		wait, err := in.bringUp()
@@ -153,6 +156,9 @@ func (p *Partition) String() string {
 // Heal brings back up the links the partition set down and returns when
 // they are ready. Healing twice does nothing more.
 func (p *Partition) Heal(ctx context.Context) error {
+	if ctx == nil {
+		return nilContext("nettest: partition "+p.String(), "Heal")
+	}
 	var errs []error
 	for _, l := range p.links {
 		if !l.IsUp() {
@@ -168,6 +174,11 @@ func (p *Partition) Heal(ctx context.Context) error {
 // is closed. Cancelling ctx stops it, leaving the link up.
 func (l *Link) Flap(ctx context.Context, down, up time.Duration, times int) <-chan error {
 	done := make(chan error, 1)
+	if ctx == nil {
+		done <- nilContext("nettest: link "+l.p.name, "Flap")
+		close(done)
+		return done
+	}
 	go func() {
 		defer close(done)
 		done <- l.flap(ctx, down, up, times)

@@ -21,8 +21,11 @@ func TestInterfaceDownOneEnd(t *testing.T) {
 	end, err := h1.Interface("eth0")
 	require.NoError(t, err)
 	require.NoError(t, end.SetDown())
-	peer, err := r1.Netlink().LinkByName(end.Peer().Name())
-	require.NoError(t, err)
+	var peer netlink.Link
+	require.NoError(t, r1.Netlink(func(h *netlink.Handle) (err error) {
+		peer, err = h.LinkByName(end.Peer().Name())
+		return err
+	}))
 	require.Equal(t, netlink.LinkOperState(netlink.OperDown), peer.Attrs().OperState, "the other end has no carrier")
 	require.NotZero(t, peer.Attrs().Flags&net.FlagUp, "but stays administratively up")
 	require.Zero(t, peer.Attrs().RawFlags&unix.IFF_LOWER_UP)

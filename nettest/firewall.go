@@ -620,14 +620,24 @@ func (n *Node) nftConn() (*nftables.Conn, error) {
 		// WithNetNSFd(0) means "the calling thread's namespace": the host's.
 		return nil, fmt.Errorf("node %s has no namespace descriptor", n.p.name)
 	}
-	return nftables.New(nftables.WithNetNSFd(fd), nftables.AsLasting())
+	c, err := nftables.New(nftables.WithNetNSFd(fd), nftables.AsLasting())
+	if err != nil {
+		return nil, err
+	}
+	// After CloseLasting a Conn dials a new socket for each request, in
+	// the namespace of NetNS: by then fd may be closed, or reused for
+	// another namespace. -1 makes such a dial fail (setns: bad file
+	// descriptor); 0 would mean the calling thread's namespace.
+	c.NetNS = -1
+	return c, nil
 }
 
 // Conn returns a netfilter netlink connection whose socket lives in the
 // node's namespace, for experts: tables, sets and maps of your own next to
 // nettest's, built with google/nftables. It stays bound to the node even
 // after the network is closed (and keeps the namespace alive until then):
-// close it with CloseLasting.
+// close it with CloseLasting. After CloseLasting its requests fail: it
+// never opens a socket in another namespace.
 func (fw *Firewall) Conn() (*nftables.Conn, error) {
 	var c *nftables.Conn
 	err := fw.node.net.use("node "+fw.node.p.name, func() (err error) {

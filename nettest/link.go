@@ -226,6 +226,9 @@ func (l *Link) setDown() error {
 // hops are all on interfaces that are up. It returns when both ends are up
 // again (operstate checked), or when ctx ends.
 func (l *Link) SetUp(ctx context.Context) error {
+	if ctx == nil {
+		return nilContext("nettest: link "+l.p.name, "SetUp")
+	}
 	return l.net.use("link "+l.p.name, func() error { return l.setUp(ctx) })
 }
 

@@ -19,9 +19,28 @@ import (
 // namespace is one anonymous network namespace, held by a file descriptor,
 // with a netlink handle whose socket lives inside it.
 type namespace struct {
-	fd  netns.NsHandle
-	nl  *netlink.Handle
-	raw *nl.SocketHandle // for the requests netlink.Handle does not make (readiness)
+	fd netns.NsHandle
+	// nl is the handle every request goes through: a copy of nlOwner, with
+	// which it shares one map of sockets. Closing nlOwner closes those
+	// sockets and empties nlOwner, but nl keeps its map: its requests then
+	// fail. A netlink.Handle without sockets (a closed one) would instead
+	// open a new socket in the calling thread's namespace for each request:
+	// the caller's, not the node's.
+	nl      *netlink.Handle
+	nlOwner *netlink.Handle
+	raw     *nl.SocketHandle // for the requests netlink.Handle does not make (readiness)
+}
+
+// closedNS is what a namespace's descriptor becomes when it is closed. Not
+// netns.None() (-1): to netns and netlink that means "the calling thread's
+// namespace", whereas -2 is a descriptor every system call rejects.
+const closedNS netns.NsHandle = -2
+
+// setHandle makes h, a handle whose sockets live in the namespace, the
+// namespace's (see the nl field).
+func (ns *namespace) setHandle(h *netlink.Handle) {
+	c := *h
+	ns.nl, ns.nlOwner = &c, h
 }
 
 // Sysctls nettest writes in a namespace when it is created, before any
@@ -171,10 +190,12 @@ func unshareNamespace(sysctls func() [][2]string) (*namespace, error) {
 	}
 	// NETLINK_ROUTE only: a handle asked for another family would open
 	// that socket in whatever namespace the calling thread is in.
-	if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
 		ns.close()
 		return nil, fmt.Errorf("opening a netlink socket: %w", err)
 	}
+	ns.setHandle(h)
 	sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.close()
@@ -247,19 +268,20 @@ func (ns *namespace) close() error {
 	if ns == nil {
 		return nil
 	}
-	// The fields stay as they are: Close runs once, and a Node's Netlink
-	// handle must not turn nil under a caller (a closed handle returns
-	// errors instead).
-	if ns.nl != nil {
-		ns.nl.Close()
+	// ns.nl stays as it is: its requests fail from now on, rather than
+	// open sockets in the caller's namespace (see the field).
+	if ns.nlOwner != nil {
+		ns.nlOwner.Close()
 	}
 	if ns.raw != nil {
 		ns.raw.Close()
 	}
+	var err error
 	if ns.fd >= 0 {
-		return ns.fd.Close()
+		err = ns.fd.Close()
 	}
-	return nil
+	ns.fd = closedNS
+	return err
 }
 
 // inode returns the namespace's inode number, which identifies it in

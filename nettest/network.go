@@ -42,8 +42,12 @@ type Network struct {
 // bounded (10s) and says what it last saw.
 //
 // Build needs CAP_SYS_ADMIN and CAP_NET_ADMIN; without them the error wraps
-// [ErrPrivilege] and says how to run.
+// [ErrPrivilege] and says how to run. A nil ctx is an error, as it is for
+// every method of the package that takes a context.
 func Build(ctx context.Context, t Topology) (*Network, error) {
+	if ctx == nil {
+		return nil, nilContext("nettest", "Build")
+	}
 	p, err := t.resolve()
 	if err != nil {
 		return nil, err
@@ -150,7 +154,8 @@ type progressKey struct{}
 
 // WithProgress returns a context that makes Build call report as it works
 // (a progress display for a large topology). report is called from Build's
-// goroutine, often: it should be quick.
+// goroutine, often: it should be quick. ctx must not be nil (as for
+// context.WithValue, which panics).
 func WithProgress(ctx context.Context, report func(Progress)) context.Context {
 	return context.WithValue(ctx, progressKey{}, report)
 }

@@ -73,23 +73,51 @@ func (n *Node) Do(fn func() error) error {
 	return err
 }
 
-// Netlink returns a netlink handle whose socket lives in the node's
+// Netlink runs fn with a netlink handle whose socket lives in the node's
 // namespace: link, address, route and neighbour calls on it act inside the
-// node, from any goroutine. It is owned by the Network; do not close it.
-// After Close its calls fail; do not use it while Close runs.
-// Only NETLINK_ROUTE requests are safe on it: the handle opens sockets of
-// other families (XFRM, generic netlink) in the calling thread's namespace.
-func (n *Node) Netlink() *netlink.Handle { return n.ns.nl }
+// node, from any goroutine. It returns fn's error, or, once the Network is
+// closed, an error wrapping [ErrClosed] without calling fn.
+//
+// The handle is the Network's: do not close it or keep it after fn returns.
+// Close waits for fn to return, so fn must not call Close. Only
+// NETLINK_ROUTE requests are safe on it: the handle opens sockets of other
+// families (XFRM, generic netlink) in the calling thread's namespace, not
+// the node's. Its NETLINK_ROUTE requests never do: made on a handle kept
+// past Close, they fail.
+func (n *Node) Netlink(fn func(h *netlink.Handle) error) error {
+	if !n.net.life.acquire() {
+		return fmt.Errorf("%s: netlink: %w", n.where(), ErrClosed)
+	}
+	defer n.net.life.release()
+	return fn(n.ns.nl)
+}
 
 // NetNS returns the file descriptor that holds the node's namespace, for
-// netns.Set and setns(2). It is owned by the Network; do not close it.
-func (n *Node) NetNS() netns.NsHandle { return n.ns.fd }
+// netns.Set, setns(2) and netlink.NewHandleAt. It is owned by the Network
+// and valid until Close: do not close it, and do not use it after Close (the
+// process may then reuse its number for another file). Once the Network is
+// closed NetNS returns an error wrapping [ErrClosed] and a handle that every
+// system call rejects (not netns.None(), which netns and netlink take to
+// mean the calling thread's own namespace).
+func (n *Node) NetNS() (netns.NsHandle, error) {
+	if !n.net.life.acquire() {
+		return closedNS, fmt.Errorf("%s: namespace descriptor: %w", n.where(), ErrClosed)
+	}
+	defer n.net.life.release()
+	return n.ns.fd, nil
+}
 
-// NetNSPath returns a path that opens the node's namespace while the Network
-// is open, such as "/proc/4242/fd/7", for tools that take a namespace path
-// (nsenter --net=PATH).
-func (n *Node) NetNSPath() string {
-	return fmt.Sprintf("/proc/%d/fd/%d", unix.Getpid(), int(n.ns.fd))
+// NetNSPath returns a path that opens the node's namespace, such as
+// "/proc/4242/fd/7", for tools that take a namespace path (nsenter
+// --net=PATH). The path names the descriptor NetNS returns: it is valid
+// until Close. Once the Network is closed NetNSPath returns an error
+// wrapping [ErrClosed].
+func (n *Node) NetNSPath() (string, error) {
+	fd, err := n.NetNS()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("/proc/%d/fd/%d", unix.Getpid(), int(fd)), nil
 }
 
 // Interfaces returns the node's interfaces (not lo) in the order of the

@@ -154,6 +154,9 @@ func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts PingOptions) (Ping
 	o := opts.withDefaults()
 	dst = dst.Unmap()
 	res := PingResult{Dst: dst, Timeout: o.Timeout}
+	if ctx == nil {
+		return res, nilContext(n.where(), "Ping")
+	}
 	fail := func(err error) (PingResult, error) {
 		return res, fmt.Errorf("%s: ping %s: %w", n.where(), dst, err)
 	}

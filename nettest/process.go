@@ -90,6 +90,16 @@ func (n *Node) Command(name string, args ...string) *Cmd {
 	return c
 }
 
+// lookError words an error of exec.LookPath as the rest of nettest's errors
+// about a program: "NAME: executable file not found in $PATH".
+func lookError(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return fmt.Errorf("%s: %w", ee.Name, ee.Err)
+	}
+	return err
+}
+
 // Clone returns a new, unstarted Cmd with the same program, arguments,
 // environment, directory, writers, Detach and Adopt (not Mirror): the way to start
 // a stopped command again.
@@ -114,7 +124,7 @@ func (c *Cmd) String() string {
 // could not start.
 func (c *Cmd) Start() error {
 	if c.lookErr != nil {
-		return fmt.Errorf("%s: %w", c.node.where(), c.lookErr)
+		return fmt.Errorf("%s: %w", c.node.where(), lookError(c.lookErr))
 	}
 	if c.cmd != nil {
 		return fmt.Errorf("%s: %s: already started", c.node.where(), c)
@@ -244,6 +254,9 @@ func (c *Cmd) Start() error {
 	word, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
 	if word != "started" {
 		<-c.done
+		if errno, err := strconv.Atoi(rest); word == "noexec" && err == nil {
+			return fmt.Errorf("%s: %s: %w", c.node.where(), c.Path, unix.Errno(errno))
+		}
 		if word == "error" {
 			return fmt.Errorf("%s: starting %s: %s", c.node.where(), c, rest)
 		}
@@ -453,6 +466,9 @@ func (c *Cmd) Log() string {
 // WaitLog returns when a line of the command's output matches re, or fails
 // when ctx ends or the command exits first; the error quotes the last line.
 func (c *Cmd) WaitLog(ctx context.Context, re *regexp.Regexp) error {
+	if ctx == nil {
+		return nilContext(c.node.where()+": "+c.String(), "WaitLog")
+	}
 	if c.log == nil {
 		return fmt.Errorf("%s: %s: not started", c.node.where(), c)
 	}
@@ -463,6 +479,9 @@ func (c *Cmd) WaitLog(ctx context.Context, re *regexp.Regexp) error {
 // node (the command listens), or fails when ctx ends or the command exits.
 // The address may name a node ("h2:80"), as in Node.DialContext.
 func (c *Cmd) WaitTCP(ctx context.Context, address string) error {
+	if ctx == nil {
+		return nilContext(c.node.where()+": "+c.String(), "WaitTCP")
+	}
 	return c.poll(ctx, "a listener on "+address, func() error {
 		dctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
@@ -477,6 +496,9 @@ func (c *Cmd) WaitTCP(ctx context.Context, address string) error {
 // WaitFile returns when path exists, or fails when ctx ends or the command
 // exits first.
 func (c *Cmd) WaitFile(ctx context.Context, path string) error {
+	if ctx == nil {
+		return nilContext(c.node.where()+": "+c.String(), "WaitFile")
+	}
 	return c.poll(ctx, "file "+path, func() error {
 		_, err := os.Stat(path)
 		return err

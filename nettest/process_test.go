@@ -61,7 +61,7 @@ func TestCommandExitStatus(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"out", "err"}, strings.Fields(string(out)))
 	err = red.Command("/nonexistent/program").Run()
-	require.EqualError(t, err, "nettest: node red: starting red: /nonexistent/program: fork/exec /nonexistent/program: no such file or directory")
+	require.EqualError(t, err, "nettest: node red: /nonexistent/program: no such file or directory")
 	err = red.Command("no-such-program-anywhere").Run()
 	require.ErrorContains(t, err, `executable file not found in $PATH`)
 }

@@ -72,15 +72,21 @@ func TestSeed(t *testing.T) {
 
 	// Example 3: `ip addr` inside red shows veth-red with 10.1.1.1/24, up,
 	// as the kernel reports it (not as nettest planned it).
-	link, err := red.Netlink().LinkByName("veth-red")
-	require.NoError(t, err)
-	require.Equal(t, netlink.LinkOperState(netlink.OperUp), link.Attrs().OperState)
-	addrs, err := red.Netlink().AddrList(link, netlink.FAMILY_V4)
-	require.NoError(t, err)
-	require.Len(t, addrs, 1)
-	require.Equal(t, "10.1.1.1/24", addrs[0].IPNet.String())
-	_, err = blue.Netlink().LinkByName("veth-red")
-	require.Error(t, err, "veth-red must live only in red")
+	require.NoError(t, red.Netlink(func(h *netlink.Handle) error {
+		link, err := h.LinkByName("veth-red")
+		require.NoError(t, err)
+		require.Equal(t, netlink.LinkOperState(netlink.OperUp), link.Attrs().OperState)
+		addrs, err := h.AddrList(link, netlink.FAMILY_V4)
+		require.NoError(t, err)
+		require.Len(t, addrs, 1)
+		require.Equal(t, "10.1.1.1/24", addrs[0].IPNet.String())
+		return nil
+	}))
+	require.NoError(t, blue.Netlink(func(h *netlink.Handle) error {
+		_, err := h.LinkByName("veth-red")
+		require.Error(t, err, "veth-red must live only in red")
+		return nil
+	}))
 
 	// Examples 4-5: ping both ways, the first packet after Build included,
 	// and each node's loopback.

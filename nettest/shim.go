@@ -2,6 +2,7 @@ package nettest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,7 +29,7 @@ import (
 //     /etc is not touched;
 //   - sets the hostname (its own UTS namespace) to the node's name;
 //   - starts the command, says so on the status pipe ("started PID", or
-//     "error ..."), forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1 and
+//     "noexec ERRNO" when the program cannot be run, or "error ..."), forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1 and
 //     SIGUSR2 to its process group, reaps every orphan, and exits when the
 //     command does, passing on its wait status ("status N").
 //
@@ -136,9 +137,23 @@ func shimMain(raw string) int {
 		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
 		Sys:   &unix.SysProcAttr{Setpgid: true},
 	}
+	if cfg.Dir != "" {
+		// Checked here: os.StartProcess reports a missing working
+		// directory as if the program were missing.
+		if _, err := os.Stat(cfg.Dir); err != nil {
+			return fail("working directory: %v", err)
+		}
+	}
 	child, err := os.StartProcess(cfg.Path, cfg.Args, attr)
 	if err != nil {
-		return fail("%v", err)
+		// "noexec ERRNO": the parent names the program and the node.
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			fmt.Fprintf(status, "noexec %d\n", int(errno))
+			fmt.Fprintf(os.Stderr, "nettest shim: %s: %v\n", cfg.Path, errno)
+			return 127
+		}
+		return fail("%s: %v", cfg.Path, err)
 	}
 	// The parent's Start returns on this line: from now on its signals are
 	// forwarded.

@@ -47,7 +47,11 @@ func sigkillHelper() {
 	}
 	for _, node := range append(n.Nodes(), n.Switches()...) {
 		var st unix.Stat_t
-		if err := unix.Fstat(int(node.NetNS()), &st); err != nil {
+		fd, err := node.NetNS()
+		if err == nil {
+			err = unix.Fstat(int(fd), &st)
+		}
+		if err != nil {
 			fmt.Println("error:", err)
 			os.Exit(1)
 		}

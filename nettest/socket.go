@@ -32,6 +32,9 @@ func (n *Node) Dial(network, address string) (net.Conn, error) {
 // without the parallel "happy eyeballs" attempts whose sockets would be
 // made outside it.
 func (n *Node) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if ctx == nil {
+		return nil, nilContext(n.where(), "DialContext")
+	}
 	if host, port, err := net.SplitHostPort(address); err == nil {
 		if a, ok := n.net.lookupHost(host, network); ok {
 			address = net.JoinHostPort(a.String(), port)

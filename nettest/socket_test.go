@@ -75,18 +75,24 @@ func TestEcho(t *testing.T) {
 	n := routedTopology(t)
 	h1, h2 := node(t, n, "h1"), node(t, n, "h2")
 	// A service address on h2's loopback, reached through r1.
-	lo, err := h2.Netlink().LinkByName("lo")
-	require.NoError(t, err)
-	for _, p := range []string{"10.9.9.9/32", "fd00:9::9/128"} {
-		a, err := netlink.ParseAddr(p)
+	require.NoError(t, h2.Netlink(func(h *netlink.Handle) error {
+		lo, err := h.LinkByName("lo")
 		require.NoError(t, err)
-		require.NoError(t, h2.Netlink().AddrAdd(lo, a))
-	}
+		for _, p := range []string{"10.9.9.9/32", "fd00:9::9/128"} {
+			a, err := netlink.ParseAddr(p)
+			require.NoError(t, err)
+			require.NoError(t, h.AddrAdd(lo, a))
+		}
+		return nil
+	}))
 	r1 := node(t, n, "r1")
-	for _, r := range []struct{ dst, via string }{{"10.9.9.9/32", "10.0.2.2"}, {"fd00:9::9/128", "fd00:2::2"}} {
-		_, dst, _ := net.ParseCIDR(r.dst)
-		require.NoError(t, r1.Netlink().RouteAdd(&netlink.Route{Dst: dst, Gw: net.ParseIP(r.via)}))
-	}
+	require.NoError(t, r1.Netlink(func(h *netlink.Handle) error {
+		for _, r := range []struct{ dst, via string }{{"10.9.9.9/32", "10.0.2.2"}, {"fd00:9::9/128", "fd00:2::2"}} {
+			_, dst, _ := net.ParseCIDR(r.dst)
+			require.NoError(t, h.RouteAdd(&netlink.Route{Dst: dst, Gw: net.ParseIP(r.via)}))
+		}
+		return nil
+	}))
 
 	for _, network := range []string{"tcp", "udp"} {
 		addr, stop, err := h2.Echo(network, ":0")
@@ -119,7 +125,7 @@ func TestEcho(t *testing.T) {
 		require.True(t, errors.Is(err, syscall.ECONNREFUSED), "%s echo stopped: %v", network, err)
 	}
 
-	_, _, err = h2.Echo("sctp", ":0")
+	_, _, err := h2.Echo("sctp", ":0")
 	require.ErrorContains(t, err, `nettest: node h2: echo on sctp :0: network "sctp" is not tcp`)
 	_, _, err = h2.Echo("tcp", "192.0.2.1:0")
 	require.ErrorContains(t, err, "nettest: node h2: echo on tcp 192.0.2.1:0:")

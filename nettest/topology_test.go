@@ -32,10 +32,15 @@ func TestLAN(t *testing.T) {
 	sw := node(t, n, "sw")
 	require.True(t, sw.IsSwitch())
 	// The bridge and its five ports live in the switch's namespace.
-	br, err := sw.Netlink().LinkByName("br0")
-	require.NoError(t, err)
-	links, err := sw.Netlink().LinkList()
-	require.NoError(t, err)
+	var br netlink.Link
+	var links []netlink.Link
+	require.NoError(t, sw.Netlink(func(h *netlink.Handle) (err error) {
+		if br, err = h.LinkByName("br0"); err != nil {
+			return err
+		}
+		links, err = h.LinkList()
+		return err
+	}))
 	ports := 0
 	for _, l := range links {
 		if l.Attrs().MasterIndex == br.Attrs().Index {
@@ -117,16 +122,19 @@ func TestECMP(t *testing.T) {
 	n := build(t, mustTopology(t, b))
 	h := node(t, n, "h")
 	_, dst, _ := net.ParseCIDR("10.0.9.0/24")
-	routes, err := h.Netlink().RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst}, netlink.RT_FILTER_DST)
-	require.NoError(t, err)
-	require.Len(t, routes, 1)
-	require.Len(t, routes[0].MultiPath, 2, "both next hops installed: %v", routes[0])
 	got := map[string]int{}
-	for _, hop := range routes[0].MultiPath {
-		link, err := h.Netlink().LinkByIndex(hop.LinkIndex)
+	require.NoError(t, h.Netlink(func(nh *netlink.Handle) error {
+		routes, err := nh.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: dst}, netlink.RT_FILTER_DST)
 		require.NoError(t, err)
-		got[fmt.Sprintf("%s via %s", link.Attrs().Name, hop.Gw)] = hop.Hops + 1
-	}
+		require.Len(t, routes, 1)
+		require.Len(t, routes[0].MultiPath, 2, "both next hops installed: %v", routes[0])
+		for _, hop := range routes[0].MultiPath {
+			link, err := nh.LinkByIndex(hop.LinkIndex)
+			require.NoError(t, err)
+			got[fmt.Sprintf("%s via %s", link.Attrs().Name, hop.Gw)] = hop.Hops + 1
+		}
+		return nil
+	}))
 	require.Equal(t, map[string]int{"up1 via 10.0.1.2": 1, "up2 via 10.0.2.2": 2}, got)
 	ping(t, h, netip.MustParseAddr("10.0.3.2"))
 	ping(t, h, netip.MustParseAddr("10.0.4.2"))
@@ -205,8 +213,11 @@ func TestKernelSeesTheTopology(t *testing.T) {
 	n1, n2 := mk(), mk()
 	for _, n := range []*nettest.Network{n1, n2} {
 		a := node(t, n, "a")
-		l, err := a.Netlink().LinkByName("eth0")
-		require.NoError(t, err)
+		var l netlink.Link
+		require.NoError(t, a.Netlink(func(h *netlink.Handle) (err error) {
+			l, err = h.LinkByName("eth0")
+			return err
+		}))
 		require.Equal(t, 9000, l.Attrs().MTU)
 		in, err := a.Interface("eth0")
 		require.NoError(t, err)

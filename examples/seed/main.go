@@ -47,24 +47,30 @@ func run() error {
 
 	// Example 3: `ip addr` inside red, as the kernel reports it.
 	fmt.Println("\n$ ip netns exec red ip addr")
-	links, err := red.Netlink().LinkList()
-	if err != nil {
-		return err
-	}
-	for _, l := range links {
-		a := l.Attrs()
-		fmt.Printf("%d: %s: <%s> mtu %d state %s\n", a.Index, a.Name, a.Flags, a.MTU, a.OperState)
-		addrs, err := red.Netlink().AddrList(l, netlink.FAMILY_ALL)
+	err = red.Netlink(func(h *netlink.Handle) error {
+		links, err := h.LinkList()
 		if err != nil {
 			return err
 		}
-		for _, ad := range addrs {
-			fam := "inet"
-			if ad.IP.To4() == nil {
-				fam = "inet6"
+		for _, l := range links {
+			a := l.Attrs()
+			fmt.Printf("%d: %s: <%s> mtu %d state %s\n", a.Index, a.Name, a.Flags, a.MTU, a.OperState)
+			addrs, err := h.AddrList(l, netlink.FAMILY_ALL)
+			if err != nil {
+				return err
 			}
-			fmt.Printf("    %s %s\n", fam, ad.IPNet)
+			for _, ad := range addrs {
+				fam := "inet"
+				if ad.IP.To4() == nil {
+					fam = "inet6"
+				}
+				fmt.Printf("    %s %s\n", fam, ad.IPNet)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 
 	// Examples 4-5: ping both ways, then each namespace's loopback.
