@@ -3,8 +3,11 @@ package nettest
 import (
 	"fmt"
 	"net/netip"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -88,6 +91,8 @@ func onLink(prefixes []netip.Prefix, a netip.Addr) bool {
 // ready: a carrier change before then could drop the entries again.
 func learnNeighbours(ifaces []*Interface) error {
 	seen := map[*Interface]bool{}
+	var nodes []*Node
+	byNode := map[*Node][]*Interface{}
 	for _, in := range ifaces {
 		for _, x := range []*Interface{in, in.Peer()} {
 			if x == nil || seen[x] {
@@ -97,9 +102,15 @@ func learnNeighbours(ifaces []*Interface) error {
 			if p := x.Peer(); !x.up.Load() || p != nil && !p.up.Load() {
 				continue
 			}
-			if err := x.learnNeighbours(); err != nil {
-				return err
+			if byNode[x.node] == nil {
+				nodes = append(nodes, x.node)
 			}
+			byNode[x.node] = append(byNode[x.node], x)
+		}
+	}
+	for _, node := range nodes {
+		if err := node.learnNeighbours(byNode[node]); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -113,24 +124,38 @@ func (n *Network) relearnNeighbours(ifaces ...*Interface) error {
 	return learnNeighbours(ifaces)
 }
 
-// learnNeighbours installs the interface's own neighbour entries.
-func (in *Interface) learnNeighbours() error {
-	var ipv6Off *bool // asked of the kernel when an IPv6 entry is refused
-	for _, ne := range in.neighbours() {
-		err := in.node.ns.nl.NeighSet(&ne)
+// learnNeighbours installs the neighbour entries of the node's interfaces
+// given.
+func (n *Node) learnNeighbours(ifaces []*Interface) error {
+	var neighs []netlink.Neigh
+	var of []*Interface // the interface of each entry
+	for _, in := range ifaces {
+		for _, ne := range in.neighbours() {
+			neighs = append(neighs, ne)
+			of = append(of, in)
+		}
+	}
+	errs, err := n.ns.neighSet(neighs)
+	if err != nil {
+		return fmt.Errorf("%s: installing neighbour entries: %w", n.where(), err)
+	}
+	ipv6Off := map[*Interface]bool{} // asked of the kernel when an IPv6 entry is refused
+	for i, err := range errs {
 		if err == nil {
 			continue
 		}
+		in, ne := of[i], neighs[i]
 		if ne.Family == unix.AF_INET6 {
-			if ipv6Off == nil {
-				off := !in.hasIPv6()
-				ipv6Off = &off
+			off, asked := ipv6Off[in]
+			if !asked {
+				off = !in.hasIPv6()
+				ipv6Off[in] = off
 			}
-			if *ipv6Off {
+			if off {
 				continue // the user turned IPv6 off here: nothing to resolve
 			}
 		}
-		return fmt.Errorf("%s: interface %s: neighbour %s lladdr %s: %w", in.node.where(), in.p.name, ne.IP, ne.HardwareAddr, err)
+		return fmt.Errorf("%s: interface %s: neighbour %s lladdr %s: %w", n.where(), in.p.name, ne.IP, ne.HardwareAddr, err)
 	}
 	return nil
 }
@@ -144,4 +169,66 @@ func (in *Interface) hasIPv6() bool {
 	}
 	st, ok := states[in.p.name]
 	return ok && st.hasInet6
+}
+
+// neighBatch is how many entries neighSet sends to the kernel at once; their
+// acknowledgements fit in the socket's receive buffer many times over.
+const neighBatch = 128
+
+// neighSet installs neighbour entries, replacing those with the same
+// address ("ip neigh replace"), many in each message to the kernel: a node
+// on a large LAN has a neighbour entry per member and family, and one round
+// trip per entry would make that LAN slow to build. It returns each entry's
+// error (nil where it was installed); the error is about the socket.
+func (ns *namespace) neighSet(neighs []netlink.Neigh) ([]error, error) {
+	errs := make([]error, len(neighs))
+	sock := ns.raw.Socket
+	sock.Lock()
+	defer sock.Unlock()
+	pid, err := sock.GetPid()
+	if err != nil {
+		return nil, err
+	}
+	for start := 0; start < len(neighs); start += neighBatch {
+		end := min(start+neighBatch, len(neighs))
+		pending := make(map[uint32]int, end-start) // sequence number -> entry
+		var buf []byte
+		for i := start; i < end; i++ {
+			ne := &neighs[i]
+			req := nl.NewNetlinkRequest(unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE|unix.NLM_F_ACK)
+			req.Seq = atomic.AddUint32(&ns.raw.Seq, 1)
+			req.AddData(&netlink.Ndmsg{Family: uint8(ne.Family), Index: uint32(ne.LinkIndex), State: uint16(ne.State), Flags: uint8(ne.Flags)})
+			dst := ne.IP.To4()
+			if ne.Family == unix.AF_INET6 {
+				dst = ne.IP.To16()
+			}
+			req.AddData(nl.NewRtAttr(unix.NDA_DST, dst))
+			req.AddData(nl.NewRtAttr(unix.NDA_LLADDR, ne.HardwareAddr))
+			pending[req.Seq] = i
+			buf = append(buf, req.Serialize()...)
+		}
+		// A message to the kernel is handled at once, within the call.
+		if err := unix.Sendto(sock.GetFd(), buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			return nil, fmt.Errorf("sending: %w", err)
+		}
+		for len(pending) > 0 {
+			msgs, _, err := sock.Receive()
+			if err != nil {
+				return nil, fmt.Errorf("reading the acknowledgements: %w", err)
+			}
+			for _, m := range msgs {
+				i, ok := pending[m.Header.Seq]
+				if !ok || m.Header.Pid != pid || m.Header.Type != unix.NLMSG_ERROR {
+					continue // an answer to an earlier request
+				}
+				delete(pending, m.Header.Seq)
+				if len(m.Data) >= 4 {
+					if e := int32(nl.NativeEndian().Uint32(m.Data[:4])); e != 0 {
+						errs[i] = syscall.Errno(-e)
+					}
+				}
+			}
+		}
+	}
+	return errs, nil
 }
