@@ -135,6 +135,9 @@ func (n *Node) learnNeighbours(ifaces []*Interface) error {
 			of = append(of, in)
 		}
 	}
+	if len(neighs) == 0 {
+		return nil // a LAN's switch, or a node without addresses
+	}
 	errs, err := n.ns.neighSet(neighs)
 	if err != nil {
 		return fmt.Errorf("%s: installing neighbour entries: %w", n.where(), err)
