@@ -32,8 +32,8 @@ import (
 // ends of every link, with their MAC and addresses. So, once the
 // interfaces are ready, every node learns its neighbours on each segment
 // (the addresses of other nodes' interfaces that lie in one of its
-// subnets) as "externally learned" entries, which the kernel never counts
-// against that limit nor garbage-collects. They are reachable at first and
+// subnets) as "externally learned" entries, which the kernel (since 4.20)
+// never counts against that limit nor garbage-collects. They are reachable at first and
 // otherwise behave as learned ones: they go stale, are probed with unicast
 // solicitations and updated by the neighbours' advertisements, so a MAC
 // changed later is learnt again.
