@@ -38,7 +38,12 @@ func (in *Interface) SetUp(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return waitReady(ctx, wait)
+		if err := waitReady(ctx, wait); err != nil {
+			return err
+		}
+		// This end's entries went when it went down; the other end's when
+		// it lost its carrier.
+		return in.node.net.relearnNeighbours(in)
 	})
 }
 

@@ -245,7 +245,11 @@ func (l *Link) setUp(ctx context.Context) error {
 	}
 	l.net.mu.Unlock()
 	// The lock is not held while waiting: other links may change meanwhile.
-	return waitReady(ctx, wait)
+	if err := waitReady(ctx, wait); err != nil {
+		return err
+	}
+	// Going down flushed both ends' neighbour entries.
+	return l.net.relearnNeighbours(l.a, l.b)
 }
 
 // IsUp reports whether nettest last set the link up (it starts up).

@@ -36,7 +36,9 @@ type Network struct {
 }
 
 // Build creates the topology and returns when it is ready: every interface
-// up (operstate checked) with its addresses usable, every route installed.
+// up (operstate checked) with its addresses usable, every route installed,
+// and every node knowing the link-layer addresses of its neighbours (so a
+// first packet never waits for, or is lost to, address resolution).
 // On error nothing of the topology is left behind. Cancelling ctx stops the
 // build; a ctx without deadline gets none, but waiting for interfaces is
 // bounded (10s) and says what it last saw.
@@ -136,6 +138,15 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 	}
 	report(Progress{Stage: "ready", Total: len(n.nodes)})
 	if err := waitReady(ctx, n.nodes); err != nil {
+		return nil, err
+	}
+	// Every node learns its neighbours: resolving them on first use needs
+	// room in the host-wide neighbour table, which may be full (see neigh.go).
+	var ifaces []*Interface
+	for _, node := range n.nodes {
+		ifaces = append(ifaces, node.ifaces...)
+	}
+	if err := learnNeighbours(ifaces); err != nil {
 		return nil, err
 	}
 	report(Progress{Stage: "ready", Done: len(n.nodes), Total: len(n.nodes)})

@@ -1,0 +1,112 @@
+package nettest_test
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/nettest"
+)
+
+// ifaceOn returns the node's interface on a segment (a link or LAN name).
+func ifaceOn(t *testing.T, n *nettest.Network, name, segment string) *nettest.Interface {
+	t.Helper()
+	a, err := n.AddrOn(name, segment, nettest.IPv4)
+	require.NoError(t, err)
+	for _, in := range node(t, n, name).Interfaces() {
+		if got, ok := in.Addr(nettest.IPv4); ok && got == a {
+			return in
+		}
+	}
+	t.Fatalf("%s has no interface with %s", name, a)
+	return nil
+}
+
+// requireLearned checks that from knows to on segment, in family f: an
+// externally learned, valid entry with to's address there and to's MAC.
+func requireLearned(t *testing.T, n *nettest.Network, from, to, segment string, f nettest.Family) {
+	t.Helper()
+	in, peer := ifaceOn(t, n, from, segment), ifaceOn(t, n, to, segment)
+	want, ok := peer.Addr(f)
+	require.True(t, ok, "%s has no %s address", peer, f)
+	fam := netlink.FAMILY_V4
+	if f == nettest.IPv6 {
+		fam = netlink.FAMILY_V6
+	}
+	neighs, err := node(t, n, from).Netlink().NeighList(in.Index(), fam)
+	require.NoError(t, err)
+	i := slices.IndexFunc(neighs, func(ne netlink.Neigh) bool {
+		a, _ := netip.AddrFromSlice(ne.IP)
+		return a.Unmap() == want
+	})
+	require.GreaterOrEqual(t, i, 0, "%s has no neighbour entry for %s (%s): %v", in, want, to, neighs)
+	ne := neighs[i]
+	require.Equal(t, peer.MAC().String(), ne.HardwareAddr.String(), "%s: lladdr of %s", in, want)
+	require.NotZero(t, ne.Flags&netlink.NTF_EXT_LEARNED, "%s: %s not externally learned (flags %#x)", in, want, ne.Flags)
+	require.NotZero(t, ne.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE), "%s: %s state %#x", in, want, ne.State)
+}
+
+// TestBuildLearnsNeighbours: Build returns with every node knowing the
+// link-layer address of its neighbours on every segment, in both families,
+// as entries that the host-wide neighbour table's limit does not apply to
+// (a full table made first pings wait for, or lose, their resolution); a
+// link or an interface brought back up learns them again.
+func TestBuildLearnsNeighbours(t *testing.T) {
+	n := build(t, mustTopology(t, nettest.NewBuilder("learn").Host("h1", "h2", "h3", "h4").Router("r1").
+		Chain("h1", "r1", "h2").LAN("lan", "r1", "h3", "h4")))
+	pairs := [][3]string{
+		{"h1", "r1", "h1-r1"}, {"r1", "h1", "h1-r1"},
+		{"r1", "h2", "r1-h2"}, {"h2", "r1", "r1-h2"},
+		{"r1", "h3", "lan"}, {"h3", "r1", "lan"}, {"h3", "h4", "lan"}, {"h4", "h3", "lan"},
+		{"r1", "h4", "lan"}, {"h4", "r1", "lan"},
+	}
+	all := func(pairs ...[3]string) {
+		t.Helper()
+		for _, p := range pairs {
+			for _, f := range bothFamilies {
+				requireLearned(t, n, p[0], p[1], p[2], f)
+			}
+		}
+	}
+	all(pairs...)
+
+	// Going down flushes an interface's entries; coming back up restores them.
+	l, err := n.Link("r1-h2")
+	require.NoError(t, err)
+	require.NoError(t, l.SetDown())
+	require.NoError(t, l.SetUp(context.Background()))
+	all(pairs[2:4]...)
+
+	// One end down: the other end loses its carrier, and its entries too.
+	end := ifaceOn(t, n, "h1", "h1-r1")
+	require.NoError(t, end.SetDown())
+	require.NoError(t, end.SetUp(context.Background()))
+	all(pairs[:2]...)
+
+	// A LAN member cut off and healed.
+	p, err := n.Isolate("h3")
+	require.NoError(t, err)
+	require.NoError(t, p.Heal(context.Background()))
+	all(pairs...)
+}
+
+// TestLearnNeighboursIPv6Off: where the user turns IPv6 off on an
+// interface, Build learns only the IPv4 neighbours there.
+func TestLearnNeighboursIPv6Off(t *testing.T) {
+	b := nettest.NewBuilder("learn6off").Host("h1", "h2").Chain("h1", "h2").
+		Sysctl("h1", "net.ipv6.conf.eth0.disable_ipv6", "1")
+	n := build(t, mustTopology(t, b))
+	requireLearned(t, n, "h1", "h2", "h1-h2", nettest.IPv4)
+	requireLearned(t, n, "h2", "h1", "h1-h2", nettest.IPv4)
+	v6, err := node(t, n, "h1").Netlink().NeighList(ifaceOn(t, n, "h1", "h1-h2").Index(), unix.AF_INET6)
+	require.NoError(t, err)
+	for _, ne := range v6 {
+		require.Zero(t, ne.Flags&netlink.NTF_EXT_LEARNED, "h1:eth0 has IPv6 off, yet learnt %s", ne.IP)
+	}
+	ping(t, node(t, n, "h1"), addr(t, n, "h2", nettest.IPv4))
+}
