@@ -38,7 +38,11 @@ func requireLearned(t *testing.T, n *nettest.Network, from, to, segment string, 
 	if f == nettest.IPv6 {
 		fam = netlink.FAMILY_V6
 	}
-	neighs, err := node(t, n, from).Netlink().NeighList(in.Index(), fam)
+	var neighs []netlink.Neigh
+	err := node(t, n, from).Netlink(func(h *netlink.Handle) (err error) {
+		neighs, err = h.NeighList(in.Index(), fam)
+		return err
+	})
 	require.NoError(t, err)
 	i := slices.IndexFunc(neighs, func(ne netlink.Neigh) bool {
 		a, _ := netip.AddrFromSlice(ne.IP)
@@ -103,7 +107,11 @@ func TestLearnNeighboursIPv6Off(t *testing.T) {
 	n := build(t, mustTopology(t, b))
 	requireLearned(t, n, "h1", "h2", "h1-h2", nettest.IPv4)
 	requireLearned(t, n, "h2", "h1", "h1-h2", nettest.IPv4)
-	v6, err := node(t, n, "h1").Netlink().NeighList(ifaceOn(t, n, "h1", "h1-h2").Index(), unix.AF_INET6)
+	var v6 []netlink.Neigh
+	err := node(t, n, "h1").Netlink(func(h *netlink.Handle) (err error) {
+		v6, err = h.NeighList(ifaceOn(t, n, "h1", "h1-h2").Index(), unix.AF_INET6)
+		return err
+	})
 	require.NoError(t, err)
 	for _, ne := range v6 {
 		require.Zero(t, ne.Flags&netlink.NTF_EXT_LEARNED, "h1:eth0 has IPv6 off, yet learnt %s", ne.IP)
