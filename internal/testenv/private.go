@@ -219,22 +219,30 @@ func (k kept) bind() error {
 	return nil
 }
 
+// Flags of go test binaries naming files they write, and directories they
+// use; a relative file is in -test.outputdir.
+var (
+	outputFileFlags = []string{"cpuprofile", "memprofile", "blockprofile", "mutexprofile", "trace", "coverprofile", "testlogfile"}
+	outputDirFlags  = []string{"outputdir", "gocoverdir", "fuzzcachedir"}
+)
+
 // keptUnder lists, and opens, what under top the binary needs after top is
 // covered: the directory of the binary (go test's work directory holds the
-// test log and coverage files there too), and the directories of absolute
-// paths given to -test.* flags or GOCOVERDIR. A directory that is top
-// itself is never kept whole: for the binary, only the file is.
+// test log and coverage files there too), and the files and directories
+// named by -test.* flags (profiles, coverage) and GOCOVERDIR. Top itself is
+// never kept whole: for a file right in it (the binary, a profile), only
+// the file is kept, made empty first if it is to be written.
 func keptUnder(top string) ([]kept, error) {
 	var cands []kept
-	// add keeps path's directory, or path itself when it is a directory,
-	// or, with fileOK, the file itself when its directory is top.
-	add := func(path string, fileOK bool) {
+	// add keeps path when it is a directory, or else its directory; a file
+	// right in top is kept itself if it exists or create is set.
+	add := func(path string, create bool) error {
 		if !filepath.IsAbs(path) {
-			return
+			return nil
 		}
 		path = filepath.Clean(path)
 		if !under(path, top) || path == top {
-			return
+			return nil
 		}
 		st, err := os.Stat(path)
 		parent := filepath.Dir(path)
@@ -242,7 +250,15 @@ func keptUnder(top string) ([]kept, error) {
 		case err == nil && st.IsDir():
 			cands = append(cands, kept{path: path, dir: true})
 		case parent == top:
-			if err == nil && fileOK {
+			if err != nil && create {
+				f, cerr := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+				if cerr != nil {
+					return fmt.Errorf("keeping %s: %w", path, cerr)
+				}
+				f.Close()
+				err = nil
+			}
+			if err == nil {
 				cands = append(cands, kept{path: path})
 			}
 		default:
@@ -250,15 +266,23 @@ func keptUnder(top string) ([]kept, error) {
 				cands = append(cands, kept{path: parent, dir: true})
 			}
 		}
+		return nil
 	}
 	if exe, err := os.Readlink("/proc/self/exe"); err == nil {
-		add(exe, true)
+		add(exe, false)
 	}
-	add(os.Args[0], true)
-	for _, a := range os.Args[1:] {
-		a = strings.TrimPrefix(a, "-")
-		if name, val, ok := strings.Cut(a, "="); ok && strings.HasPrefix(strings.TrimPrefix(name, "-"), "test.") {
-			add(val, false)
+	add(os.Args[0], false)
+	flags := testFlags(os.Args[1:])
+	for _, name := range outputDirFlags {
+		add(flags[name], false)
+	}
+	for _, name := range outputFileFlags {
+		path := flags[name]
+		if path != "" && !filepath.IsAbs(path) && flags["outputdir"] != "" {
+			path = filepath.Join(flags["outputdir"], path)
+		}
+		if err := add(path, true); err != nil {
+			return nil, err
 		}
 	}
 	add(os.Getenv("GOCOVERDIR"), false)
@@ -278,6 +302,33 @@ func keptUnder(top string) ([]kept, error) {
 		keep = append(keep, c)
 	}
 	return keep, nil
+}
+
+// testFlags returns the values of the -test.* flags among args (by name
+// without "test."), given as -test.x=v or, for the flags naming files and
+// directories, -test.x v; it stops at "--".
+func testFlags(args []string) map[string]string {
+	out := map[string]string{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		name, ok := strings.CutPrefix(name, "test.")
+		if !ok {
+			continue
+		}
+		if !hasVal && (slices.Contains(outputFileFlags, name) || slices.Contains(outputDirFlags, name)) && i+1 < len(args) {
+			i++
+			val = args[i]
+		}
+		out[name] = val
+	}
+	return out
 }
 
 // under reports whether path is dir or inside it.

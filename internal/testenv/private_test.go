@@ -237,6 +237,25 @@ func TestPrivateRunsAgain(t *testing.T) {
 	}
 }
 
+// TestPrivateKeepsOutputs: files a test binary writes under /tmp for go
+// test (profiles, here one right in /tmp and one in -test.outputdir)
+// reach the /tmp of whoever started it, not only the binary's private one.
+func TestPrivateKeepsOutputs(t *testing.T) {
+	requirePrivate(t)
+	cpu := filepath.Join(os.TempDir(), fmt.Sprintf("testenv-cpu-%d.out", os.Getpid()))
+	defer os.Remove(cpu)
+	outdir := t.TempDir()
+	cmd := helper(t, "", []string{"-test.run=^$", "-test.cpuprofile=" + cpu, "-test.outputdir", outdir, "-test.memprofile", "mem.out"})
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, path := range []string{cpu, filepath.Join(outdir, "mem.out")} {
+		if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+			t.Errorf("%s not written here (stat: %v)", path, err)
+		}
+	}
+}
+
 // startWait starts the wait helper and returns it with the PID of the
 // private binary it runs.
 func startWait(t *testing.T) (*exec.Cmd, int) {
