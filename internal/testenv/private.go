@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nettestlab/nettest/fixtures"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -43,10 +44,11 @@ const pendingPrefix = "pending "
 // binary again, with the same arguments, standard streams and environment,
 // in a new mount namespace where every mount is private and an empty tmpfs
 // covers each of [PrivateDirs]; it forwards SIGINT, SIGTERM, SIGHUP and
-// SIGQUIT to it, and exits as it exits. The binary's own directory, and
-// files that go test asks it to write under /tmp (-test.testlogfile,
-// coverage), stay reachable at their paths; TMPDIR is set to the private
-// /tmp. In the re-executed binary, and in a process that cannot make a
+// SIGQUIT to it, and exits as it exits. The binary's own directory, files
+// that go test asks it to write under /tmp (-test.testlogfile, coverage,
+// profiles) and the NETTEST_ARTIFACTS folder stay reachable at their
+// paths; TMPDIR is set to the private /tmp, so a capture kept on failure
+// without NETTEST_ARTIFACTS goes with it. In the re-executed binary, and in a process that cannot make a
 // mount namespace (which cannot touch /run/netns either), Private returns.
 //
 // A root process that cannot make a mount namespace says so on stderr,
@@ -228,8 +230,9 @@ var (
 
 // keptUnder lists, and opens, what under top the binary needs after top is
 // covered: the directory of the binary (go test's work directory holds the
-// test log and coverage files there too), and the files and directories
-// named by -test.* flags (profiles, coverage) and GOCOVERDIR. Top itself is
+// test log and coverage files there too), the files and directories named
+// by -test.* flags (profiles, coverage) and GOCOVERDIR, and the folder
+// NETTEST_ARTIFACTS names (made if missing). Top itself is
 // never kept whole: for a file right in it (the binary, a profile), only
 // the file is kept, made empty first if it is to be written.
 func keptUnder(top string) ([]kept, error) {
@@ -286,6 +289,14 @@ func keptUnder(top string) ([]kept, error) {
 		}
 	}
 	add(os.Getenv("GOCOVERDIR"), false)
+	// The folder the user asked to keep artifacts (captures, reports) in:
+	// the tests would make it anyway.
+	if dir := filepath.Clean(os.Getenv(fixtures.ArtifactsEnv)); filepath.IsAbs(dir) && under(dir, top) && dir != top {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("keeping %s=%s: %w", fixtures.ArtifactsEnv, dir, err)
+		}
+		add(dir, false)
+	}
 
 	// Shortest first: a path inside a kept directory needs nothing more.
 	slices.SortFunc(cands, func(a, b kept) int { return len(a.path) - len(b.path) })

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nettestlab/nettest/fixtures"
 	"github.com/nettestlab/nettest/internal/testenv"
 	"github.com/nettestlab/nettest/nettest"
 )
@@ -33,6 +34,13 @@ func TestMain(m *testing.M) {
 		reportHelper()
 	case "wait":
 		waitHelper()
+	case "artifact":
+		// Writes a file in NETTEST_ARTIFACTS, then runs as a test binary.
+		if err := os.WriteFile(filepath.Join(os.Getenv(fixtures.ArtifactsEnv), "artifact"), []byte("kept\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(m.Run())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)
@@ -238,18 +246,21 @@ func TestPrivateRunsAgain(t *testing.T) {
 }
 
 // TestPrivateKeepsOutputs: files a test binary writes under /tmp for go
-// test (profiles, here one right in /tmp and one in -test.outputdir)
-// reach the /tmp of whoever started it, not only the binary's private one.
+// test (profiles, here one right in /tmp and one in -test.outputdir) or
+// in NETTEST_ARTIFACTS reach the /tmp of whoever started it, not only the
+// binary's private one.
 func TestPrivateKeepsOutputs(t *testing.T) {
 	requirePrivate(t)
 	cpu := filepath.Join(os.TempDir(), fmt.Sprintf("testenv-cpu-%d.out", os.Getpid()))
 	defer os.Remove(cpu)
 	outdir := t.TempDir()
-	cmd := helper(t, "", []string{"-test.run=^$", "-test.cpuprofile=" + cpu, "-test.outputdir", outdir, "-test.memprofile", "mem.out"})
+	artifacts := filepath.Join(t.TempDir(), "artifacts")
+	cmd := helper(t, "artifact", []string{"-test.run=^$", "-test.cpuprofile=" + cpu, "-test.outputdir", outdir, "-test.memprofile", "mem.out"},
+		fixtures.ArtifactsEnv+"="+artifacts)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, path := range []string{cpu, filepath.Join(outdir, "mem.out")} {
+	for _, path := range []string{cpu, filepath.Join(outdir, "mem.out"), filepath.Join(artifacts, "artifact")} {
 		if st, err := os.Stat(path); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written here (stat: %v)", path, err)
 		}
