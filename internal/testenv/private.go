@@ -25,11 +25,11 @@ import (
 // same private state.
 const PrivateEnv = "NETTEST_TEST_PRIVATE"
 
-// PrivateDirs are the directories each test binary gets an empty tmpfs
-// over, in a mount namespace of its own: the named network namespaces,
-// nettest-run's state, and the scratch directories nettest and the tests
-// make in /tmp.
-var PrivateDirs = []string{"/run/netns", "/run/nettest", "/tmp"}
+// PrivateDirs returns the directories each test binary gets an empty
+// tmpfs over, in a mount namespace of its own: the named network
+// namespaces, nettest-run's state, and the scratch directories nettest and
+// the tests make in /tmp.
+func PrivateDirs() []string { return []string{"/run/netns", "/run/nettest", "/tmp"} }
 
 // pendingPrefix starts PrivateEnv's value in the re-executed binary until
 // it has made its state private; the rest is the mount namespace of the
@@ -44,12 +44,14 @@ const pendingPrefix = "pending "
 // binary again, with the same arguments, standard streams and environment,
 // in a new mount namespace where every mount is private and an empty tmpfs
 // covers each of [PrivateDirs]; it forwards SIGINT, SIGTERM, SIGHUP and
-// SIGQUIT to it, and exits as it exits. The binary's own directory, files
-// that go test asks it to write under /tmp (-test.testlogfile, coverage,
-// profiles) and the NETTEST_ARTIFACTS folder stay reachable at their
-// paths; TMPDIR is set to the private /tmp, so a capture kept on failure
-// without NETTEST_ARTIFACTS goes with it. In the re-executed binary, and in a process that cannot make a
-// mount namespace (which cannot touch /run/netns either), Private returns.
+// SIGQUIT to it, and exits as it exits (the private binary dies with it).
+// In the re-executed binary, and in a process that cannot make a mount
+// namespace (which cannot touch /run/netns either), Private returns.
+//
+// The binary's own directory, the files go test asks it to write under
+// /tmp (-test.testlogfile, coverage, profiles) and the NETTEST_ARTIFACTS
+// folder stay reachable at their paths. TMPDIR is the private /tmp: a
+// capture kept on failure without NETTEST_ARTIFACTS goes with it.
 //
 // A root process that cannot make a mount namespace says so on stderr,
 // and exits 1 when NETTEST_REQUIRE_PRIVILEGE=1.
@@ -114,7 +116,13 @@ func runPrivate(self string) (int, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	runtime.LockOSThread()
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
+	for _, sig := range forwarded {
+		// A signal ignored here is ignored in the child too (exec keeps
+		// it so): nothing to forward.
+		if !signal.Ignored(sig) {
+			signal.Notify(sigs, sig)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		signal.Stop(sigs)
 		runtime.UnlockOSThread()
@@ -160,7 +168,7 @@ func makePrivate() error {
 	if err != nil {
 		return err
 	}
-	for _, dir := range PrivateDirs {
+	for _, dir := range PrivateDirs() {
 		mode := "0755"
 		if dir == "/tmp" {
 			mode = "1777"
