@@ -21,6 +21,7 @@ import (
 // tests run in parallel (they wait on the network, not the CPU; go test
 // allows GOMAXPROCS by default) unless -parallel is given.
 func TestMain(m *testing.M) {
+	testenv.Private()
 	testenv.SkipExamplesWithoutPrivilege()
 	given := false
 	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })

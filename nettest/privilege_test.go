@@ -17,6 +17,7 @@ const helperEnv = "NETTEST_TEST_HELPER"
 // TestMain lets this test binary serve as a helper process: re-run with
 // NETTEST_TEST_HELPER=name, it runs that helper instead of the tests.
 func TestMain(m *testing.M) {
+	testenv.Private()
 	switch os.Getenv(helperEnv) {
 	case "":
 		testenv.SkipExamplesWithoutPrivilege()

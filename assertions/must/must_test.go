@@ -16,6 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	testenv.Private()
 	testenv.SkipExamplesWithoutPrivilege()
 	os.Exit(m.Run())
 }

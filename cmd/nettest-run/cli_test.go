@@ -34,6 +34,7 @@ var (
 func example(name string) string { return filepath.Join(examples, name) }
 
 func TestMain(m *testing.M) {
+	testenv.Private()
 	if os.Getenv(runAsCLI) == "1" {
 		os.Exit(mainCode(os.Args[1:], os.Stdout, os.Stderr))
 	}

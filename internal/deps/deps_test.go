@@ -11,9 +11,16 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nettestlab/nettest/internal/testenv"
 )
 
 const module = "github.com/nettestlab/nettest"
+
+func TestMain(m *testing.M) {
+	testenv.Private()
+	os.Exit(m.Run())
+}
 
 // allowed lists, for every package of the module (by its path in the
 // module), the packages of the module its non-test files may import. A

@@ -14,6 +14,11 @@ import (
 	"github.com/nettestlab/nettest/internal/testenv"
 )
 
+func TestMain(m *testing.M) {
+	testenv.Private()
+	os.Exit(m.Run())
+}
+
 // writable skips a test that needs nettest's state folder when this process
 // may not write under /run (rootless, say).
 func writable(t *testing.T) {

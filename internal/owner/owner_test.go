@@ -1,4 +1,4 @@
-package owner
+package owner_test
 
 import (
 	"encoding/json"
@@ -6,16 +6,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/nettestlab/nettest/internal/owner"
+	"github.com/nettestlab/nettest/internal/testenv"
 )
 
+func TestMain(m *testing.M) {
+	testenv.Private()
+	os.Exit(m.Run())
+}
+
 // deadOwner returns the Owner of a process that has ended.
-func deadOwner(t *testing.T) Owner {
+func deadOwner(t *testing.T) owner.Owner {
 	t.Helper()
 	cmd := exec.Command("/bin/sh", "-c", "exit 0")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	o := Of(cmd.Process.Pid)
+	o := owner.Of(cmd.Process.Pid)
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -26,9 +34,9 @@ func deadOwner(t *testing.T) Owner {
 }
 
 func TestAlive(t *testing.T) {
-	self := Self()
+	self := owner.Self()
 	if !self.Alive() {
-		t.Fatalf("Self() = %+v is not alive", self)
+		t.Fatalf("owner.Self() = %+v is not alive", self)
 	}
 	if o := deadOwner(t); o.Alive() {
 		t.Errorf("an ended process %+v is alive", o)
@@ -43,28 +51,28 @@ func TestAlive(t *testing.T) {
 	if rebooted.Alive() {
 		t.Errorf("a record from another boot counts as alive")
 	}
-	if (Owner{}).Alive() {
+	if (owner.Owner{}).Alive() {
 		t.Errorf("the zero Owner is alive")
 	}
 }
 
 func TestReap(t *testing.T) {
 	dir := t.TempDir()
-	mk := func(name string, o *Owner) string {
+	mk := func(name string, o *owner.Owner) string {
 		p := filepath.Join(dir, name)
 		if err := os.Mkdir(p, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if o != nil {
 			data, _ := json.Marshal(o)
-			if err := os.WriteFile(filepath.Join(p, MarkerFile), data, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(p, owner.MarkerFile), data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
 		os.WriteFile(filepath.Join(p, "file"), []byte("x"), 0o644)
 		return p
 	}
-	dead, self := deadOwner(t), Self()
+	dead, self := deadOwner(t), owner.Self()
 	killed := mk("nettest-run-a-1", &dead)
 	running := mk("nettest-run-b-2", &self)
 	foreign := mk("nettest-run-c-3", nil)
@@ -74,12 +82,12 @@ func TestReap(t *testing.T) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	made, err := MkdirTemp(dir, "nettest-run-d-")
+	made, err := owner.MkdirTemp(dir, "nettest-run-d-")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	removed, skipped, err := Reap(dir, "nettest-run-")
+	removed, skipped, err := owner.Reap(dir, "nettest-run-")
 	if err != nil {
 		t.Fatal(err)
 	}

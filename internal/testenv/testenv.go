@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -129,24 +130,19 @@ func RequireTools(t testing.TB, tools ...string) {
 	t.Skipf("skipping: the test %s", msg)
 }
 
+// hostState is the lock of LockHostState.
+var hostState sync.Mutex
+
 // LockHostState makes the test wait for, then hold until it ends, a lock
-// shared by every test process on the machine: go test runs packages in
-// parallel, and a test that makes named namespaces under /run/netns (or
-// removes them) would otherwise show up in, or break, another package's
-// test that compares snapshots of the host's network state or cleans
-// nettest's namespaces.
+// shared by the tests of this process that snapshot the host's network
+// state, count the process's threads, or make and clean named namespaces,
+// so that they do not show up in one another's snapshots. Other test
+// processes cannot disturb them: each test binary runs with a /run/netns,
+// /run/nettest and /tmp of its own ([Private]), and no test changes the
+// host's network namespace. The lock is in memory: it leaves nothing
+// behind.
 func LockHostState(t testing.TB) {
 	t.Helper()
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "nettest-host-state.lock"), os.O_CREATE|os.O_RDONLY, 0o644)
-	if err != nil {
-		t.Fatalf("opening the host-state lock: %v", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatalf("taking the host-state lock: %v", err)
-	}
-	t.Cleanup(func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	})
+	hostState.Lock()
+	t.Cleanup(hostState.Unlock)
 }
