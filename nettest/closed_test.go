@@ -2,9 +2,11 @@ package nettest_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"slices"
 	"testing"
@@ -166,19 +168,32 @@ func loAddrs(t *testing.T, h *netlink.Handle) []string {
 }
 
 // onThrowawayNamespace runs fn on a goroutine locked to an OS thread that
-// has entered a new, empty network namespace, and never leaves it: the
-// thread ends with the goroutine. fn must report failures with t.Error, not
+// has entered a new, empty network namespace, then puts the thread back. fn must report failures with t.Error, not
 // t.Fatal.
 func onThrowawayNamespace(t *testing.T, fn func()) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: see above
+		runtime.LockOSThread()
+		// Go cannot end the process's main thread with its goroutine, so
+		// the thread goes home before it is unlocked; if it cannot, it
+		// stays locked and ends with the goroutine (or is never used again).
+		home, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer home.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			done <- err
 			return
 		}
-		defer func() { done <- nil }()
+		defer func() {
+			if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+				runtime.UnlockOSThread()
+			}
+			done <- nil
+		}()
 		fn()
 	}()
 	if err := <-done; err != nil {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -150,22 +149,14 @@ func TestRemovePersistedWithoutRecord(t *testing.T) {
 // removes it when the test ends.
 func mountNewNamespace(t *testing.T, path string) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL, 0o444)
-		if err != nil {
-			errc <- err
-			return
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL, 0o444)
+	require.NoError(t, err)
+	f.Close()
+	onThrowawayNamespace(t, func() {
+		if err := unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), path, "none", unix.MS_BIND, ""); err != nil {
+			t.Errorf("mounting a namespace on %s: %v", path, err)
 		}
-		f.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), path, "none", unix.MS_BIND, "")
-	}()
-	require.NoError(t, <-errc)
+	})
 	t.Cleanup(func() {
 		require.NoError(t, unix.Unmount(path, unix.MNT_DETACH))
 		require.NoError(t, os.Remove(path))
