@@ -72,3 +72,9 @@ func where(parts ...string) string {
 	}
 	return strings.Join(keep, ": ")
 }
+
+// ArtifactsEnv names the environment variable that names a folder where
+// nettest's users keep what a run leaves for people to read — every Go
+// test's topology reports and captures (package fixtures), every scenario's
+// captures (nettest-run) — whether it passed or failed.
+const ArtifactsEnv = "NETTEST_ARTIFACTS"

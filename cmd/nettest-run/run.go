@@ -24,10 +24,6 @@ import (
 	"github.com/nettestlab/nettest/nettest"
 )
 
-// artifactsEnv names the folder that keeps every capture, as it keeps
-// every Go test's (fixtures.ArtifactsEnv; this command does not import
-// fixtures, which brings the testing package).
-const artifactsEnv = "NETTEST_ARTIFACTS"
 
 // runConfig is what run and demo share.
 type runConfig struct {
@@ -48,7 +44,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "test2json events")
 	keep := fs.Bool("keep-on-failure", false, "keep a failed topology up")
 	failFast := fs.Bool("failfast", false, "stop at the first failure")
-	artifacts := fs.String("artifacts", os.Getenv(artifactsEnv), "folder for captures")
+	artifacts := fs.String("artifacts", os.Getenv(nettest.ArtifactsEnv), "folder for captures")
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
