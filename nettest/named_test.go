@@ -182,3 +182,37 @@ func TestPersistRootless(t *testing.T) {
 	require.ErrorIs(t, err, nettest.ErrPrivilege)
 	require.ErrorContains(t, err, "runs rootless")
 }
+
+// TestPersistThenIPNetnsAdd: where /run/netns is a plain folder, Persist
+// makes it a shared mount point as ip-netns(8) does, so that a later
+// `ip netns add` does not bind the folder over nettest's mounts (which
+// left names that could not be removed: "device or resource busy").
+func TestPersistThenIPNetnsAdd(t *testing.T) {
+	skipRootless(t)
+	testenv.RequireTools(t, "ip")
+	// This test binary runs in a mount namespace of its own: a tmpfs over
+	// /run here hides nothing of the host's, and /run/netns in it is a
+	// plain folder, as on a machine where no namespace was ever named.
+	require.NoError(t, unix.Mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"))
+	t.Cleanup(func() { unix.Unmount("/run", unix.MNT_DETACH) })
+	require.NoError(t, os.MkdirAll(nettest.NetnsDir, 0o755))
+
+	topo := seedTopology()
+	topo.Name = fmt.Sprintf("shared%d", os.Getpid())
+	n := build(t, topo)
+	_, err := n.Persist()
+	require.NoError(t, err)
+	decoy := nettest.PersistedName(fmt.Sprintf("decoy%d", os.Getpid()), "n1")
+	out, err := exec.Command("ip", "netns", "add", decoy).CombinedOutput()
+	require.NoError(t, err, "ip netns add: %s", out)
+	t.Cleanup(func() { exec.Command("ip", "netns", "delete", decoy).Run() })
+
+	require.NoError(t, nettest.RemovePersisted(topo.Name))
+	list, err := nettest.ListPersisted()
+	require.NoError(t, err)
+	require.Empty(t, list)
+	entries, err := os.ReadDir(nettest.NetnsDir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "only the decoy is left under %s", nettest.NetnsDir)
+	require.Equal(t, decoy, entries[0].Name())
+}

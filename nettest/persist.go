@@ -178,6 +178,9 @@ func (n *Network) persist() ([]string, error) {
 	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
 		return nil, privilegeError("creating "+NetnsDir, err)
 	}
+	if err := sharedNetnsDir(); err != nil {
+		return nil, err
+	}
 	// The record first: a process killed halfway leaves names that the
 	// record proves are nettest's, never names that nothing proves.
 	if err := rec.write(); err != nil {
@@ -201,6 +204,25 @@ func (n *Network) persistedNames() []string {
 		names = append(names, filepath.Base(p))
 	}
 	return names
+}
+
+// sharedNetnsDir makes NetnsDir a mount point of its own with shared
+// propagation, as ip-netns(8) does before it adds a namespace. Otherwise the
+// first `ip netns add` after Persist binds /run/netns over itself, with
+// copies of nettest's mounts on top of them: unmounting a name then leaves
+// the copy below, and the name cannot be removed ("device or resource
+// busy").
+func sharedNetnsDir() error {
+	err := unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) { // not a mount point yet
+		if err = unix.Mount(NetnsDir, NetnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err == nil {
+			err = unix.Mount("", NetnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		}
+	}
+	if err != nil {
+		return privilegeError("making "+NetnsDir+" a shared mount point, as ip netns does", err)
+	}
+	return nil
 }
 
 // bindNamespace bind-mounts the namespace's file onto a new file at path.
