@@ -95,8 +95,8 @@ func pingLegs(n *nettest.Network, c config, from, to string) ([]pingLeg, error) 
 
 // ping pings once and judges: answered wants every reply, else none.
 func (l pingLeg) ping(c config, answered bool) (finding, error) {
-	opts := nettest.PingOptions{Count: c.count, Interval: c.interval, Timeout: c.timeout, Src: l.src}
-	res, err := l.from.Ping(c.ctx, l.dst, opts)
+	res, err := l.from.Ping(c.ctx, l.dst, nettest.PingCount(c.count), nettest.PingInterval(c.interval),
+		nettest.PingTimeout(c.timeout), nettest.PingSrc(l.src))
 	if err != nil && !errors.Is(err, nettest.ErrNoReply) {
 		return finding{}, fmt.Errorf("%s: %w", l.subject, err)
 	}

@@ -317,7 +317,7 @@ func TestFirewallValidate(t *testing.T) {
 // a closed network, each named.
 func TestFirewallErrors(t *testing.T) {
 	t.Parallel()
-	n := build(t, mustTopology(t, nettest.NewBuilder("fw-err").Host("h1", "h2").LAN("lan", "h1", "h2")))
+	n := build(t, mustTopology(t, nettest.NewBuilder("fw-err").Host("h1", "h2").LAN("lan", []string{"h1", "h2"})))
 	fw := node(t, n, "h1").Firewall()
 	err := fw.Deny(nettest.Rule{InIface: "eth9"})
 	require.EqualError(t, err, `node h1: firewall: Deny(input: iifname eth9): InIface "eth9": node h1 has no such interface (it has lo, eth0)`)

@@ -62,7 +62,7 @@ func requireLearned(t *testing.T, n *nettest.Network, from, to, segment string, 
 // link or an interface brought back up learns them again.
 func TestBuildLearnsNeighbours(t *testing.T) {
 	n := build(t, mustTopology(t, nettest.NewBuilder("learn").Host("h1", "h2", "h3", "h4").Router("r1").
-		Chain("h1", "r1", "h2").LAN("lan", "r1", "h3", "h4")))
+		Chain("h1", "r1", "h2").LAN("lan", []string{"r1", "h3", "h4"})))
 	pairs := [][3]string{
 		{"h1", "r1", "h1-r1"}, {"r1", "h1", "h1-r1"},
 		{"r1", "h2", "r1-h2"}, {"h2", "r1", "r1-h2"},
