@@ -19,11 +19,11 @@ import (
 // destination:
 //
 //	ping h1 -> h2 (198.18.0.14): 0/1 replies within 1s; h1's kernel routes it: 198.18.0.14 via 198.18.0.2 dev eth0 src 198.18.0.1
-func Ping(t TestingT, n *nettest.Network, from, to string, opts ...Option) bool {
+func Ping(t TestingT, n *nettest.Network, from, to string, opts ...PingOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindPing, "Ping", n, opts, pingCheck(n, from, to, true))
+	return check(t, "Ping", n, options(opts, PingOption.pingOption), pingCheck(n, from, to, true))
 }
 
 // NoPing checks that no echo request from the node from to the target to
@@ -31,11 +31,11 @@ func Ping(t TestingT, n *nettest.Network, from, to string, opts ...Option) bool 
 // Targets and options are those of [Ping]. The failure gives the replies:
 //
 //	ping h1 -> h3 (198.18.0.22): 1/1 replies, rtt min/avg/max 0.061/0.061/0.061 ms, want none
-func NoPing(t TestingT, n *nettest.Network, from, to string, opts ...Option) bool {
+func NoPing(t TestingT, n *nettest.Network, from, to string, opts ...PingOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindPing, "NoPing", n, opts, pingCheck(n, from, to, false))
+	return check(t, "NoPing", n, options(opts, PingOption.pingOption), pingCheck(n, from, to, false))
 }
 
 // pingLeg is one ping of a check: one source, one destination address.

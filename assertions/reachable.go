@@ -26,11 +26,11 @@ import (
 //	  (each cell: IPv4/IPv6; X: no reply, n/a: no address of that family)
 //	ping h1 -> h3 (198.18.0.10): 0/1 replies within 1s; h1's kernel has no route to it
 //	...
-func Reachable(t TestingT, n *nettest.Network, nodes []string, opts ...Option) bool {
+func Reachable(t TestingT, n *nettest.Network, nodes []string, opts ...PingOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindReachable, "Reachable", n, opts, func(c config) (try, error) {
+	return check(t, "Reachable", n, options(opts, PingOption.pingOption), func(c config) (try, error) {
 		if len(nodes) == 0 {
 			for _, nd := range n.Nodes() {
 				nodes = append(nodes, nd.Name())

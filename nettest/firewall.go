@@ -305,12 +305,12 @@ func (v verdict) exprs(proto string) ([]expr.Any, string) {
 func (fw *Firewall) Allow(r Rule) error { return fw.add("Allow", r, accept) }
 
 // Deny adds a rule that drops the packets r matches silently: a dial
-// times out (see assertions.CannotDial with TimedOut).
+// times out (see assertions.NoDial with TimedOut).
 func (fw *Firewall) Deny(r Rule) error { return fw.add("Deny", r, drop) }
 
 // Reject adds a rule that refuses the packets r matches: TCP gets a reset,
 // anything else an ICMP port unreachable, so a dial fails at once as
-// refused (see assertions.CannotDial with Refused).
+// refused (see assertions.NoDial with Refused).
 func (fw *Firewall) Reject(r Rule) error { return fw.add("Reject", r, reject) }
 
 func (fw *Firewall) add(op string, r Rule, v verdict) error {
