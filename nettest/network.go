@@ -278,10 +278,7 @@ func (n *Network) Addr(ref string, f Family) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	if a, ok := in.Addr(f); ok {
-		return a, nil
-	}
-	return netip.Addr{}, fmt.Errorf("nettest: %s has no %s address", in, f)
+	return in.Addr(f)
 }
 
 // AddrOn returns node's address of family f on a segment: a link (by its
@@ -299,7 +296,7 @@ func (n *Network) AddrOn(node, segment string, f Family) (netip.Addr, error) {
 		}
 		on = append(on, in.p.seg.name)
 		if in.p.seg.name == segment {
-			if a, ok := in.Addr(f); ok {
+			if a, err := in.Addr(f); err == nil {
 				return a, nil
 			}
 			return netip.Addr{}, fmt.Errorf("nettest: %s has no %s address on %s", in, f, segment)
