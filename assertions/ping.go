@@ -65,7 +65,7 @@ func pingLegs(n *nettest.Network, c config, from, to string) ([]pingLeg, error) 
 	if err != nil {
 		return nil, err
 	}
-	if src.node == nil {
+	if src.Node == nil {
 		return nil, fmt.Errorf("source %s: want a node or node:iface", from)
 	}
 	dst, err := resolve(n, to, false)
@@ -78,11 +78,11 @@ func pingLegs(n *nettest.Network, c config, from, to string) ([]pingLeg, error) 
 	}
 	var legs []pingLeg
 	for _, f := range fams {
-		leg := pingLeg{from: src.node, to: dst}
+		leg := pingLeg{from: src.Node, to: dst}
 		if leg.dst, err = dst.addrOf(f); err != nil {
 			return nil, err
 		}
-		if src.iface != nil {
+		if src.Interface != nil {
 			if leg.src, err = src.addrOf(f); err != nil {
 				return nil, err
 			}

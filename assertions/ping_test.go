@@ -77,6 +77,7 @@ func TestUnknownNames(t *testing.T) {
 		{func(f *fakeT) bool { return assertions.NoPing(f, n, "h9", "h1") }, `^ping h9 -> h1: nettest: chain has no node "h9" `},
 		{func(f *fakeT) bool { return assertions.Ping(f, n, "h1", "h2:eth7") }, `^ping h1 -> h2:eth7: nettest: node h2 has no interface "eth7" \(it has eth0\)$`},
 		{func(f *fakeT) bool { return assertions.Ping(f, n, "h1", "198.18.0.0/30") }, `^ping h1 -> 198.18.0.0/30: 198.18.0.0/30 is a prefix: want a node, node:iface or an address$`},
+		{func(f *fakeT) bool { return assertions.Ping(f, n, "h1", "r1-h2") }, `^ping h1 -> r1-h2: r1-h2 is a link: want a node, node:iface or an address$`},
 		{func(f *fakeT) bool { return assertions.Ping(f, n, "h1", "198.18.0.6", assertions.IPv6()) }, `198.18.0.6 is an IPv4 address, but the check asks for IPv6$`},
 		{func(f *fakeT) bool { return assertions.CanDial(f, n, "h1", "tcp", "nope", 80) }, `^dial tcp h1 -> nope port 80: nettest: chain has no node "nope" `},
 		{func(f *fakeT) bool { return assertions.NoDial(f, n, "h1", "sctp", "h2", 80) }, `^dial sctp h1 -> h2 port 80: network "sctp": want tcp, tcp4, tcp6, udp, udp4 or udp6$`},

@@ -69,7 +69,7 @@ func newMatrix(n *nettest.Network, c config, nodes []string) (*matrix, error) {
 		if err != nil {
 			return nil, err
 		}
-		targets[i] = target{ref: name, node: nd}
+		targets[i] = target{nettest.Target{Ref: name, Node: nd}}
 		if len(c.families) == 0 {
 			for _, f := range targets[i].families() {
 				if !slices.Contains(m.families, f) {
@@ -90,8 +90,8 @@ func newMatrix(n *nettest.Network, c config, nodes []string) (*matrix, error) {
 					continue // n/a
 				}
 				m.cell[[3]int{i, j, k}] = len(m.legs)
-				m.legs = append(m.legs, pingLeg{from: from.node, dst: dst, to: to,
-					subject: fmt.Sprintf("ping %s -> %s", from.ref, to.label(dst.String()))})
+				m.legs = append(m.legs, pingLeg{from: from.Node, dst: dst, to: to,
+					subject: fmt.Sprintf("ping %s -> %s", from.Ref, to.label(dst.String()))})
 			}
 		}
 	}

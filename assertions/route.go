@@ -134,10 +134,10 @@ func routeCheck(n *nettest.Network, node, dst, what, ref string, judge func(rout
 				return fail(fmt.Errorf("%s %s: %w", what, ref, err))
 			}
 		}
-		if pin.node == nil && pin.addr.IsValid() {
-			f := nettest.FamilyOf(pin.addr)
+		if pin.Node == nil && pin.Addr.IsValid() {
+			f := nettest.FamilyOf(pin.Addr)
 			if len(c.families) > 0 && !slices.Contains(c.families, f) {
-				return fail(fmt.Errorf("%s is an %s address, but the check asks for %s", pin.ref, f, familyList(c.families)))
+				return fail(fmt.Errorf("%s is an %s address, but the check asks for %s", pin.Ref, f, familyList(c.families)))
 			}
 			c.families = []nettest.Family{f}
 		}
@@ -152,8 +152,8 @@ func routeCheck(n *nettest.Network, node, dst, what, ref string, judge func(rout
 				return fail(err)
 			}
 			label := a.String()
-			if d.prefix.IsValid() {
-				label = d.prefix.String()
+			if d.Prefix.IsValid() {
+				label = d.Prefix.String()
 			}
 			legs = append(legs, routeLeg{node: nd, family: f, dst: a, subject: fmt.Sprintf("route to %s on %s", d.label(label), node)})
 		}
@@ -196,16 +196,16 @@ func lookup[R fmt.Stringer](l routeLeg, want string, get func(netip.Addr) (R, er
 // interface), link-local ones included, as routing daemons use them. They
 // are read from inside the node (Do guards against a closed network).
 func gatewayAddrs(gw target, f nettest.Family) ([]netip.Addr, error) {
-	if gw.node == nil {
-		return []netip.Addr{gw.addr.WithZone("")}, nil
+	if gw.Node == nil {
+		return []netip.Addr{gw.Addr.WithZone("")}, nil
 	}
 	var out []netip.Addr
-	err := gw.node.Do(func() error {
+	err := gw.Node.Do(func() error {
 		var addrs []net.Addr
 		var err error
-		if gw.iface == nil {
+		if gw.Interface == nil {
 			addrs, err = net.InterfaceAddrs()
-		} else if in, ierr := net.InterfaceByIndex(gw.iface.Index()); ierr != nil {
+		} else if in, ierr := net.InterfaceByIndex(gw.Interface.Index()); ierr != nil {
 			err = ierr
 		} else {
 			addrs, err = in.Addrs()
@@ -220,10 +220,10 @@ func gatewayAddrs(gw target, f nettest.Family) ([]netip.Addr, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("gateway %s: listing its addresses: %w", gw.ref, err)
+		return nil, fmt.Errorf("gateway %s: listing its addresses: %w", gw.Ref, err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("gateway %s has no %s address", gw.ref, f)
+		return nil, fmt.Errorf("gateway %s has no %s address", gw.Ref, f)
 	}
 	return out, nil
 }
