@@ -104,11 +104,7 @@ type Rule struct {
 // syntax: "input: tcp dport 22", "forward: ip saddr 10.0.0.0/24",
 // "input: every packet".
 func (r Rule) String() string {
-	m := r.matchText()
-	if m == "" {
-		m = "every packet"
-	}
-	return r.Direction.String() + ": " + m
+	return r.Direction.String() + ": " + cmp.Or(r.matchText(), "every packet")
 }
 
 // Validate reports every problem of the rule on its own (not against a
@@ -233,10 +229,7 @@ func (r Rule) matchText() string {
 	case r.ICMPType != "":
 		parts = append(parts, r.Proto+" type "+r.ICMPType)
 	case r.SrcPort != 0 || r.DstPort != 0:
-		proto := r.Proto
-		if proto == "" {
-			proto = "th" // nft's transport header, whatever the protocol
-		}
+		proto := cmp.Or(r.Proto, "th") // "th": nft's transport header, whatever the protocol
 		if r.SrcPort != 0 {
 			parts = append(parts, fmt.Sprintf("%s sport %d", proto, r.SrcPort))
 		}

@@ -2,6 +2,7 @@ package nettest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -438,10 +439,7 @@ func (p *pinger) icmpError(errno unix.Errno) string {
 		}
 		return true
 	})
-	if why == "" {
-		return errno.Error()
-	}
-	return why
+	return cmp.Or(why, errno.Error())
 }
 
 // describeExtendedErr describes the sock_extended_err in a control message
@@ -483,10 +481,7 @@ func icmpName(typeName, codeName string, typ, code byte) string {
 	if typeName == "" || strings.HasPrefix(typeName, "<nil>") {
 		typeName = fmt.Sprintf("ICMP type %d", typ)
 	}
-	if codeName == "" {
-		codeName = fmt.Sprintf("code %d", code)
-	}
-	return typeName + " (" + codeName + ")"
+	return typeName + " (" + cmp.Or(codeName, fmt.Sprintf("code %d", code)) + ")"
 }
 
 // offender returns the address in a sockaddr_in or sockaddr_in6.
