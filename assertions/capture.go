@@ -125,7 +125,7 @@ func (m Match) validate() error {
 //
 //	capture h2:eth0: 0 of 4 frames match icmp echo-reply, want at least one; it has 2 icmp echo-request, 2 arp:
 //	  in 198.18.0.1 > 198.18.0.2 icmp echo-request id 7 seq 1
-func SawPacket(t TestingT, c *nettest.Capture, m Match, opts ...Option) bool {
+func SawPacket(t TestingT, c *nettest.Capture, m Match, opts ...PacketOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
@@ -139,7 +139,7 @@ func SawPacket(t TestingT, c *nettest.Capture, m Match, opts ...Option) bool {
 //
 //	capture r1:eth1: 1 of 9 frames match tcp dport 22, want none:
 //	  out 198.18.0.1:41000 > 198.18.0.6:22 tcp SYN
-func NoPacket(t TestingT, c *nettest.Capture, m Match, opts ...Option) bool {
+func NoPacket(t TestingT, c *nettest.Capture, m Match, opts ...PacketOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
@@ -149,11 +149,11 @@ func NoPacket(t TestingT, c *nettest.Capture, m Match, opts ...Option) bool {
 // sampleSize is how many frames a failure lists.
 const sampleSize = 5
 
-func checkCapture(t TestingT, name string, c *nettest.Capture, m Match, opts []Option, saw bool) bool {
+func checkCapture(t TestingT, name string, c *nettest.Capture, m Match, opts []PacketOption, saw bool) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	cfg, err := newConfig(kindCapture, name, opts)
+	cfg, err := newConfig(name, options(opts, PacketOption.packetOption))
 	if err != nil {
 		return report(t, err.Error())
 	}

@@ -33,7 +33,7 @@ func TestNoPacketCrossed(t *testing.T) {
 	t.Cleanup(func() { stop() })
 	require.NoError(t, node(t, n, "r1").Firewall().Deny(nettest.Rule{Direction: nettest.Forward, Proto: "tcp", DstPort: 22}))
 	eth0, eth1 := capture(t, n, "r1", "eth0"), capture(t, n, "r1", "eth1")
-	assertions.CannotDial(t, n, "h1", "tcp", "h2", 22, assertions.Timeout(200*time.Millisecond))
+	assertions.NoDial(t, n, "h1", "tcp", "h2", 22, assertions.Timeout(200*time.Millisecond))
 
 	ssh := assertions.Match{Proto: "tcp", DstPort: 22}
 	passes(t, func(f *fakeT) bool { return assertions.NoPacket(f, eth1, ssh) })
@@ -105,8 +105,8 @@ func TestCaptureCheckErrors(t *testing.T) {
 	t.Parallel()
 	msg := fails(t, func(f *fakeT) bool { return assertions.SawPacket(f, nil, assertions.Match{}) })
 	require.Equal(t, "assertions.SawPacket: the capture is nil", msg)
-	msg = fails(t, func(f *fakeT) bool { return assertions.NoPacket(f, nil, assertions.Match{}, assertions.Count(3)) })
-	require.Equal(t, "assertions.NoPacket: option Count(3) does not apply to it (it is for Ping, NoPing, Reachable)", msg)
+	msg = fails(t, func(f *fakeT) bool { return assertions.NoPacket(f, nil, assertions.Match{}, assertions.Every(0)) })
+	require.Equal(t, "assertions.NoPacket: option Every(0s): want a positive duration", msg)
 
 	n := chain(t)
 	c := capture(t, n, "h1", "eth0")

@@ -110,11 +110,11 @@ func report(t TestingT, msg string) bool {
 }
 
 // check is what every exported check does: options, then run, then report.
-func check(t TestingT, k kind, name string, n *nettest.Network, opts []Option, prepare func(config) (try, error)) bool {
+func check(t TestingT, name string, n *nettest.Network, opts []option, prepare func(config) (try, error)) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	c, err := newConfig(k, name, opts)
+	c, err := newConfig(name, opts)
 	if err != nil {
 		return report(t, err.Error())
 	}

@@ -23,25 +23,25 @@ import (
 // [IPv4], [IPv6], [Within], [Every].
 //
 //	dial tcp h1 -> h2 (198.18.0.14:8080): refused, want connected
-func CanDial(t TestingT, n *nettest.Network, from, network, to string, port int, opts ...Option) bool {
+func CanDial(t TestingT, n *nettest.Network, from, network, to string, port int, opts ...DialOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindDial, "CanDial", n, opts, dialCheck(n, from, network, to, port, true))
+	return check(t, "CanDial", n, options(opts, DialOption.dialOption), dialCheck(n, from, network, to, port, true))
 }
 
-// CannotDial checks that the node from does not connect to port on the
+// NoDial checks that the node from does not connect to port on the
 // target to. By default any failure passes: refused (a TCP reset, or an
 // ICMP port unreachable for UDP), timed out (no answer within the timeout)
 // or unreachable (no route, an ICMP error). [Refused] or [TimedOut] narrow
 // it to that outcome. Targets and other options are those of [CanDial].
 //
 //	dial udp h1 -> h2 (198.18.0.14:53): timed out after 1s, want refused; h1's kernel routes it: 198.18.0.14 via 198.18.0.2 dev eth0 src 198.18.0.1
-func CannotDial(t TestingT, n *nettest.Network, from, network, to string, port int, opts ...Option) bool {
+func NoDial(t TestingT, n *nettest.Network, from, network, to string, port int, opts ...NoDialOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindNoDial, "CannotDial", n, opts, dialCheck(n, from, network, to, port, false))
+	return check(t, "NoDial", n, options(opts, NoDialOption.noDialOption), dialCheck(n, from, network, to, port, false))
 }
 
 // Outcomes of a dial.

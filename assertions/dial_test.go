@@ -42,7 +42,7 @@ func TestCanDial(t *testing.T) {
 	require.Equal(t, "dial tcp h1 -> 192.0.2.1:80: unreachable (network is unreachable), want connected; h1's kernel has no route to it", msg)
 }
 
-func TestCannotDial(t *testing.T) {
+func TestNoDial(t *testing.T) {
 	t.Parallel()
 	n := chain(t)
 	h2 := node(t, n, "h2")
@@ -55,39 +55,39 @@ func TestCannotDial(t *testing.T) {
 	t.Cleanup(func() { quiet.Close() })
 	short := assertions.Timeout(200 * time.Millisecond)
 
-	passes(t, func(f *fakeT) bool { return assertions.CannotDial(f, n, "h1", "tcp", "h2", 8081) })
-	passes(t, func(f *fakeT) bool { return assertions.CannotDial(f, n, "h1", "tcp", "h2", 8081, assertions.Refused()) })
-	passes(t, func(f *fakeT) bool { return assertions.CannotDial(f, n, "h1", "udp", "h2", 8081, assertions.Refused()) })
+	passes(t, func(f *fakeT) bool { return assertions.NoDial(f, n, "h1", "tcp", "h2", 8081) })
+	passes(t, func(f *fakeT) bool { return assertions.NoDial(f, n, "h1", "tcp", "h2", 8081, assertions.Refused()) })
+	passes(t, func(f *fakeT) bool { return assertions.NoDial(f, n, "h1", "udp", "h2", 8081, assertions.Refused()) })
 	passes(t, func(f *fakeT) bool {
-		return assertions.CannotDial(f, n, "h1", "udp", "h2", 5353, short, assertions.TimedOut())
+		return assertions.NoDial(f, n, "h1", "udp", "h2", 5353, short, assertions.TimedOut())
 	})
 	passes(t, func(f *fakeT) bool {
-		return assertions.CannotDial(f, n, "h1", "tcp", silent, 80, short, assertions.TimedOut())
+		return assertions.NoDial(f, n, "h1", "tcp", silent, 80, short, assertions.TimedOut())
 	})
-	passes(t, func(f *fakeT) bool { return assertions.CannotDial(f, n, "h1", "tcp", "192.0.2.1", 80) })
+	passes(t, func(f *fakeT) bool { return assertions.NoDial(f, n, "h1", "tcp", "192.0.2.1", 80) })
 	passes(t, func(f *fakeT) bool {
-		return assertions.CannotDial(f, n, "h1", "udp", "h2", 5353, short, assertions.TimedOut(), assertions.Refused())
+		return assertions.NoDial(f, n, "h1", "udp", "h2", 5353, short, assertions.TimedOut(), assertions.Refused())
 	})
 
-	msg := fails(t, func(f *fakeT) bool { return assertions.CannotDial(f, n, "h1", "tcp6", "h2", 8080) })
+	msg := fails(t, func(f *fakeT) bool { return assertions.NoDial(f, n, "h1", "tcp6", "h2", 8080) })
 	require.Equal(t, "dial tcp6 h1 -> h2 ([fdf6:fd81:8f7e:1::2]:8080): connected, want no connection", msg)
 	msg = fails(t, func(f *fakeT) bool {
-		return assertions.CannotDial(f, n, "h1", "udp", "h2", 5353, short, assertions.Refused(), assertions.IPv4())
+		return assertions.NoDial(f, n, "h1", "udp", "h2", 5353, short, assertions.Refused(), assertions.IPv4())
 	})
 	require.Equal(t, "dial udp h1 -> h2 (198.18.0.6:5353): timed out after 200ms, want refused; h1's kernel routes it: 198.18.0.6 via 198.18.0.2 dev eth0 src 198.18.0.1", msg)
 	msg = fails(t, func(f *fakeT) bool {
-		return assertions.CannotDial(f, n, "h1", "tcp4", "h2", 8081, assertions.TimedOut())
+		return assertions.NoDial(f, n, "h1", "tcp4", "h2", 8081, assertions.TimedOut())
 	})
 	require.Equal(t, "dial tcp4 h1 -> h2 (198.18.0.6:8081): refused, want timed out", msg)
 	msg = fails(t, func(f *fakeT) bool {
-		return assertions.CannotDial(f, n, "h1", "tcp", "192.0.2.1", 80, assertions.Refused())
+		return assertions.NoDial(f, n, "h1", "tcp", "192.0.2.1", 80, assertions.Refused())
 	})
 	require.Equal(t, "dial tcp h1 -> 192.0.2.1:80: unreachable (network is unreachable), want refused; h1's kernel has no route to it", msg)
 
-	// An echo that answers over UDP fails CannotDial.
+	// An echo that answers over UDP fails NoDial.
 	_, stopUDP, err := h2.Echo("udp", ":8080")
 	require.NoError(t, err)
 	t.Cleanup(func() { stopUDP() })
-	msg = fails(t, func(f *fakeT) bool { return assertions.CannotDial(f, n, "h1", "udp4", "h2", 8080) })
+	msg = fails(t, func(f *fakeT) bool { return assertions.NoDial(f, n, "h1", "udp4", "h2", 8080) })
 	require.Equal(t, "dial udp4 h1 -> h2 (198.18.0.6:8080): connected (answered), want no connection", msg)
 }

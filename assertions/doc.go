@@ -12,7 +12,7 @@
 //	assertions.Ping(t, n, "h1", "h2")                        // every address family h2 has
 //	assertions.NoPing(t, n, "h1", "h3:eth1", assertions.IPv6())
 //	assertions.CanDial(t, n, "h1", "tcp", "h2", 8080)
-//	assertions.CannotDial(t, n, "h1", "udp", "h2", 53, assertions.Refused())
+//	assertions.NoDial(t, n, "h1", "udp", "h2", 53, assertions.Refused())
 //	assertions.RouteVia(t, n, "r1", "198.18.4.0/24", "r2")  // any of r2's addresses
 //	assertions.Reachable(t, n, []string{"h1", "h2", "h3"})  // pingall, concurrently
 //	assertions.SawPacket(t, capture, assertions.Match{ICMP: "echo-reply"})
@@ -25,8 +25,12 @@
 // A name the network does not know fails the check with the names it has.
 //
 // Checks take options: [Count], [Interval] and [Timeout] for pings, [IPv4]
-// and [IPv6] to choose the family, [Refused] and [TimedOut] for CannotDial,
+// and [IPv6] to choose the family, [Refused] and [TimedOut] for NoDial,
 // [Context] to stop a check when a context ends (a Ctrl-C, a deadline).
+// Each family of checks has an option type of its own ([PingOption],
+// [DialOption], [NoDialOption], [RouteOption], [PacketOption]), so an option
+// given to a check it does not apply to is a compile error. Negative checks
+// are named No...: NoPing, NoDial, NoRoute, NoPacket.
 // With [Within], a check becomes an "eventually" check: it is retried
 // every [Every] (100ms) until it passes or the time is up, and then its
 // failure says what it last saw:

@@ -85,8 +85,8 @@ func TestEventuallyFails(t *testing.T) {
 		{"CanDial", func(f *fakeT) bool { return assertions.CanDial(f, n, "h1", "tcp4", "h2", 80, short, quick) },
 			`^dial tcp4 h1 -> h2 \(198\.18\.0\.6:80\): still (unreachable \(network is unreachable\)|timed out after 200ms) after 300ms, want connected; ` +
 				`h1's kernel routes it: 198\.18\.0\.6 via 198\.18\.0\.2 dev eth0 src 198\.18\.0\.1$`},
-		{"CannotDial", func(f *fakeT) bool {
-			return assertions.CannotDial(f, n, "h1", "tcp4", "h3", 80, short, assertions.TimedOut())
+		{"NoDial", func(f *fakeT) bool {
+			return assertions.NoDial(f, n, "h1", "tcp4", "h3", 80, short, assertions.TimedOut())
 		},
 			exactly("dial tcp4 h1 -> h3 (198.18.0.10:80): still refused after 300ms, want timed out")},
 		{"Reachable", func(f *fakeT) bool {
@@ -137,8 +137,8 @@ func TestContextStops(t *testing.T) {
 		{"NoPing", func(f *fakeT, ctx assertions.Option) bool {
 			return assertions.NoPing(f, n, "h1", "h2", slow, assertions.IPv4(), ctx)
 		}, `^check stopped after \S+: interrupted by the test$`, true},
-		{"CannotDial", func(f *fakeT, ctx assertions.Option) bool {
-			return assertions.CannotDial(f, n, "h1", "tcp4", "h2", 80, slow, assertions.TimedOut(), ctx)
+		{"NoDial", func(f *fakeT, ctx assertions.Option) bool {
+			return assertions.NoDial(f, n, "h1", "tcp4", "h2", 80, slow, assertions.TimedOut(), ctx)
 		}, `^check stopped after \S+: interrupted by the test$`, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -64,7 +64,7 @@ func ExampleCanDial() {
 	}
 	fmt.Println(assertions.CanDial(t, n, "h1", "tcp", "h2", 8080))
 	fmt.Println(assertions.CanDial(t, n, "h1", "udp", "h2", 8080))
-	fmt.Println(assertions.CannotDial(t, n, "h1", "tcp", "h2", 9090, assertions.Refused()))
+	fmt.Println(assertions.NoDial(t, n, "h1", "tcp", "h2", 9090, assertions.Refused()))
 	assertions.CanDial(t, n, "h1", "tcp4", "h2", 9090)
 	// Output:
 	// true

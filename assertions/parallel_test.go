@@ -30,7 +30,7 @@ func TestParallelPings(t *testing.T) {
 			if together {
 				arrived.Wait()
 			}
-			opts := []assertions.Option{assertions.Count(5), assertions.Interval(10 * time.Millisecond), assertions.Timeout(500 * time.Millisecond)}
+			opts := []assertions.PingOption{assertions.Count(5), assertions.Interval(10 * time.Millisecond), assertions.Timeout(500 * time.Millisecond)}
 			if i%2 == 0 {
 				passes(t, func(f *fakeT) bool { return assertions.Ping(f, shared, "h1", "h2", opts...) })
 				passes(t, func(f *fakeT) bool { return assertions.Ping(f, shared, "h1", "h3", opts...) })

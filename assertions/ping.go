@@ -19,11 +19,11 @@ import (
 // destination:
 //
 //	ping h1 -> h2 (198.18.0.14): 0/1 replies within 1s; h1's kernel routes it: 198.18.0.14 via 198.18.0.2 dev eth0 src 198.18.0.1
-func Ping(t TestingT, n *nettest.Network, from, to string, opts ...Option) bool {
+func Ping(t TestingT, n *nettest.Network, from, to string, opts ...PingOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindPing, "Ping", n, opts, pingCheck(n, from, to, true))
+	return check(t, "Ping", n, options(opts, PingOption.pingOption), pingCheck(n, from, to, true))
 }
 
 // NoPing checks that no echo request from the node from to the target to
@@ -31,11 +31,11 @@ func Ping(t TestingT, n *nettest.Network, from, to string, opts ...Option) bool 
 // Targets and options are those of [Ping]. The failure gives the replies:
 //
 //	ping h1 -> h3 (198.18.0.22): 1/1 replies, rtt min/avg/max 0.061/0.061/0.061 ms, want none
-func NoPing(t TestingT, n *nettest.Network, from, to string, opts ...Option) bool {
+func NoPing(t TestingT, n *nettest.Network, from, to string, opts ...PingOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindPing, "NoPing", n, opts, pingCheck(n, from, to, false))
+	return check(t, "NoPing", n, options(opts, PingOption.pingOption), pingCheck(n, from, to, false))
 }
 
 // pingLeg is one ping of a check: one source, one destination address.
@@ -65,7 +65,7 @@ func pingLegs(n *nettest.Network, c config, from, to string) ([]pingLeg, error) 
 	if err != nil {
 		return nil, err
 	}
-	if src.node == nil {
+	if src.Node == nil {
 		return nil, fmt.Errorf("source %s: want a node or node:iface", from)
 	}
 	dst, err := resolve(n, to, false)
@@ -78,11 +78,11 @@ func pingLegs(n *nettest.Network, c config, from, to string) ([]pingLeg, error) 
 	}
 	var legs []pingLeg
 	for _, f := range fams {
-		leg := pingLeg{from: src.node, to: dst}
+		leg := pingLeg{from: src.Node, to: dst}
 		if leg.dst, err = dst.addrOf(f); err != nil {
 			return nil, err
 		}
-		if src.iface != nil {
+		if src.Interface != nil {
 			if leg.src, err = src.addrOf(f); err != nil {
 				return nil, err
 			}
@@ -95,8 +95,8 @@ func pingLegs(n *nettest.Network, c config, from, to string) ([]pingLeg, error) 
 
 // ping pings once and judges: answered wants every reply, else none.
 func (l pingLeg) ping(c config, answered bool) (finding, error) {
-	opts := nettest.PingOptions{Count: c.count, Interval: c.interval, Timeout: c.timeout, Src: l.src}
-	res, err := l.from.Ping(c.ctx, l.dst, opts)
+	res, err := l.from.Ping(c.ctx, l.dst, nettest.PingCount(c.count), nettest.PingInterval(c.interval),
+		nettest.PingTimeout(c.timeout), nettest.PingSrc(l.src))
 	if err != nil && !errors.Is(err, nettest.ErrNoReply) {
 		return finding{}, fmt.Errorf("%s: %w", l.subject, err)
 	}

@@ -1,7 +1,9 @@
 package assertions_test
 
 import (
+	"context"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,9 +77,10 @@ func TestUnknownNames(t *testing.T) {
 		{func(f *fakeT) bool { return assertions.NoPing(f, n, "h9", "h1") }, `^ping h9 -> h1: nettest: chain has no node "h9" `},
 		{func(f *fakeT) bool { return assertions.Ping(f, n, "h1", "h2:eth7") }, `^ping h1 -> h2:eth7: nettest: node h2 has no interface "eth7" \(it has eth0\)$`},
 		{func(f *fakeT) bool { return assertions.Ping(f, n, "h1", "198.18.0.0/30") }, `^ping h1 -> 198.18.0.0/30: 198.18.0.0/30 is a prefix: want a node, node:iface or an address$`},
+		{func(f *fakeT) bool { return assertions.Ping(f, n, "h1", "r1-h2") }, `^ping h1 -> r1-h2: r1-h2 is a link: want a node, node:iface or an address$`},
 		{func(f *fakeT) bool { return assertions.Ping(f, n, "h1", "198.18.0.6", assertions.IPv6()) }, `198.18.0.6 is an IPv4 address, but the check asks for IPv6$`},
 		{func(f *fakeT) bool { return assertions.CanDial(f, n, "h1", "tcp", "nope", 80) }, `^dial tcp h1 -> nope port 80: nettest: chain has no node "nope" `},
-		{func(f *fakeT) bool { return assertions.CannotDial(f, n, "h1", "sctp", "h2", 80) }, `^dial sctp h1 -> h2 port 80: network "sctp": want tcp, tcp4, tcp6, udp, udp4 or udp6$`},
+		{func(f *fakeT) bool { return assertions.NoDial(f, n, "h1", "sctp", "h2", 80) }, `^dial sctp h1 -> h2 port 80: network "sctp": want tcp, tcp4, tcp6, udp, udp4 or udp6$`},
 		{func(f *fakeT) bool { return assertions.CanDial(f, n, "h1", "tcp4", "h2", 80, assertions.IPv6()) }, `network tcp4 is IPv4, but the check asks for IPv6$`},
 		{func(f *fakeT) bool { return assertions.CanDial(f, n, "h1", "tcp", "h2", 0) }, `port 0: want 1 to 65535$`},
 		{func(f *fakeT) bool { return assertions.RouteVia(f, n, "r9", "h2", "r1") }, `^route to h2 on r9: nettest: chain has no node "r9" ` + nodes},
@@ -92,8 +95,9 @@ func TestUnknownNames(t *testing.T) {
 	}
 }
 
-// TestOptions: an option a check does not take, or a bad value, fails the
-// check before it runs (no network needed).
+// TestOptions: a bad value fails the check before it runs (no network
+// needed). An option a check does not take does not compile: see
+// TestOptionFamilies.
 func TestOptions(t *testing.T) {
 	t.Parallel()
 	var n *nettest.Network
@@ -101,19 +105,50 @@ func TestOptions(t *testing.T) {
 		check func(*fakeT) bool
 		want  string
 	}{
-		{func(f *fakeT) bool { return assertions.Ping(f, n, "a", "b", assertions.Refused()) }, "assertions.Ping: option Refused() does not apply to it (it is for CannotDial)"},
-		{func(f *fakeT) bool { return assertions.CanDial(f, n, "a", "tcp", "b", 1, assertions.TimedOut()) }, "assertions.CanDial: option TimedOut() does not apply to it (it is for CannotDial)"},
-		{func(f *fakeT) bool { return assertions.RouteVia(f, n, "a", "b", "c", assertions.Count(3)) }, "assertions.RouteVia: option Count(3) does not apply to it (it is for Ping, NoPing, Reachable)"},
-		{func(f *fakeT) bool { return assertions.NoRoute(f, n, "a", "b", assertions.Timeout(time.Second)) }, "assertions.NoRoute: option Timeout(1s) does not apply to it (it is for Ping, NoPing, Reachable, CanDial, CannotDial)"},
 		{func(f *fakeT) bool { return assertions.Ping(f, n, "a", "b", assertions.Count(0)) }, "assertions.Ping: option Count(0): want at least 1 request"},
 		{func(f *fakeT) bool { return assertions.Reachable(f, n, nil, assertions.Within(-time.Second)) }, "assertions.Reachable: option Within(-1s): want a positive duration"},
 		{func(f *fakeT) bool { return assertions.NoPing(f, n, "a", "b", assertions.Every(0)) }, "assertions.NoPing: option Every(0s): want a positive duration"},
-		{func(f *fakeT) bool { return assertions.CannotDial(f, n, "a", "udp", "b", 1, assertions.Interval(0)) }, "assertions.CannotDial: option Interval(0s) does not apply to it (it is for Ping, NoPing, Reachable)"},
 		{func(f *fakeT) bool { return assertions.RouteSrc(f, n, "a", "b", "c", assertions.IPv6()) }, "assertions.RouteSrc: the network is nil"},
 	} {
 		require.Equal(t, c.want, fails(t, c.check))
 	}
 }
+
+// TestOptionFamilies: each option is of the families of the checks it
+// applies to, and of no other, so that giving it to another check is a
+// compile error (these were run-time failures: "assertions.Ping: option
+// Refused() does not apply to it").
+func TestOptionFamilies(t *testing.T) {
+	t.Parallel()
+	families := func(o any) string {
+		var s []string
+		for _, f := range []struct {
+			name string
+			ok   bool
+		}{
+			{"ping", is[assertions.PingOption](o)}, {"dial", is[assertions.DialOption](o)},
+			{"nodial", is[assertions.NoDialOption](o)}, {"route", is[assertions.RouteOption](o)},
+			{"packet", is[assertions.PacketOption](o)},
+		} {
+			if f.ok {
+				s = append(s, f.name)
+			}
+		}
+		return strings.Join(s, " ")
+	}
+	for want, opts := range map[string][]any{
+		"ping":                          {assertions.Count(3), assertions.Interval(time.Second)},
+		"nodial":                        {assertions.Refused(), assertions.TimedOut()},
+		"ping dial nodial":              {assertions.Timeout(time.Second)},
+		"ping dial nodial route packet": {assertions.IPv4(), assertions.IPv6(), assertions.Within(time.Second), assertions.Every(time.Second), assertions.Context(context.Background())},
+	} {
+		for _, o := range opts {
+			require.Equal(t, want, families(o), "%T", o)
+		}
+	}
+}
+
+func is[T any](o any) bool { _, ok := o.(T); return ok }
 
 // TestClosedNetwork: a check on a network that is closed fails, saying so.
 func TestClosedNetwork(t *testing.T) {

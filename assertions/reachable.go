@@ -26,11 +26,11 @@ import (
 //	  (each cell: IPv4/IPv6; X: no reply, n/a: no address of that family)
 //	ping h1 -> h3 (198.18.0.10): 0/1 replies within 1s; h1's kernel has no route to it
 //	...
-func Reachable(t TestingT, n *nettest.Network, nodes []string, opts ...Option) bool {
+func Reachable(t TestingT, n *nettest.Network, nodes []string, opts ...PingOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindReachable, "Reachable", n, opts, func(c config) (try, error) {
+	return check(t, "Reachable", n, options(opts, PingOption.pingOption), func(c config) (try, error) {
 		if len(nodes) == 0 {
 			for _, nd := range n.Nodes() {
 				nodes = append(nodes, nd.Name())
@@ -69,7 +69,7 @@ func newMatrix(n *nettest.Network, c config, nodes []string) (*matrix, error) {
 		if err != nil {
 			return nil, err
 		}
-		targets[i] = target{ref: name, node: nd}
+		targets[i] = target{nettest.Target{Ref: name, Node: nd}}
 		if len(c.families) == 0 {
 			for _, f := range targets[i].families() {
 				if !slices.Contains(m.families, f) {
@@ -90,8 +90,8 @@ func newMatrix(n *nettest.Network, c config, nodes []string) (*matrix, error) {
 					continue // n/a
 				}
 				m.cell[[3]int{i, j, k}] = len(m.legs)
-				m.legs = append(m.legs, pingLeg{from: from.node, dst: dst, to: to,
-					subject: fmt.Sprintf("ping %s -> %s", from.ref, to.label(dst.String()))})
+				m.legs = append(m.legs, pingLeg{from: from.Node, dst: dst, to: to,
+					subject: fmt.Sprintf("ping %s -> %s", from.Ref, to.label(dst.String()))})
 			}
 		}
 	}

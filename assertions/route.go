@@ -21,11 +21,11 @@ import (
 // [IPv4], [IPv6], [Within], [Every].
 //
 //	route to 198.18.4.0/24 on r1: still via 198.18.0.2 after 5s, want via 198.18.1.2 (r1's route: 198.18.4.0/24 via 198.18.0.2 dev eth0)
-func RouteVia(t TestingT, n *nettest.Network, node, dst, gateway string, opts ...Option) bool {
+func RouteVia(t TestingT, n *nettest.Network, node, dst, gateway string, opts ...RouteOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindRoute, "RouteVia", n, opts, routeCheck(n, node, dst, "gateway", gateway, func(l routeLeg, gw target) (finding, error) {
+	return check(t, "RouteVia", n, options(opts, RouteOption.routeOption), routeCheck(n, node, dst, "gateway", gateway, func(l routeLeg, gw target) (finding, error) {
 		gws, err := gatewayAddrs(gw, l.family)
 		if err != nil {
 			return finding{}, err
@@ -52,11 +52,11 @@ func RouteVia(t TestingT, n *nettest.Network, node, dst, gateway string, opts ..
 // the options are those of [RouteVia].
 //
 //	route to h2 (198.18.0.14) on r1: dev eth0, want dev eth1 (r1's route: 198.18.0.12/30 via 198.18.0.2 dev eth0)
-func RouteDev(t TestingT, n *nettest.Network, node, dst, dev string, opts ...Option) bool {
+func RouteDev(t TestingT, n *nettest.Network, node, dst, dev string, opts ...RouteOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindRoute, "RouteDev", n, opts, routeCheck(n, node, dst, "", "", func(l routeLeg, _ target) (finding, error) {
+	return check(t, "RouteDev", n, options(opts, RouteOption.routeOption), routeCheck(n, node, dst, "", "", func(l routeLeg, _ target) (finding, error) {
 		return lookup(l, "dev "+dev, l.node.RouteMatch, func(e nettest.RouteEntry) (bool, string) {
 			var devs []string
 			for _, h := range e.NextHops {
@@ -73,11 +73,11 @@ func RouteDev(t TestingT, n *nettest.Network, node, dst, dev string, opts ...Opt
 // are those of [RouteVia].
 //
 //	route to h2 (198.18.0.14) on r1: src 198.18.0.5, want src r1:eth1 (198.18.0.9) (r1's route: 198.18.0.14 via 198.18.0.6 dev eth0 src 198.18.0.5)
-func RouteSrc(t TestingT, n *nettest.Network, node, dst, src string, opts ...Option) bool {
+func RouteSrc(t TestingT, n *nettest.Network, node, dst, src string, opts ...RouteOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindRoute, "RouteSrc", n, opts, routeCheck(n, node, dst, "source", src, func(l routeLeg, s target) (finding, error) {
+	return check(t, "RouteSrc", n, options(opts, RouteOption.routeOption), routeCheck(n, node, dst, "source", src, func(l routeLeg, s target) (finding, error) {
 		srcs := configured(s, l.family, nil)
 		if len(srcs) == 0 {
 			return finding{}, fmt.Errorf("%s: source %s has no %s address", l.subject, src, l.family)
@@ -97,11 +97,11 @@ func RouteSrc(t TestingT, n *nettest.Network, node, dst, src string, opts ...Opt
 // of [RouteVia].
 //
 //	route to 192.0.2.1 on h1: a route, want no route (h1's route: default via 198.18.0.2 dev eth0)
-func NoRoute(t TestingT, n *nettest.Network, node, dst string, opts ...Option) bool {
+func NoRoute(t TestingT, n *nettest.Network, node, dst string, opts ...RouteOption) bool {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	return check(t, kindRoute, "NoRoute", n, opts, routeCheck(n, node, dst, "", "", func(l routeLeg, _ target) (finding, error) {
+	return check(t, "NoRoute", n, options(opts, RouteOption.routeOption), routeCheck(n, node, dst, "", "", func(l routeLeg, _ target) (finding, error) {
 		return lookup(l, noRoute, l.node.RouteMatch, func(nettest.RouteEntry) (bool, string) { return false, "a route" })
 	}))
 }
@@ -134,10 +134,10 @@ func routeCheck(n *nettest.Network, node, dst, what, ref string, judge func(rout
 				return fail(fmt.Errorf("%s %s: %w", what, ref, err))
 			}
 		}
-		if pin.node == nil && pin.addr.IsValid() {
-			f := nettest.FamilyOf(pin.addr)
+		if pin.Node == nil && pin.Addr.IsValid() {
+			f := nettest.FamilyOf(pin.Addr)
 			if len(c.families) > 0 && !slices.Contains(c.families, f) {
-				return fail(fmt.Errorf("%s is an %s address, but the check asks for %s", pin.ref, f, familyList(c.families)))
+				return fail(fmt.Errorf("%s is an %s address, but the check asks for %s", pin.Ref, f, familyList(c.families)))
 			}
 			c.families = []nettest.Family{f}
 		}
@@ -152,8 +152,8 @@ func routeCheck(n *nettest.Network, node, dst, what, ref string, judge func(rout
 				return fail(err)
 			}
 			label := a.String()
-			if d.prefix.IsValid() {
-				label = d.prefix.String()
+			if d.Prefix.IsValid() {
+				label = d.Prefix.String()
 			}
 			legs = append(legs, routeLeg{node: nd, family: f, dst: a, subject: fmt.Sprintf("route to %s on %s", d.label(label), node)})
 		}
@@ -196,16 +196,16 @@ func lookup[R fmt.Stringer](l routeLeg, want string, get func(netip.Addr) (R, er
 // interface), link-local ones included, as routing daemons use them. They
 // are read from inside the node (Do guards against a closed network).
 func gatewayAddrs(gw target, f nettest.Family) ([]netip.Addr, error) {
-	if gw.node == nil {
-		return []netip.Addr{gw.addr.WithZone("")}, nil
+	if gw.Node == nil {
+		return []netip.Addr{gw.Addr.WithZone("")}, nil
 	}
 	var out []netip.Addr
-	err := gw.node.Do(func() error {
+	err := gw.Node.Do(func() error {
 		var addrs []net.Addr
 		var err error
-		if gw.iface == nil {
+		if gw.Interface == nil {
 			addrs, err = net.InterfaceAddrs()
-		} else if in, ierr := net.InterfaceByIndex(gw.iface.Index()); ierr != nil {
+		} else if in, ierr := net.InterfaceByIndex(gw.Interface.Index()); ierr != nil {
 			err = ierr
 		} else {
 			addrs, err = in.Addrs()
@@ -220,10 +220,10 @@ func gatewayAddrs(gw target, f nettest.Family) ([]netip.Addr, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("gateway %s: listing its addresses: %w", gw.ref, err)
+		return nil, fmt.Errorf("gateway %s: listing its addresses: %w", gw.Ref, err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("gateway %s has no %s address", gw.ref, f)
+		return nil, fmt.Errorf("gateway %s has no %s address", gw.Ref, f)
 	}
 	return out, nil
 }

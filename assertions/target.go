@@ -11,40 +11,23 @@ import (
 )
 
 // target is a node, one of its interfaces, an address or (for route checks)
-// a prefix, as named in a check.
-type target struct {
-	ref    string
-	node   *nettest.Node
-	iface  *nettest.Interface
-	addr   netip.Addr   // a literal address
-	prefix netip.Prefix // a literal prefix
-}
+// a prefix, as named in a check: what [nettest.Network.Lookup] found.
+type target struct{ nettest.Target }
 
 // resolve finds what ref names: "h2", "h2:eth1", "198.18.0.14", "fd00::1",
 // or with prefixes, "198.18.4.0/24". An unknown node or interface fails
-// with the names the network has.
+// with the names the network has; a link is refused.
 func resolve(n *nettest.Network, ref string, prefixes bool) (target, error) {
-	if a, err := netip.ParseAddr(ref); err == nil {
-		return target{ref: ref, addr: a.Unmap()}, nil
-	}
-	if p, err := netip.ParsePrefix(ref); err == nil {
-		if !prefixes {
-			return target{}, fmt.Errorf("%s is a prefix: want a node, node:iface or an address", ref)
-		}
-		return target{ref: ref, prefix: p.Masked()}, nil
-	}
-	name, iface, hasIface := strings.Cut(ref, ":")
-	node, err := n.Node(name)
-	if err != nil {
+	t, err := n.Lookup(ref)
+	switch {
+	case err != nil:
 		return target{}, err
+	case t.Prefix.IsValid() && !prefixes:
+		return target{}, fmt.Errorf("%s is a prefix: want a node, node:iface or an address", ref)
+	case t.Link != nil:
+		return target{}, fmt.Errorf("%s is a link: want a node, node:iface or an address", ref)
 	}
-	t := target{ref: ref, node: node}
-	if hasIface {
-		if t.iface, err = node.Interface(iface); err != nil {
-			return target{}, err
-		}
-	}
-	return t, nil
+	return target{t}, nil
 }
 
 // resolveNode resolves a node's name; "node:iface" is refused.
@@ -56,25 +39,7 @@ func resolveNode(n *nettest.Network, name string) (*nettest.Node, error) {
 }
 
 // addrs returns the target's configured addresses.
-func (t target) addrs() []netip.Addr {
-	switch {
-	case t.addr.IsValid():
-		return []netip.Addr{t.addr}
-	case t.prefix.IsValid():
-		return []netip.Addr{t.prefix.Addr()}
-	}
-	var prefixes []netip.Prefix
-	if t.iface != nil {
-		prefixes = t.iface.Addrs()
-	} else {
-		prefixes = t.node.Addrs()
-	}
-	var out []netip.Addr
-	for _, p := range prefixes {
-		out = append(out, p.Addr())
-	}
-	return out
-}
+func (t target) addrs() []netip.Addr { return t.Addrs() }
 
 // families returns the families the target has, IPv4 first.
 func (t target) families() []nettest.Family {
@@ -96,35 +61,35 @@ func (t target) addrOf(f nettest.Family) (netip.Addr, error) {
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("%s has no %s address", t.ref, f)
+	return netip.Addr{}, fmt.Errorf("%s has no %s address", t.Ref, f)
 }
 
 // label names the target with the address used, given as s:
 // "h2 (198.18.0.14)", or for a literal, s alone.
 func (t target) label(s string) string {
-	if t.node == nil {
+	if t.Node == nil {
 		return s
 	}
-	return t.ref + " (" + s + ")"
+	return t.Ref + " (" + s + ")"
 }
 
 // familiesFor returns the families a check covers: those asked for, else
 // the target's. A literal address or prefix is its own family, which must
 // be among those asked for.
 func familiesFor(c config, t target) ([]nettest.Family, error) {
-	if t.node != nil {
+	if t.Node != nil {
 		if len(c.families) > 0 {
 			return c.families, nil
 		}
 		fs := t.families()
 		if len(fs) == 0 {
-			return nil, fmt.Errorf("%s has no address", t.ref)
+			return nil, fmt.Errorf("%s has no address", t.Ref)
 		}
 		return fs, nil
 	}
 	f := nettest.FamilyOf(t.addrs()[0])
 	if len(c.families) > 0 && !slices.Contains(c.families, f) {
-		return nil, fmt.Errorf("%s is an %s address, but the check asks for %s", t.ref, f, familyList(c.families))
+		return nil, fmt.Errorf("%s is an %s address, but the check asks for %s", t.Ref, f, familyList(c.families))
 	}
 	return []nettest.Family{f}, nil
 }

@@ -88,16 +88,14 @@ func (n *Network) handle(t reflect.Type, tag string) (reflect.Value, error) {
 		l, err := n.Link(ref)
 		return reflect.ValueOf(l), err
 	case ifaceType:
-		nodeName, iface, ok := strings.Cut(ref, ":")
-		if !ok {
-			return reflect.Value{}, fmt.Errorf("%q: an interface is named node:iface", ref)
-		}
-		node, err := n.Node(nodeName)
+		t, err := n.Lookup(ref)
 		if err != nil {
 			return reflect.Value{}, err
 		}
-		in, err := node.Interface(iface)
-		return reflect.ValueOf(in), err
+		if t.Interface == nil {
+			return reflect.Value{}, fmt.Errorf("%q: an interface is named node:iface", ref)
+		}
+		return reflect.ValueOf(t.Interface), nil
 	case addrType, prefixType:
 		f := IPv4
 		switch strings.ToLower(opt) {

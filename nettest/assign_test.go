@@ -11,7 +11,7 @@ import (
 
 func TestAssign(t *testing.T) {
 	n := build(t, mustTopology(t, nettest.NewBuilder("assign").Host("h1", "h2").Router("r1").
-		Chain("h1", "r1", "h2").LAN("sw", "r1", "h2")))
+		Chain("h1", "r1", "h2").LAN("sw", []string{"r1", "h2"})))
 	var h struct {
 		Client  *nettest.Node      `nettest:"h1"`
 		Router  *nettest.Node      `nettest:"r1"`
@@ -63,7 +63,7 @@ func TestAssign(t *testing.T) {
 
 func TestAddrOn(t *testing.T) {
 	n := build(t, mustTopology(t, nettest.NewBuilder("addron").Host("h1", "h2").Router("r1").
-		Chain("h1", "r1").LAN("lan", "r1", "h2")))
+		Chain("h1", "r1").LAN("lan", []string{"r1", "h2"})))
 	a, err := n.AddrOn("r1", "h1-r1", nettest.IPv4)
 	require.NoError(t, err)
 	require.Equal(t, "198.18.0.2", a.String())

@@ -68,7 +68,7 @@ func TestAttachDetach(t *testing.T) {
 	defer a.Close()
 	h1, _ := a.Node("h1")
 	dst, _ := a.Addr("h2", nettest.IPv6)
-	if _, err := h1.Ping(context.Background(), dst, nettest.PingOptions{}); err != nil {
+	if _, err := h1.Ping(context.Background(), dst); err != nil {
 		t.Errorf("ping in the attached topology: %v", err)
 	}
 	var report strings.Builder
@@ -83,13 +83,13 @@ func TestAttachDetach(t *testing.T) {
 	if err := link.SetDown(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h1.Ping(context.Background(), dst, nettest.PingOptions{Timeout: 100 * time.Millisecond}); err == nil {
+	if _, err := h1.Ping(context.Background(), dst, nettest.PingTimeout(100*time.Millisecond)); err == nil {
 		t.Errorf("ping across a link that is down")
 	}
 	if err := link.SetUp(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h1.Ping(context.Background(), dst, nettest.PingOptions{}); err != nil {
+	if _, err := h1.Ping(context.Background(), dst); err != nil {
 		t.Errorf("ping after SetUp: %v", err)
 	}
 	if _, err := nettest.Attach(topo, "nosuch"); err == nil || !strings.Contains(err.Error(), "topology nosuch is not up") {

@@ -5,22 +5,6 @@ import (
 	"net/netip"
 )
 
-// The harness's private address ranges (DESIGN rule 7).
-var (
-	// AutoIPv4Links is the pool of /30 subnets for point-to-point links.
-	AutoIPv4Links = netip.MustParsePrefix("198.18.0.0/16")
-	// AutoIPv4LANs is the pool of /24 (or larger) subnets for LANs.
-	AutoIPv4LANs = netip.MustParsePrefix("198.19.0.0/16")
-	// ULAPrefix is the harness's unique local IPv6 /48 (RFC 4193), chosen at
-	// random once: links take /64s from its lower half, LANs from its upper half.
-	ULAPrefix = netip.MustParsePrefix("fdf6:fd81:8f7e::/48")
-)
-
-var (
-	autoIPv6Links = netip.MustParsePrefix("fdf6:fd81:8f7e::/49")
-	autoIPv6LANs  = netip.MustParsePrefix("fdf6:fd81:8f7e:8000::/49")
-)
-
 // pool hands out aligned subnets of a prefix, skipping those that overlap
 // subnets the user took.
 type pool struct {
@@ -89,7 +73,8 @@ func nthHost(p netip.Prefix, n int) netip.Addr {
 // autoAddress gives every segment the user left unaddressed a subnet per
 // enabled family, and each end an address in it.
 func (p *plan) autoAddress(errs *problems) {
-	if !p.auto.IPv4 && !p.auto.IPv6 {
+	pools, ok := p.auto.pools(errs)
+	if !ok || !p.auto.IPv4 && !p.auto.IPv6 {
 		return
 	}
 	var taken []netip.Prefix
@@ -100,8 +85,8 @@ func (p *plan) autoAddress(errs *problems) {
 			}
 		}
 	}
-	v4l, v4s := newPool(AutoIPv4Links, taken), newPool(AutoIPv4LANs, taken)
-	v6l, v6s := newPool(autoIPv6Links, taken), newPool(autoIPv6LANs, taken)
+	v4l, v4s := newPool(pools.v4Links, taken), newPool(pools.v4LANs, taken)
+	v6l, v6s := newPool(pools.v6Links, taken), newPool(pools.v6LANs, taken)
 	for _, seg := range p.segs {
 		if seg.user {
 			continue

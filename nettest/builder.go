@@ -61,14 +61,36 @@ func (b *Builder) Sysctl(node, key, value string) *Builder {
 	return b
 }
 
-// LinkOption adjusts a link made by [Builder.Link].
-type LinkOption func(*LinkConfig)
+// LinkOption adjusts a link made by [Builder.Link]. [LinkName] and
+// [LinkMTU] are link options.
+type LinkOption interface{ applyLink(*LinkConfig) }
 
-// MTU sets a link's (or LAN's) MTU.
-func MTU(mtu int) LinkOption { return func(l *LinkConfig) { l.MTU = mtu } }
+// LANOption adjusts a LAN made by [Builder.LAN]. [LinkMTU] is a LAN option.
+type LANOption interface{ applyLAN(*LANConfig) }
 
-// Name names a link, for [Network.Link].
-func Name(name string) LinkOption { return func(l *LinkConfig) { l.Name = name } }
+// SegmentOption adjusts a link or a LAN alike.
+type SegmentOption interface {
+	LinkOption
+	LANOption
+}
+
+// linkName is LinkName's option.
+type linkName string
+
+func (o linkName) applyLink(l *LinkConfig) { l.Name = string(o) }
+
+// linkMTU is LinkMTU's option.
+type linkMTU int
+
+func (o linkMTU) applyLink(l *LinkConfig) { l.MTU = int(o) }
+func (o linkMTU) applyLAN(l *LANConfig)   { l.MTU = int(o) }
+
+// LinkMTU sets the MTU of a link's two ends, or of a LAN's members and
+// switch ports (see LinkConfig.MTU, LANConfig.MTU).
+func LinkMTU(mtu int) SegmentOption { return linkMTU(mtu) }
+
+// LinkName names a link, for [Network.Link] (see LinkConfig.Name).
+func LinkName(name string) LinkOption { return linkName(name) }
 
 // Link joins two nodes with a veth pair. Each end is written
 //
@@ -79,7 +101,7 @@ func Name(name string) LinkOption { return func(l *LinkConfig) { l.Name = name }
 func (b *Builder) Link(a, c string, opts ...LinkOption) *Builder {
 	l := LinkConfig{A: b.endpoint("link "+a+" <-> "+c, a), B: b.endpoint("link "+a+" <-> "+c, c)}
 	for _, o := range opts {
-		o(&l)
+		o.applyLink(&l)
 	}
 	b.t.Links = append(b.t.Links, l)
 	return b
@@ -95,16 +117,16 @@ func (b *Builder) Chain(ends ...string) *Builder {
 }
 
 // LAN adds a broadcast segment named name with the given members, each
-// written as an end of Link ("h1", "h1:eth0", "h1:eth0=10.0.0.1/24").
-func (b *Builder) LAN(name string, members ...string) *Builder {
-	return b.LANWith(name, 0, members...)
-}
-
-// LANWith is LAN with an MTU for every member and switch port.
-func (b *Builder) LANWith(name string, mtu int, members ...string) *Builder {
-	lan := LANConfig{Name: name, MTU: mtu}
+// written as an end of Link ("h1", "h1:eth0", "h1:eth0=10.0.0.1/24"):
+//
+//	b.LAN("lan", []string{"r1", "h1", "h2"}, nettest.LinkMTU(9000))
+func (b *Builder) LAN(name string, members []string, opts ...LANOption) *Builder {
+	lan := LANConfig{Name: name}
 	for _, m := range members {
 		lan.Members = append(lan.Members, b.endpoint("lan "+name, m))
+	}
+	for _, o := range opts {
+		o.applyLAN(&lan)
 	}
 	b.t.LANs = append(b.t.LANs, lan)
 	return b

@@ -134,7 +134,7 @@ func TestCaptureInMemory(t *testing.T) {
 // loopback (each frame once) and a LAN switch's bridge.
 func TestCaptureLoopbackAndSwitch(t *testing.T) {
 	t.Parallel()
-	n := build(t, mustTopology(t, nettest.NewBuilder("cap-lo").Host("h1", "h2").LAN("lan", "h1", "h2")))
+	n := build(t, mustTopology(t, nettest.NewBuilder("cap-lo").Host("h1", "h2").LAN("lan", []string{"h1", "h2"})))
 	h1 := node(t, n, "h1")
 	lo, err := h1.Capture("lo", "")
 	require.NoError(t, err)
@@ -294,7 +294,7 @@ func ExampleNode_Capture() {
 		log.Fatal(err)
 	}
 	dst, _ := n.Addr("h2", nettest.IPv4)
-	if _, err := h1.Ping(context.Background(), dst, nettest.PingOptions{}); err != nil {
+	if _, err := h1.Ping(context.Background(), dst); err != nil {
 		log.Fatal(err)
 	}
 	if err := c.Stop(); err != nil {

@@ -125,7 +125,7 @@ func ExampleLink_SetDown() {
 		log.Fatal(err)
 	}
 	after, _ := h.RouteGet(dst)
-	_, err = h.Ping(context.Background(), dst, nettest.PingOptions{Timeout: time.Second})
+	_, err = h.Ping(context.Background(), dst, nettest.PingTimeout(time.Second))
 	fmt.Println(before)
 	fmt.Println(after, "ping error:", err)
 	// Output:

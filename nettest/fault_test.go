@@ -39,7 +39,7 @@ func TestInterfaceDownOneEnd(t *testing.T) {
 // TestPartition: a set of nodes cut off from the rest, and healed.
 func TestPartition(t *testing.T) {
 	n := build(t, mustTopology(t, nettest.NewBuilder("part").Host("h1", "h2", "h3").Router("r1", "r2").
-		Chain("h1", "r1", "r2", "h2").LAN("lan", "r2", "h3")))
+		Chain("h1", "r1", "r2", "h2").LAN("lan", []string{"r2", "h3"})))
 	p, err := n.Partition("h1", "r1")
 	require.NoError(t, err)
 	require.Equal(t, "h1, r1 cut off (links r1-r2 down)", p.String())

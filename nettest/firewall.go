@@ -104,11 +104,7 @@ type Rule struct {
 // syntax: "input: tcp dport 22", "forward: ip saddr 10.0.0.0/24",
 // "input: every packet".
 func (r Rule) String() string {
-	m := r.matchText()
-	if m == "" {
-		m = "every packet"
-	}
-	return r.Direction.String() + ": " + m
+	return r.Direction.String() + ": " + cmp.Or(r.matchText(), "every packet")
 }
 
 // Validate reports every problem of the rule on its own (not against a
@@ -233,10 +229,7 @@ func (r Rule) matchText() string {
 	case r.ICMPType != "":
 		parts = append(parts, r.Proto+" type "+r.ICMPType)
 	case r.SrcPort != 0 || r.DstPort != 0:
-		proto := r.Proto
-		if proto == "" {
-			proto = "th" // nft's transport header, whatever the protocol
-		}
+		proto := cmp.Or(r.Proto, "th") // "th": nft's transport header, whatever the protocol
 		if r.SrcPort != 0 {
 			parts = append(parts, fmt.Sprintf("%s sport %d", proto, r.SrcPort))
 		}
@@ -305,12 +298,12 @@ func (v verdict) exprs(proto string) ([]expr.Any, string) {
 func (fw *Firewall) Allow(r Rule) error { return fw.add("Allow", r, accept) }
 
 // Deny adds a rule that drops the packets r matches silently: a dial
-// times out (see assertions.CannotDial with TimedOut).
+// times out (see assertions.NoDial with TimedOut).
 func (fw *Firewall) Deny(r Rule) error { return fw.add("Deny", r, drop) }
 
 // Reject adds a rule that refuses the packets r matches: TCP gets a reset,
 // anything else an ICMP port unreachable, so a dial fails at once as
-// refused (see assertions.CannotDial with Refused).
+// refused (see assertions.NoDial with Refused).
 func (fw *Firewall) Reject(r Rule) error { return fw.add("Reject", r, reject) }
 
 func (fw *Firewall) add(op string, r Rule, v verdict) error {

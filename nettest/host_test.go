@@ -73,7 +73,7 @@ func TestHostUntouched(t *testing.T) {
 
 	t.Run("LAN", func(t *testing.T) {
 		n := build(t, mustTopology(t, nettest.NewBuilder("host-lan").
-			Host("l1", "l2", "l3").LAN("lan0", "l1", "l2", "l3")))
+			Host("l1", "l2", "l3").LAN("lan0", []string{"l1", "l2", "l3"})))
 		l1 := node(t, n, "l1")
 		for _, f := range []nettest.Family{nettest.IPv4, nettest.IPv6} {
 			ping(t, l1, addr(t, n, "l2", f))

@@ -55,11 +55,11 @@ func pingStats(t *testing.T, n *nettest.Network, count int, interval time.Durati
 	// Resolve the neighbour first, retrying: the ARP exchange itself may be
 	// lost on an impaired link, and pings queued behind it would be too.
 	for range 20 {
-		if _, err := a.Ping(context.Background(), dst, nettest.PingOptions{Count: 1, Timeout: 500 * time.Millisecond}); err == nil {
+		if _, err := a.Ping(context.Background(), dst, nettest.PingCount(1), nettest.PingTimeout(500*time.Millisecond)); err == nil {
 			break
 		}
 	}
-	r, _ := a.Ping(context.Background(), dst, nettest.PingOptions{Count: count, Interval: interval, Timeout: time.Second})
+	r, _ := a.Ping(context.Background(), dst, nettest.PingCount(count), nettest.PingInterval(interval), nettest.PingTimeout(time.Second))
 	return r
 }
 

@@ -51,14 +51,15 @@ func (in *Interface) MTU() int { return in.p.mtu }
 // Addrs returns the interface's addresses with their prefix lengths.
 func (in *Interface) Addrs() []netip.Prefix { return append([]netip.Prefix(nil), in.p.addrs...) }
 
-// Addr returns the interface's first address of family f.
-func (in *Interface) Addr(f Family) (netip.Addr, bool) {
+// Addr returns the interface's first address of family f. The error says
+// the interface has none, as [Node.Addr]'s and [Network.Addr]'s do.
+func (in *Interface) Addr(f Family) (netip.Addr, error) {
 	for _, a := range in.p.addrs {
 		if FamilyOf(a.Addr()) == f {
-			return a.Addr(), true
+			return a.Addr(), nil
 		}
 	}
-	return netip.Addr{}, false
+	return netip.Addr{}, fmt.Errorf("nettest: %s has no %s address", in, f)
 }
 
 // Link returns the veth pair the interface is an end of (nil for a bridge).

@@ -1,6 +1,7 @@
 package nettest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -110,10 +111,7 @@ func (t *NAT) PortForward(proto string, port int, to netip.AddrPort) error {
 		return err
 	}
 	f := FamilyOf(to.Addr())
-	toPort := to.Port()
-	if toPort == 0 {
-		toPort = uint16(port)
-	}
+	toPort := cmp.Or(to.Port(), uint16(port))
 	exprs := append(nfproto(f),
 		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},

@@ -248,12 +248,8 @@ func (n *Network) Link(ref string) (*Link, error) {
 	if l := n.linkByID[ref]; l != nil {
 		return l, nil
 	}
-	if nodeName, iface, ok := strings.Cut(ref, ":"); ok {
-		if node := n.byName[nodeName]; node != nil {
-			if in, err := node.Interface(iface); err == nil && in.link != nil {
-				return in.link, nil
-			}
-		}
+	if t, err := n.Lookup(ref); err == nil && t.Interface != nil && t.Interface.link != nil {
+		return t.Interface.link, nil
 	}
 	var names []string
 	for _, l := range n.links {
@@ -266,22 +262,14 @@ func (n *Network) Link(ref string) (*Link, error) {
 // first address of that family (interfaces in order), "node:iface" the
 // interface's first.
 func (n *Network) Addr(ref string, f Family) (netip.Addr, error) {
-	nodeName, iface, hasIface := strings.Cut(ref, ":")
-	node, err := n.Node(nodeName)
-	if err != nil {
+	t, err := n.lookupNode(ref)
+	switch {
+	case err != nil:
 		return netip.Addr{}, err
+	case t.Interface != nil:
+		return t.Interface.Addr(f)
 	}
-	if !hasIface {
-		return node.Addr(f)
-	}
-	in, err := node.Interface(iface)
-	if err != nil {
-		return netip.Addr{}, err
-	}
-	if a, ok := in.Addr(f); ok {
-		return a, nil
-	}
-	return netip.Addr{}, fmt.Errorf("nettest: %s has no %s address", in, f)
+	return t.Node.Addr(f)
 }
 
 // AddrOn returns node's address of family f on a segment: a link (by its
@@ -299,7 +287,7 @@ func (n *Network) AddrOn(node, segment string, f Family) (netip.Addr, error) {
 		}
 		on = append(on, in.p.seg.name)
 		if in.p.seg.name == segment {
-			if a, ok := in.Addr(f); ok {
+			if a, err := in.Addr(f); err == nil {
 				return a, nil
 			}
 			return netip.Addr{}, fmt.Errorf("nettest: %s has no %s address on %s", in, f, segment)

@@ -47,7 +47,7 @@ func TestNilContext(t *testing.T) {
 	n := routedTopology(t)
 	h1 := node(t, n, "h1")
 	want(t, "Ping", noPanic(func() error {
-		_, err := h1.Ping(none, netip.MustParseAddr("10.0.2.2"), nettest.PingOptions{})
+		_, err := h1.Ping(none, netip.MustParseAddr("10.0.2.2"))
 		return err
 	}), "nettest: node h1")
 	want(t, "DialContext", noPanic(func() error {

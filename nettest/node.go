@@ -146,7 +146,7 @@ func (n *Node) Addrs() []netip.Prefix {
 // Addr returns the node's first address of family f, interfaces in order.
 func (n *Node) Addr(f Family) (netip.Addr, error) {
 	for _, in := range n.ifaces {
-		if a, ok := in.Addr(f); ok {
+		if a, err := in.Addr(f); err == nil {
 			return a, nil
 		}
 	}

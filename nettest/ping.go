@@ -2,6 +2,7 @@ package nettest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -20,35 +21,62 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PingOptions configure [Node.Ping]. The zero value sends one echo request
-// and waits up to a second for its reply.
-type PingOptions struct {
-	// Count is the number of echo requests; 0 means 1.
-	Count int
-	// Interval is the time between two requests; 0 means 100ms.
-	Interval time.Duration
-	// Timeout is how long each request waits for its reply; 0 means 1s.
-	// A reply that comes later does not count.
-	Timeout time.Duration
-	// Src, when valid, is the source address (ping -I): one of the node's
-	// addresses, of the destination's family.
-	Src netip.Addr
+// PingOption adjusts [Node.Ping]. Without options a ping sends one echo
+// request and waits up to a second for its reply.
+type PingOption interface{ applyPing(*pingConfig) }
+
+// pingConfig is a ping's settings.
+type pingConfig struct {
+	count    int
+	interval time.Duration
+	timeout  time.Duration
+	src      netip.Addr
 }
+
+// pingOption is a PingOption made of a function.
+type pingOption func(*pingConfig)
+
+func (f pingOption) applyPing(c *pingConfig) { f(c) }
+
+// PingCount sets the number of echo requests; 1 by default (as is n < 1).
+func PingCount(n int) PingOption { return pingOption(func(c *pingConfig) { c.count = n }) }
+
+// PingInterval sets the time between two requests; 100ms by default (as is
+// d <= 0).
+func PingInterval(d time.Duration) PingOption {
+	return pingOption(func(c *pingConfig) { c.interval = d })
+}
+
+// PingTimeout sets how long each request waits for its reply; 1s by default
+// (as is d <= 0). A reply that comes later does not count.
+func PingTimeout(d time.Duration) PingOption {
+	return pingOption(func(c *pingConfig) { c.timeout = d })
+}
+
+// PingSrc sets the source address (ping -I): one of the node's addresses,
+// of the destination's family. The kernel chooses by default (as it does
+// for the zero Addr).
+func PingSrc(src netip.Addr) PingOption { return pingOption(func(c *pingConfig) { c.src = src }) }
 
 const (
 	defaultPingInterval = 100 * time.Millisecond
 	defaultPingTimeout  = time.Second
 )
 
-func (o PingOptions) withDefaults() PingOptions {
-	if o.Count <= 0 {
-		o.Count = 1
+// newPingConfig applies opts over the defaults.
+func newPingConfig(opts []PingOption) pingConfig {
+	var o pingConfig
+	for _, opt := range opts {
+		opt.applyPing(&o)
 	}
-	if o.Interval <= 0 {
-		o.Interval = defaultPingInterval
+	if o.count <= 0 {
+		o.count = 1
 	}
-	if o.Timeout <= 0 {
-		o.Timeout = defaultPingTimeout
+	if o.interval <= 0 {
+		o.interval = defaultPingInterval
+	}
+	if o.timeout <= 0 {
+		o.timeout = defaultPingTimeout
 	}
 	return o
 }
@@ -150,10 +178,10 @@ var ErrUnreachable = errors.New("unreachable")
 // (IP_RECVERR, which x/net/icmp's socket cannot be given), so an
 // unreachable destination fails at once with the reason. The socket is
 // made inside the node; the ping itself runs on the calling goroutine.
-func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts PingOptions) (PingResult, error) {
-	o := opts.withDefaults()
+func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts ...PingOption) (PingResult, error) {
+	o := newPingConfig(opts)
 	dst = dst.Unmap()
-	res := PingResult{Dst: dst, Timeout: o.Timeout}
+	res := PingResult{Dst: dst, Timeout: o.timeout}
 	if ctx == nil {
 		return res, nilContext(n.where(), "Ping")
 	}
@@ -163,7 +191,7 @@ func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts PingOptions) (Ping
 	if !dst.IsValid() {
 		return fail(errors.New("no destination address"))
 	}
-	p, err := n.openPinger(dst, o.Src)
+	p, err := n.openPinger(dst, o.src)
 	if err != nil {
 		return fail(err)
 	}
@@ -177,13 +205,13 @@ func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts PingOptions) (Ping
 	rand.Read(base[:])
 	seq0 := int(binary.BigEndian.Uint16(base[:]))
 	payload := func(i int) []byte { return fmt.Appendf(token[:len(token):len(token)], " nettest %d", i) }
-	sentAt := make([]time.Time, o.Count)
-	answered := make([]bool, o.Count)
+	sentAt := make([]time.Time, o.count)
+	answered := make([]bool, o.count)
 	buf := make([]byte, 1500)
 	var nextSend time.Time
-	for res.Received < o.Count {
+	for res.Received < o.count {
 		now := time.Now()
-		if res.Sent < o.Count && !now.Before(nextSend) {
+		if res.Sent < o.count && !now.Before(nextSend) {
 			i := res.Sent
 			err := p.send((seq0+i)&0xffff, payload(i))
 			res.Sent++
@@ -194,11 +222,11 @@ func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts PingOptions) (Ping
 				}
 				return fail(err)
 			}
-			sentAt[i], nextSend = now, now.Add(o.Interval)
+			sentAt[i], nextSend = now, now.Add(o.interval)
 		}
 		wait := nextSend
-		if res.Sent == o.Count {
-			wait = sentAt[o.Count-1].Add(o.Timeout)
+		if res.Sent == o.count {
+			wait = sentAt[o.count-1].Add(o.timeout)
 			if !now.Before(wait) {
 				break
 			}
@@ -225,11 +253,11 @@ func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts PingOptions) (Ping
 			return fail(err)
 		}
 		arrived := time.Now()
-		i, ok := p.reply(buf[:k], seq0, o.Count, payload)
+		i, ok := p.reply(buf[:k], seq0, o.count, payload)
 		if !ok || answered[i] || sentAt[i].IsZero() {
 			continue
 		}
-		if rtt := arrived.Sub(sentAt[i]); rtt <= o.Timeout {
+		if rtt := arrived.Sub(sentAt[i]); rtt <= o.timeout {
 			answered[i] = true
 			res.Received++
 			res.RTTs = append(res.RTTs, rtt)
@@ -411,10 +439,7 @@ func (p *pinger) icmpError(errno unix.Errno) string {
 		}
 		return true
 	})
-	if why == "" {
-		return errno.Error()
-	}
-	return why
+	return cmp.Or(why, errno.Error())
 }
 
 // describeExtendedErr describes the sock_extended_err in a control message
@@ -456,10 +481,7 @@ func icmpName(typeName, codeName string, typ, code byte) string {
 	if typeName == "" || strings.HasPrefix(typeName, "<nil>") {
 		typeName = fmt.Sprintf("ICMP type %d", typ)
 	}
-	if codeName == "" {
-		codeName = fmt.Sprintf("code %d", code)
-	}
-	return typeName + " (" + codeName + ")"
+	return typeName + " (" + cmp.Or(codeName, fmt.Sprintf("code %d", code)) + ")"
 }
 
 // offender returns the address in a sockaddr_in or sockaddr_in6.

@@ -30,7 +30,7 @@ func TestPing(t *testing.T) {
 	n := routedTopology(t)
 	h1 := node(t, n, "h1")
 	for _, dst := range []string{"10.0.2.2", "fd00:2::2", "127.0.0.1", "::1", "10.0.1.1"} {
-		res, err := h1.Ping(context.Background(), netip.MustParseAddr(dst), nettest.PingOptions{Count: 3, Interval: 10 * time.Millisecond})
+		res, err := h1.Ping(context.Background(), netip.MustParseAddr(dst), nettest.PingCount(3), nettest.PingInterval(10*time.Millisecond))
 		require.NoError(t, err, dst)
 		require.Equal(t, 3, res.Sent, dst)
 		require.Equal(t, 3, res.Received, dst)
@@ -48,8 +48,7 @@ func TestPing(t *testing.T) {
 func TestPingNoReply(t *testing.T) {
 	n := routedTopology(t)
 	start := time.Now()
-	res, err := node(t, n, "h1").Ping(context.Background(), netip.MustParseAddr("10.0.1.99"),
-		nettest.PingOptions{Count: 2, Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	res, err := node(t, n, "h1").Ping(context.Background(), netip.MustParseAddr("10.0.1.99"), nettest.PingCount(2), nettest.PingInterval(50*time.Millisecond), nettest.PingTimeout(200*time.Millisecond))
 	require.ErrorIs(t, err, nettest.ErrNoReply)
 	require.NotErrorIs(t, err, nettest.ErrUnreachable)
 	require.EqualError(t, err, "nettest: node h1: ping 10.0.1.99: 0/2 replies within 200ms")
@@ -63,7 +62,7 @@ func TestPingNoReply(t *testing.T) {
 func TestPingUnreachable(t *testing.T) {
 	n := build(t, seedTopology()) // no default route
 	start := time.Now()
-	res, err := node(t, n, "red").Ping(context.Background(), netip.MustParseAddr("198.18.255.254"), nettest.PingOptions{Count: 3})
+	res, err := node(t, n, "red").Ping(context.Background(), netip.MustParseAddr("198.18.255.254"), nettest.PingCount(3))
 	require.ErrorIs(t, err, nettest.ErrUnreachable)
 	require.ErrorIs(t, err, nettest.ErrNoReply)
 	require.Equal(t, "0/1 replies: network is unreachable (the kernel refused to send)", res.String())
@@ -76,7 +75,7 @@ func TestPingUnreachable(t *testing.T) {
 		"fdf6:fd81:8f7e:ffff::1": "0/1 replies: destination unreachable (no route) from fd00:1::2",
 	} {
 		start := time.Now()
-		res, err := h1.Ping(context.Background(), netip.MustParseAddr(dst), nettest.PingOptions{Count: 3, Interval: 300 * time.Millisecond})
+		res, err := h1.Ping(context.Background(), netip.MustParseAddr(dst), nettest.PingCount(3), nettest.PingInterval(300*time.Millisecond))
 		require.ErrorIs(t, err, nettest.ErrUnreachable, dst)
 		require.Equal(t, want, res.String())
 		require.Less(t, time.Since(start), 250*time.Millisecond, "stops at the first ICMP error")
@@ -96,7 +95,7 @@ func TestPingConcurrent(t *testing.T) {
 			dst = netip.MustParseAddr("10.0.1.99")
 		}
 		wg.Go(func() {
-			results[i], _ = h1.Ping(context.Background(), dst, nettest.PingOptions{Count: 5, Interval: 5 * time.Millisecond, Timeout: 500 * time.Millisecond})
+			results[i], _ = h1.Ping(context.Background(), dst, nettest.PingCount(5), nettest.PingInterval(5*time.Millisecond), nettest.PingTimeout(500*time.Millisecond))
 		})
 	}
 	wg.Wait()
@@ -116,7 +115,7 @@ func TestPingContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := node(t, n, "h1").Ping(ctx, netip.MustParseAddr("10.0.1.99"), nettest.PingOptions{Timeout: 10 * time.Second})
+	_, err := node(t, n, "h1").Ping(ctx, netip.MustParseAddr("10.0.1.99"), nettest.PingTimeout(10*time.Second))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NotErrorIs(t, err, nettest.ErrNoReply)
 	require.Less(t, time.Since(start), time.Second)
@@ -127,7 +126,7 @@ func TestPingContext(t *testing.T) {
 func TestPingSourceAndZone(t *testing.T) {
 	n := routedTopology(t)
 	h1, r1 := node(t, n, "h1"), node(t, n, "r1")
-	res, err := r1.Ping(context.Background(), netip.MustParseAddr("10.0.1.1"), nettest.PingOptions{Src: netip.MustParseAddr("10.0.2.1")})
+	res, err := r1.Ping(context.Background(), netip.MustParseAddr("10.0.1.1"), nettest.PingSrc(netip.MustParseAddr("10.0.2.1")))
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Received)
 
@@ -136,18 +135,18 @@ func TestPingSourceAndZone(t *testing.T) {
 	require.NoError(t, err)
 	mac := eth0.MAC()
 	ll := netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 8: mac[0] ^ 2, 9: mac[1], 10: mac[2], 11: 0xff, 12: 0xfe, 13: mac[3], 14: mac[4], 15: mac[5]})
-	_, err = h1.Ping(context.Background(), ll.WithZone("eth0"), nettest.PingOptions{})
+	_, err = h1.Ping(context.Background(), ll.WithZone("eth0"))
 	require.NoError(t, err)
 
-	_, err = h1.Ping(context.Background(), ll.WithZone("nope"), nettest.PingOptions{})
+	_, err = h1.Ping(context.Background(), ll.WithZone("nope"))
 	require.ErrorContains(t, err, `zone "nope": no such interface in node h1`)
-	_, err = h1.Ping(context.Background(), netip.MustParseAddr("10.0.2.2"), nettest.PingOptions{Src: netip.MustParseAddr("fd00:1::1")})
+	_, err = h1.Ping(context.Background(), netip.MustParseAddr("10.0.2.2"), nettest.PingSrc(netip.MustParseAddr("fd00:1::1")))
 	require.ErrorContains(t, err, "different families")
-	_, err = h1.Ping(context.Background(), netip.MustParseAddr("10.0.2.2"), nettest.PingOptions{Src: netip.MustParseAddr("10.0.2.2")})
+	_, err = h1.Ping(context.Background(), netip.MustParseAddr("10.0.2.2"), nettest.PingSrc(netip.MustParseAddr("10.0.2.2")))
 	require.ErrorContains(t, err, "binding to 10.0.2.2")
 
 	require.NoError(t, n.Close())
-	_, err = h1.Ping(context.Background(), netip.MustParseAddr("10.0.2.2"), nettest.PingOptions{})
+	_, err = h1.Ping(context.Background(), netip.MustParseAddr("10.0.2.2"))
 	require.ErrorContains(t, err, "the network is closed")
 }
 
@@ -188,6 +187,6 @@ func pingAcrossRouter() error {
 	if err != nil {
 		return err
 	}
-	_, err = h1.Ping(ctx, dst, nettest.PingOptions{Timeout: 500 * time.Millisecond})
+	_, err = h1.Ping(ctx, dst, nettest.PingTimeout(500*time.Millisecond))
 	return err
 }

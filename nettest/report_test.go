@@ -14,7 +14,7 @@ import (
 // and neighbours learnt by traffic included.
 func TestReport(t *testing.T) {
 	n := build(t, mustTopology(t, nettest.NewBuilder("report").Host("h1", "h2").Router("r1").
-		Chain("h1", "r1").LAN("sw", "r1", "h2")))
+		Chain("h1", "r1").LAN("sw", []string{"r1", "h2"})))
 	h2 := node(t, n, "h2")
 	var ln net.Listener
 	require.NoError(t, h2.Do(func() (err error) {

@@ -88,7 +88,7 @@ func TestPool(t *testing.T) {
 
 func TestAutoAddressing(t *testing.T) {
 	b := NewBuilder("auto").Host("h1", "h2", "h3").Router("r1").
-		Link("h1", "r1").Link("r1", "h2=10.0.0.2/24", Name("user")).LAN("lan", "r1", "h3")
+		Link("h1", "r1").Link("r1", "h2=10.0.0.2/24", LinkName("user")).LAN("lan", []string{"r1", "h3"})
 	topo, err := b.Topology()
 	// The user addressed one end of link "user" only: the link is the
 	// user's, so r1's end stays without an address and auto leaves it alone.
@@ -120,7 +120,7 @@ func TestAutoAddressing(t *testing.T) {
 		big.Host(name)
 		members = append(members, name)
 	}
-	big.LAN("sw", members...)
+	big.LAN("sw", members)
 	topo, err = big.Topology()
 	require.NoError(t, err)
 	p, err = topo.resolve()
@@ -205,7 +205,7 @@ func TestNodeSysctls(t *testing.T) {
 }
 
 func TestTopologyInterfaces(t *testing.T) {
-	topo, err := NewBuilder("ifs").Host("h1", "h2").Router("r1").Link("h1", "r1").Link("r1:up", "h2").LAN("lan", "r1", "h2").Topology()
+	topo, err := NewBuilder("ifs").Host("h1", "h2").Router("r1").Link("h1", "r1").Link("r1:up", "h2").LAN("lan", []string{"r1", "h2"}).Topology()
 	require.NoError(t, err)
 	ifs, err := topo.Interfaces()
 	require.NoError(t, err)

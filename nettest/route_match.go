@@ -133,10 +133,7 @@ func routeLinks(r netlink.Route) []int {
 
 // routeEntry converts netlink's answer; names maps interface indexes.
 func routeEntry(r netlink.Route, dst netip.Addr, names map[int]string) RouteEntry {
-	e := RouteEntry{Type: routeTypes[r.Type], Metric: r.Priority, Src: addrOf(r.Src)}
-	if e.Type == "" {
-		e.Type = "type " + strconv.Itoa(r.Type)
-	}
+	e := RouteEntry{Type: cmp.Or(routeTypes[r.Type], "type "+strconv.Itoa(r.Type)), Metric: r.Priority, Src: addrOf(r.Src)}
 	bits := 0
 	if r.Dst != nil {
 		bits, _ = r.Dst.Mask.Size()

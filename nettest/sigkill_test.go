@@ -25,7 +25,7 @@ import (
 // made, says "ready" and waits to be killed.
 func sigkillHelper() {
 	b := nettest.NewBuilder("").Host("h1", "h2", "h3").Router("r1", "r2").
-		Chain("h1", "r1", "r2", "h2").LAN("sw", "r2", "h3")
+		Chain("h1", "r1", "r2", "h2").LAN("sw", []string{"r2", "h3"})
 	n, err := b.Build(context.Background())
 	if err != nil {
 		fmt.Println("error:", err)

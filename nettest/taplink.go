@@ -1,6 +1,7 @@
 package nettest
 
 import (
+	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
@@ -145,10 +146,7 @@ func (l *Link) createTap(imp Impairments) error {
 func (d *tapDir) set(i Impairment, defaultSeed int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	seed := i.Seed
-	if seed == 0 {
-		seed = defaultSeed
-	}
+	seed := cmp.Or(i.Seed, defaultSeed)
 	if d.rng == nil || seed != d.seed || i.Seed != d.imp.Seed {
 		d.rng = rand.New(rand.NewPCG(uint64(seed), uint64(seed)>>32|1))
 		d.seed = seed

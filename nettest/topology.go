@@ -30,17 +30,29 @@ type Topology struct {
 // Auto selects automatic addressing and routing.
 type Auto struct {
 	// IPv4 gives every link and LAN on which the user set no address at all an
-	// IPv4 subnet from 198.18.0.0/15 (RFC 2544's benchmarking range): a /30 per
-	// link from 198.18.0.0/16, a /24 (or larger) per LAN from 198.19.0.0/16.
+	// IPv4 subnet: a /30 per link from IPv4Links, a /24 (or larger) per LAN
+	// from IPv4LANs. By default both are in 198.18.0.0/15 (RFC 2544's
+	// benchmarking range).
 	IPv4 bool
-	// IPv6 does the same with a /64 per link or LAN from the harness's unique
-	// local /48, fdf6:fd81:8f7e::/48 (see [ULAPrefix]).
+	// IPv6 does the same with a /64 per link from the lower half of ULA, and
+	// a /64 per LAN from its upper half.
 	IPv6 bool
 	// Routes installs static routes on every node along the shortest paths of
 	// the topology graph, so that every address reaches every other. Only
 	// routers forward: a path never crosses a host. Routes the user gives for
 	// the same destination on a node take precedence.
 	Routes bool
+
+	// IPv4Links is the pool of IPv4 link subnets, /30 or shorter; the zero
+	// Prefix means [DefaultIPv4Links], 198.18.0.0/16.
+	IPv4Links netip.Prefix
+	// IPv4LANs is the pool of IPv4 LAN subnets, /24 or shorter; the zero
+	// Prefix means [DefaultIPv4LANs], 198.19.0.0/16.
+	IPv4LANs netip.Prefix
+	// ULA is the IPv6 prefix links and LANs take /64s from, /63 or shorter;
+	// the zero Prefix means [DefaultULA], the harness's own random unique
+	// local /48, fdf6:fd81:8f7e::/48 (RFC 4193).
+	ULA netip.Prefix
 }
 
 // NodeKind says whether a node forwards packets.

@@ -28,7 +28,7 @@ func mustTopology(t testing.TB, b *nettest.Builder) nettest.Topology {
 // TestLAN pings between every pair of five hosts on one switch, v4 and v6.
 func TestLAN(t *testing.T) {
 	n := build(t, mustTopology(t, nettest.NewBuilder("lan").Host("h1", "h2", "h3", "h4", "h5").
-		LAN("sw", "h1", "h2", "h3", "h4", "h5")))
+		LAN("sw", []string{"h1", "h2", "h3", "h4", "h5"})))
 	sw := node(t, n, "sw")
 	require.True(t, sw.IsSwitch())
 	// The bridge and its five ports live in the switch's namespace.
@@ -173,7 +173,7 @@ func TestLinkDownUp(t *testing.T) {
 func TestFailoverByMetric(t *testing.T) {
 	b := nettest.NewBuilder("failover").Auto(nettest.Auto{}).
 		Host("h").Router("primary", "backup").Host("far").
-		Link("h:p=10.0.1.1/24", "primary:h=10.0.1.2/24", nettest.Name("h-primary")).
+		Link("h:p=10.0.1.1/24", "primary:h=10.0.1.2/24", nettest.LinkName("h-primary")).
 		Link("h:b=10.0.2.1/24", "backup:h=10.0.2.2/24").
 		Link("primary:far=10.0.3.1/24", "far:p=10.0.3.2/24").
 		Link("backup:far=10.0.4.1/24", "far:b=10.0.4.2/24").
@@ -206,7 +206,7 @@ func TestFailoverByMetric(t *testing.T) {
 func TestKernelSeesTheTopology(t *testing.T) {
 	mk := func() *nettest.Network {
 		b := nettest.NewBuilder("").Host("a", "b").Router("r").
-			Link("a", "r", nettest.MTU(9000)).Link("r", "b").
+			Link("a", "r", nettest.LinkMTU(9000)).Link("r", "b").
 			Sysctl("r", "net.ipv4.conf.eth0.rp_filter", "2")
 		return build(t, mustTopology(t, b))
 	}

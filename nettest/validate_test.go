@@ -153,7 +153,7 @@ func TestBuilderErrors(t *testing.T) {
 func TestValidateAcceptsGoodTopologies(t *testing.T) {
 	require.NoError(t, seedTopology().Validate())
 	_, err := nettest.NewBuilder("ok").Host("h1", "h2").Router("r1", "r2").
-		Chain("h1", "r1", "r2", "h2").LAN("sw", "r1", "h1").
+		Chain("h1", "r1", "r2", "h2").LAN("sw", []string{"r1", "h1"}).
 		Route("h1", "192.0.2.0/24 via 198.18.0.2").Topology()
 	require.NoError(t, err)
 }

@@ -16,7 +16,7 @@ type TestingT interface {
 type helperT interface{ Helper() }
 
 // Ping is [assertions.Ping], ending the test when it fails.
-func Ping(t TestingT, n *nettest.Network, from, to string, opts ...assertions.Option) {
+func Ping(t TestingT, n *nettest.Network, from, to string, opts ...assertions.PingOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
@@ -24,7 +24,7 @@ func Ping(t TestingT, n *nettest.Network, from, to string, opts ...assertions.Op
 }
 
 // NoPing is [assertions.NoPing], ending the test when it fails.
-func NoPing(t TestingT, n *nettest.Network, from, to string, opts ...assertions.Option) {
+func NoPing(t TestingT, n *nettest.Network, from, to string, opts ...assertions.PingOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
@@ -32,23 +32,23 @@ func NoPing(t TestingT, n *nettest.Network, from, to string, opts ...assertions.
 }
 
 // CanDial is [assertions.CanDial], ending the test when it fails.
-func CanDial(t TestingT, n *nettest.Network, from, network, to string, port int, opts ...assertions.Option) {
+func CanDial(t TestingT, n *nettest.Network, from, network, to string, port int, opts ...assertions.DialOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
 	stopUnless(t, assertions.CanDial(t, n, from, network, to, port, opts...))
 }
 
-// CannotDial is [assertions.CannotDial], ending the test when it fails.
-func CannotDial(t TestingT, n *nettest.Network, from, network, to string, port int, opts ...assertions.Option) {
+// NoDial is [assertions.NoDial], ending the test when it fails.
+func NoDial(t TestingT, n *nettest.Network, from, network, to string, port int, opts ...assertions.NoDialOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
-	stopUnless(t, assertions.CannotDial(t, n, from, network, to, port, opts...))
+	stopUnless(t, assertions.NoDial(t, n, from, network, to, port, opts...))
 }
 
 // RouteVia is [assertions.RouteVia], ending the test when it fails.
-func RouteVia(t TestingT, n *nettest.Network, node, dst, gateway string, opts ...assertions.Option) {
+func RouteVia(t TestingT, n *nettest.Network, node, dst, gateway string, opts ...assertions.RouteOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
@@ -56,7 +56,7 @@ func RouteVia(t TestingT, n *nettest.Network, node, dst, gateway string, opts ..
 }
 
 // RouteDev is [assertions.RouteDev], ending the test when it fails.
-func RouteDev(t TestingT, n *nettest.Network, node, dst, dev string, opts ...assertions.Option) {
+func RouteDev(t TestingT, n *nettest.Network, node, dst, dev string, opts ...assertions.RouteOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
@@ -64,7 +64,7 @@ func RouteDev(t TestingT, n *nettest.Network, node, dst, dev string, opts ...ass
 }
 
 // RouteSrc is [assertions.RouteSrc], ending the test when it fails.
-func RouteSrc(t TestingT, n *nettest.Network, node, dst, src string, opts ...assertions.Option) {
+func RouteSrc(t TestingT, n *nettest.Network, node, dst, src string, opts ...assertions.RouteOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
@@ -72,7 +72,7 @@ func RouteSrc(t TestingT, n *nettest.Network, node, dst, src string, opts ...ass
 }
 
 // NoRoute is [assertions.NoRoute], ending the test when it fails.
-func NoRoute(t TestingT, n *nettest.Network, node, dst string, opts ...assertions.Option) {
+func NoRoute(t TestingT, n *nettest.Network, node, dst string, opts ...assertions.RouteOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
@@ -80,7 +80,7 @@ func NoRoute(t TestingT, n *nettest.Network, node, dst string, opts ...assertion
 }
 
 // Reachable is [assertions.Reachable], ending the test when it fails.
-func Reachable(t TestingT, n *nettest.Network, nodes []string, opts ...assertions.Option) {
+func Reachable(t TestingT, n *nettest.Network, nodes []string, opts ...assertions.PingOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
@@ -95,7 +95,7 @@ func stopUnless(t TestingT, passed bool) {
 }
 
 // SawPacket is [assertions.SawPacket], ending the test when it fails.
-func SawPacket(t TestingT, c *nettest.Capture, m assertions.Match, opts ...assertions.Option) {
+func SawPacket(t TestingT, c *nettest.Capture, m assertions.Match, opts ...assertions.PacketOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}
@@ -103,7 +103,7 @@ func SawPacket(t TestingT, c *nettest.Capture, m assertions.Match, opts ...asser
 }
 
 // NoPacket is [assertions.NoPacket], ending the test when it fails.
-func NoPacket(t TestingT, c *nettest.Capture, m assertions.Match, opts ...assertions.Option) {
+func NoPacket(t TestingT, c *nettest.Capture, m assertions.Match, opts ...assertions.PacketOption) {
 	if h, ok := t.(helperT); ok {
 		h.Helper()
 	}

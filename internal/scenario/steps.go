@@ -106,9 +106,9 @@ func (r *Run) check(ctx context.Context, st *StepPlan, c *Check, within, every t
 		}
 		return nil
 	}
-	timeout := func(d Duration) []assertions.Option {
+	timeout := func(d Duration) []assertions.TimeoutOption {
 		if d.D > 0 {
-			return []assertions.Option{assertions.Timeout(d.D)}
+			return []assertions.TimeoutOption{assertions.Timeout(d.D)}
 		}
 		return nil
 	}
@@ -120,39 +120,41 @@ func (r *Run) check(ctx context.Context, st *StepPlan, c *Check, within, every t
 		if p == nil {
 			p = c.NoPing
 		}
-		opts = append(append(opts, family(p.Family)...), timeout(p.Timeout)...)
+		popts := append(asOptions[assertions.PingOption](append(opts, family(p.Family)...)), asOptions[assertions.PingOption](timeout(p.Timeout))...)
 		if p.Count > 0 {
-			opts = append(opts, assertions.Count(p.Count))
+			popts = append(popts, assertions.Count(p.Count))
 		}
 		if c.Ping != nil {
-			assertions.Ping(rec, n, p.From.V, p.To.V, opts...)
+			assertions.Ping(rec, n, p.From.V, p.To.V, popts...)
 		} else {
-			assertions.NoPing(rec, n, p.From.V, p.To.V, opts...)
+			assertions.NoPing(rec, n, p.From.V, p.To.V, popts...)
 		}
 	case c.Dial != nil:
 		d := c.Dial
-		opts = append(append(opts, family(d.Family)...), timeout(d.Timeout)...)
+		opts = append(opts, family(d.Family)...)
 		proto := cmpOr(d.Proto.V, "tcp")
+		nopts := append(asOptions[assertions.NoDialOption](opts), asOptions[assertions.NoDialOption](timeout(d.Timeout))...)
 		switch d.Expect.V {
 		case "", "open":
-			assertions.CanDial(rec, n, d.From.V, proto, d.To.V, d.Port, opts...)
+			dopts := append(asOptions[assertions.DialOption](opts), asOptions[assertions.DialOption](timeout(d.Timeout))...)
+			assertions.CanDial(rec, n, d.From.V, proto, d.To.V, d.Port, dopts...)
 		case "refused":
-			assertions.CannotDial(rec, n, d.From.V, proto, d.To.V, d.Port, append(opts, assertions.Refused())...)
+			assertions.NoDial(rec, n, d.From.V, proto, d.To.V, d.Port, append(nopts, assertions.Refused())...)
 		case "timeout":
-			assertions.CannotDial(rec, n, d.From.V, proto, d.To.V, d.Port, append(opts, assertions.TimedOut())...)
+			assertions.NoDial(rec, n, d.From.V, proto, d.To.V, d.Port, append(nopts, assertions.TimedOut())...)
 		}
 	case c.Route != nil:
 		rt := c.Route
-		opts = append(opts, family(rt.Family)...)
+		ropts := asOptions[assertions.RouteOption](append(opts, family(rt.Family)...))
 		switch {
 		case rt.Via.V != "":
-			assertions.RouteVia(rec, n, rt.Node.V, rt.To.V, rt.Via.V, opts...)
+			assertions.RouteVia(rec, n, rt.Node.V, rt.To.V, rt.Via.V, ropts...)
 		case rt.Dev.V != "":
-			assertions.RouteDev(rec, n, rt.Node.V, rt.To.V, rt.Dev.V, opts...)
+			assertions.RouteDev(rec, n, rt.Node.V, rt.To.V, rt.Dev.V, ropts...)
 		case rt.Src.V != "":
-			assertions.RouteSrc(rec, n, rt.Node.V, rt.To.V, rt.Src.V, opts...)
+			assertions.RouteSrc(rec, n, rt.Node.V, rt.To.V, rt.Src.V, ropts...)
 		default:
-			assertions.NoRoute(rec, n, rt.Node.V, rt.To.V, opts...)
+			assertions.NoRoute(rec, n, rt.Node.V, rt.To.V, ropts...)
 		}
 	case c.Exec != nil:
 		return r.exec(ctx, c.Exec, within, every)
@@ -162,14 +164,24 @@ func (r *Run) check(ctx context.Context, st *StepPlan, c *Check, within, every t
 		if rc == nil {
 			return nil, "capture " + p.Capture.V + ": not started (its capture step failed)"
 		}
-		opts = append(opts, family(p.Family)...)
+		popts := asOptions[assertions.PacketOption](append(opts, family(p.Family)...))
 		if c.SawPacket != nil {
-			assertions.SawPacket(rec, rc.c, st.match, opts...)
+			assertions.SawPacket(rec, rc.c, st.match, popts...)
 		} else {
-			assertions.NoPacket(rec, rc.c, st.match, opts...)
+			assertions.NoPacket(rec, rc.c, st.match, popts...)
 		}
 	}
 	return nil, rec.String()
+}
+
+// asOptions gives options of a wider family (an Option is of every family,
+// a TimeoutOption of the ping and dial ones) as those of one check's.
+func asOptions[O, I any](in []I) []O {
+	out := make([]O, 0, len(in))
+	for _, o := range in {
+		out = append(out, any(o).(O))
+	}
+	return out
 }
 
 const defaultExecTimeout = 30 * time.Second

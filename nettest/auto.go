@@ -1,0 +1,50 @@
+package nettest
+
+import "net/netip"
+
+// The default pools of automatic addressing (DESIGN rule 7), used where an
+// [Auto] leaves its IPv4Links, IPv4LANs or ULA field zero.
+const (
+	// DefaultIPv4Links is the pool of /30 subnets for point-to-point links:
+	// the lower half of 198.18.0.0/15, RFC 2544's benchmarking range.
+	DefaultIPv4Links = "198.18.0.0/16"
+	// DefaultIPv4LANs is the pool of /24 (or larger) subnets for LANs: the
+	// upper half of the benchmarking range.
+	DefaultIPv4LANs = "198.19.0.0/16"
+	// DefaultULA is the harness's unique local IPv6 /48 (RFC 4193), chosen
+	// at random once: links take /64s from its lower half, LANs from its
+	// upper half.
+	DefaultULA = "fdf6:fd81:8f7e::/48"
+)
+
+// autoPools are the prefixes automatic addressing takes subnets from.
+type autoPools struct {
+	v4Links, v4LANs, v6Links, v6LANs netip.Prefix
+}
+
+// pools returns a's pools, the defaults standing in for zero fields, and
+// records a problem for each pool that cannot serve (the wrong family, or
+// too small for a /30, a /24 or two /64s).
+func (a Auto) pools(errs *problems) (autoPools, bool) {
+	ok := true
+	pick := func(field string, p netip.Prefix, def string, f Family, maxBits int) netip.Prefix {
+		if !p.IsValid() {
+			return netip.MustParsePrefix(def)
+		}
+		if FamilyOf(p.Addr()) != f || p.Bits() > maxBits {
+			errs.add("auto: "+field+" "+p.String(), "want an %s prefix of /%d or shorter", f, maxBits)
+			ok = false
+		}
+		return p.Masked()
+	}
+	var ps autoPools
+	ps.v4Links = pick("IPv4Links", a.IPv4Links, DefaultIPv4Links, IPv4, 30)
+	ps.v4LANs = pick("IPv4LANs", a.IPv4LANs, DefaultIPv4LANs, IPv4, 24)
+	ula := pick("ULA", a.ULA, DefaultULA, IPv6, 63)
+	if ok {
+		// Halves: links below, LANs above.
+		ps.v6Links = netip.PrefixFrom(ula.Addr(), ula.Bits()+1)
+		ps.v6LANs = netip.PrefixFrom(addPow2(ula.Addr(), 128-ula.Bits()-1), ula.Bits()+1)
+	}
+	return ps, ok
+}
