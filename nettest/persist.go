@@ -251,7 +251,9 @@ func unmountAll(paths []string) error {
 			errs = append(errs, fmt.Errorf("unmounting %s: %w", p, err))
 			continue
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(p); errors.Is(err, unix.EBUSY) {
+			errs = append(errs, fmt.Errorf("%w: a second mount of the namespace is left below a later bind mount of %s over itself (made by ip netns add on a machine where nettest had persisted namespaces before %s was a mount point); `grep %s /proc/self/mountinfo` shows them", err, NetnsDir, NetnsDir, filepath.Base(p)))
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
