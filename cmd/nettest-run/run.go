@@ -24,7 +24,6 @@ import (
 	"github.com/nettestlab/nettest/nettest"
 )
 
-
 // runConfig is what run and demo share.
 type runConfig struct {
 	run       *regexp.Regexp
