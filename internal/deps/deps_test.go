@@ -29,13 +29,15 @@ func TestMain(m *testing.M) {
 var allowed = map[string][]string{
 	// Mechanisms: each has one job and imports no nettest package of a
 	// higher layer.
-	"internal/nsthread": {},
-	"internal/owner":    {},
-	"internal/nftrules": {},
-	"internal/shim":     {},
+	"internal/nsthread":   {},
+	"internal/owner":      {},
+	"internal/nftrules":   {},
+	"internal/shim":       {},
+	"internal/pcapng":     {},
+	"internal/packetsock": {},
 
 	// The engine: the public model and the live network.
-	"nettest": {"internal/nsthread", "internal/owner", "internal/nftrules", "internal/shim"},
+	"nettest": {"internal/nsthread", "internal/owner", "internal/nftrules", "internal/shim", "internal/pcapng", "internal/packetsock"},
 
 	// The test layer.
 	"fixtures":          {"nettest"},
@@ -63,7 +65,7 @@ var allowed = map[string][]string{
 
 // noTesting are packages that must not import testing or testify: they run
 // in users' programs, not only in tests.
-var noTesting = []string{"nettest", "internal/nsthread", "internal/owner", "internal/nftrules", "internal/shim", "internal/lab", "internal/scenario", "cmd/nettest-run"}
+var noTesting = []string{"nettest", "internal/nsthread", "internal/owner", "internal/nftrules", "internal/shim", "internal/pcapng", "internal/packetsock", "internal/lab", "internal/scenario", "cmd/nettest-run"}
 
 // kernelAPI are the libraries that talk to the kernel's network stack;
 // only the engine and the mechanisms below it (and tools that measure it
