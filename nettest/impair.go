@@ -11,6 +11,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/taplink"
 )
 
 // Impairment degrades one direction of a link, as netem(8) does.
@@ -421,7 +423,7 @@ func (l *Link) Impair(imp Impairments) error {
 		}
 		switch m {
 		case MechanismUserspace:
-			l.tap.setImpairments(imp, l.p.name)
+			l.tap.Set(taplink.Impairment(imp.AB), taplink.Impairment(imp.BA), taplink.Seed(l.p.name))
 		case MechanismNetem, MechanismKernel:
 			if err := l.applyKernel(m, imp); err != nil {
 				return err

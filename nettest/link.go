@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/taplink"
 )
 
 // Interface is a live network interface of a node (one end of a veth pair, or
@@ -113,9 +115,9 @@ type Link struct {
 	p    *linkPlan
 	a, b *Interface
 
-	mech   Mechanism   // how it is impaired; guarded by Network.mu after Build
-	impair Impairments // what it is impaired with
-	tap    *tapLink    // the forwarder, for MechanismUserspace
+	mech   Mechanism     // how it is impaired; guarded by Network.mu after Build
+	impair Impairments   // what it is impaired with
+	tap    *taplink.Link // the forwarder, for MechanismUserspace
 }
 
 // Name returns the link's name: "r1-r2", the LinkConfig's Name, or

@@ -35,9 +35,10 @@ var allowed = map[string][]string{
 	"internal/shim":       {},
 	"internal/pcapng":     {},
 	"internal/packetsock": {},
+	"internal/taplink":    {},
 
 	// The engine: the public model and the live network.
-	"nettest": {"internal/nsthread", "internal/owner", "internal/nftrules", "internal/shim", "internal/pcapng", "internal/packetsock"},
+	"nettest": {"internal/nsthread", "internal/owner", "internal/nftrules", "internal/shim", "internal/pcapng", "internal/packetsock", "internal/taplink"},
 
 	// The test layer.
 	"fixtures":          {"nettest"},
@@ -65,7 +66,7 @@ var allowed = map[string][]string{
 
 // noTesting are packages that must not import testing or testify: they run
 // in users' programs, not only in tests.
-var noTesting = []string{"nettest", "internal/nsthread", "internal/owner", "internal/nftrules", "internal/shim", "internal/pcapng", "internal/packetsock", "internal/lab", "internal/scenario", "cmd/nettest-run"}
+var noTesting = []string{"nettest", "internal/nsthread", "internal/owner", "internal/nftrules", "internal/shim", "internal/pcapng", "internal/packetsock", "internal/taplink", "internal/lab", "internal/scenario", "cmd/nettest-run"}
 
 // kernelAPI are the libraries that talk to the kernel's network stack;
 // only the engine and the mechanisms below it (and tools that measure it
