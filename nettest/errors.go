@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ConfigError is one problem found in a [Topology] before any kernel call.
@@ -71,4 +73,12 @@ func where(parts ...string) string {
 		}
 	}
 	return strings.Join(keep, ": ")
+}
+
+// kernelError marks errors that mean "this kernel has no such feature".
+func kernelError(feature string, err error) error {
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("kernel lacks %s support: %w (%v)", feature, ErrUnsupported, err)
+	}
+	return err
 }
