@@ -15,6 +15,8 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/shim"
 )
 
 // Attach reopens a topology that an earlier process built and persisted
@@ -150,7 +152,7 @@ func execInside(netnsFD int, hosts []byte, hostname, path string, args, env []st
 	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mounting /sys: %w", err)
 	}
-	if err := bindHosts(hosts); err != nil {
+	if err := shim.BindHosts(hosts); err != nil {
 		return err
 	}
 	if err := unix.Sethostname([]byte(hostname)); err != nil {

@@ -6,16 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/packetsock"
+	"github.com/nettestlab/nettest/internal/pcapng"
 )
 
 // Capture records the frames that cross one interface of a node, both
@@ -43,7 +41,7 @@ type Capture struct {
 	mu      sync.Mutex // guards what follows, and reading from the socket
 	out     *os.File   // the file; nil in memory
 	mem     *bytes.Buffer
-	w       *pcapgo.NgWriter
+	w       *pcapng.Writer
 	count   int
 	dropped uint64
 	err     error // the first error reading or writing
@@ -141,18 +139,8 @@ func (c *Capture) start(index int) error {
 	} else {
 		w = c.out
 	}
-	c.w, err = pcapgo.NewNgWriterInterface(w, pcapgo.NgInterface{
-		Name:                c.iface,
-		Description:         c.String(),
-		OS:                  runtime.GOOS,
-		LinkType:            c.linkType,
-		TimestampResolution: 9,
-	}, pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
-		Hardware:    runtime.GOARCH,
-		OS:          runtime.GOOS,
-		Application: "nettest",
-		Comment:     fmt.Sprintf("nettest capture on %s of topology %s", c, n.net.name),
-	}})
+	c.w, err = pcapng.NewWriter(w, pcapng.Interface{Name: c.iface, Description: c.String(), LinkType: c.linkType},
+		fmt.Sprintf("nettest capture on %s of topology %s", c, n.net.name))
 	if err == nil {
 		err = c.openSocket(index)
 	}
@@ -167,48 +155,21 @@ func (c *Capture) start(index int) error {
 	return nil
 }
 
-// openSocket opens the packet socket inside the node. It is made with
-// protocol 0, which receives nothing, and then bound to the interface for
-// every protocol, so that no frame of another interface slips in between.
+// openSocket opens the packet socket inside the node.
 func (c *Capture) openSocket(index int) error {
-	var fd int
 	err := c.node.Do(func() (err error) {
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return os.NewSyscallError("socket", err)
-		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: index}); err != nil {
-			unix.Close(fd)
-			return os.NewSyscallError("bind", err)
-		}
-		// Promiscuous, as tcpdump is by default: a bridge passes up the
-		// frames it forwards between its ports only then. The kernel drops
-		// the membership with the socket.
-		mreq := &unix.PacketMreq{Ifindex: int32(index), Type: unix.PACKET_MR_PROMISC}
-		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, mreq); err != nil {
-			unix.Close(fd)
-			return os.NewSyscallError("setsockopt PACKET_ADD_MEMBERSHIP", err)
-		}
-		// Kernel timestamps, and room for bursts; as root the buffer may
-		// exceed the host's rmem_max.
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
-		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
-			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
-		}
-		return nil
+		c.sock, err = packetsock.Open(index, "packet socket "+c.String())
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	c.sock = os.NewFile(uintptr(fd), "packet socket "+c.String())
 	if c.raw, err = c.sock.SyscallConn(); err != nil {
 		c.sock.Close()
 		return err
 	}
 	return nil
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // run reads the socket until Stop.
 func (c *Capture) run() {
@@ -223,51 +184,16 @@ func (c *Capture) run() {
 
 // drain writes every frame waiting in the socket. It holds c.mu.
 func (c *Capture) drain(fd int) {
-	for c.err == nil {
-		n, oobn, _, from, err := unix.Recvmsg(fd, c.buf, c.oob, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
-		switch {
-		case errors.Is(err, unix.EAGAIN):
-			return
-		case errors.Is(err, unix.ENETDOWN):
-			// The interface went down: the kernel says so once; the socket
-			// stays bound and records again once the interface is up.
-			continue
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
-			c.err = os.NewSyscallError("recvmsg", err)
-			return
-		}
-		sll, _ := from.(*unix.SockaddrLinklayer)
-		out := sll != nil && sll.Pkttype == unix.PACKET_OUTGOING
-		if out && c.lo {
-			continue // the loopback shows each frame again as received
-		}
-		ci := gopacket.CaptureInfo{Timestamp: timestamp(c.oob[:oobn]), CaptureLength: min(n, len(c.buf)), Length: n}
-		dir := pcapgo.NgEpbFlagDirectionInbound
-		if out {
-			dir = pcapgo.NgEpbFlagDirectionOutbound
-		}
-		err = c.w.WritePacketWithOptions(ci, c.buf[:ci.CaptureLength], pcapgo.NgPacketOptions{Flags: &pcapgo.NgEpbFlags{Direction: dir}})
-		if err != nil {
-			c.err = fmt.Errorf("writing %s: %w", c.where(), err)
-			return
+	if c.err != nil {
+		return
+	}
+	c.err = packetsock.Drain(fd, c.buf, c.oob, c.lo, func(f packetsock.Frame) error {
+		if err := c.w.WritePacket(f.Time, f.Data, f.Length, f.Outgoing); err != nil {
+			return fmt.Errorf("writing %s: %w", c.where(), err)
 		}
 		c.count++
-	}
-}
-
-// timestamp returns the kernel's receive time of a frame, from its
-// control messages, or now.
-func timestamp(oob []byte) time.Time {
-	msgs, _ := unix.ParseSocketControlMessage(oob)
-	for _, m := range msgs {
-		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
-			ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
-			return time.Unix(ts.Unix())
-		}
-	}
-	return time.Now()
+		return nil
+	})
 }
 
 // sync takes what waits in the socket and the kernel's drop count. It
@@ -278,9 +204,7 @@ func (c *Capture) sync() {
 	}
 	c.raw.Control(func(fd uintptr) {
 		c.drain(int(fd))
-		if st, err := unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
-			c.dropped += uint64(st.Drops) // the kernel resets them when read
-		}
+		c.dropped += packetsock.Drops(int(fd))
 	})
 }
 
@@ -309,10 +233,7 @@ func (c *Capture) Stop() error {
 		c.closed = true
 		errs := []error{c.err, c.sock.Close()}
 		end := time.Now()
-		errs = append(errs, c.w.WriteInterfaceStats(0, pcapgo.NgInterfaceStatistics{
-			LastUpdate: end, StartTime: c.started, EndTime: end,
-			PacketsReceived: uint64(c.count), PacketsDropped: c.dropped,
-		}), c.w.Flush())
+		errs = append(errs, c.w.WriteStats(c.started, end, uint64(c.count), c.dropped), c.w.Flush())
 		if c.out != nil {
 			errs = append(errs, c.out.Close())
 		}
@@ -355,30 +276,12 @@ func (c *Capture) Packets() ([]Packet, error) {
 // every frame of every interface, with its direction when the file records
 // it.
 func ReadPcapng(r io.Reader) ([]Packet, error) {
-	rd, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{WantMixedLinkType: true})
-	if err != nil {
-		return nil, err
-	}
+	pkts, err := pcapng.Read(r)
 	var out []Packet
-	for {
-		data, ci, opts, err := rd.ReadPacketDataWithOptions()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		p := Packet{Time: ci.Timestamp, Data: data, Length: ci.Length, LinkType: rd.LinkType()}
-		if len(ci.AncillaryData) > 0 {
-			if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
-				p.LinkType = lt
-			}
-		}
-		if opts.Flags != nil {
-			p.Outgoing = opts.Flags.Direction == pcapgo.NgEpbFlagDirectionOutbound
-		}
-		out = append(out, p)
+	for _, p := range pkts {
+		out = append(out, Packet(p))
 	}
+	return out, err
 }
 
 // Count returns how many frames the capture has recorded so far (as Packets

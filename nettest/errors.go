@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ConfigError is one problem found in a [Topology] before any kernel call.
@@ -78,3 +80,11 @@ func where(parts ...string) string {
 // test's topology reports and captures (package fixtures), every scenario's
 // captures (nettest-run) — whether it passed or failed.
 const ArtifactsEnv = "NETTEST_ARTIFACTS"
+
+// kernelError marks errors that mean "this kernel has no such feature".
+func kernelError(feature string, err error) error {
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		return fmt.Errorf("kernel lacks %s support: %w (%v)", feature, ErrUnsupported, err)
+	}
+	return err
+}

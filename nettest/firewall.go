@@ -1,7 +1,6 @@
 package nettest
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -10,17 +9,17 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/nftrules"
 )
 
 // FirewallTable is the nftables table (family inet) that holds everything
 // nettest installs in a node: the filter chains input, forward and output
 // and, once NAT is used, the chains prerouting and postrouting. Tables of
 // your own live next to it untouched; [Firewall.Clear] deletes this one.
-const FirewallTable = "nettest"
+const FirewallTable = nftrules.Table
 
 // Firewall is a node's packet filter: nftables rules in the node's own
 // table [FirewallTable], installed through a netlink socket opened in the
@@ -104,7 +103,11 @@ type Rule struct {
 // syntax: "input: tcp dport 22", "forward: ip saddr 10.0.0.0/24",
 // "input: every packet".
 func (r Rule) String() string {
-	return r.Direction.String() + ": " + cmp.Or(r.matchText(), "every packet")
+	m := r.matchText()
+	if m == "" {
+		m = "every packet"
+	}
+	return r.Direction.String() + ": " + m
 }
 
 // Validate reports every problem of the rule on its own (not against a
@@ -203,110 +206,31 @@ func prefixFamily(p netip.Prefix) Family {
 	return FamilyOf(p.Addr())
 }
 
+// match returns what a valid rule matches, for nftrules to render.
+func (r Rule) match() nftrules.Match {
+	f, _ := r.family()
+	return nftrules.Match{Family: int(f), Proto: r.Proto, Src: r.Src, Dst: r.Dst, SrcPort: r.SrcPort, DstPort: r.DstPort,
+		ICMPType: r.ICMPType, InIface: r.InIface, OutIface: r.OutIface, Established: r.Established}
+}
+
 // matchText renders what the rule matches in nft(8) syntax; "" for every
 // packet.
-func (r Rule) matchText() string {
-	var parts []string
-	if r.InIface != "" {
-		parts = append(parts, "iifname "+r.InIface)
-	}
-	if r.OutIface != "" {
-		parts = append(parts, "oifname "+r.OutIface)
-	}
-	f, _ := r.family()
-	if f != 0 && !r.Src.IsValid() && !r.Dst.IsValid() && icmpFamily[r.Proto] == 0 {
-		parts = append(parts, "meta nfproto "+nfprotoName(f))
-	}
-	for _, a := range []struct {
-		dir string
-		v   netip.Prefix
-	}{{"saddr", r.Src}, {"daddr", r.Dst}} {
-		if a.v.IsValid() {
-			parts = append(parts, fmt.Sprintf("%s %s %s", ipKeyword(FamilyOf(a.v.Addr())), a.dir, prefixText(a.v)))
-		}
-	}
-	switch {
-	case r.ICMPType != "":
-		parts = append(parts, r.Proto+" type "+r.ICMPType)
-	case r.SrcPort != 0 || r.DstPort != 0:
-		proto := cmp.Or(r.Proto, "th") // "th": nft's transport header, whatever the protocol
-		if r.SrcPort != 0 {
-			parts = append(parts, fmt.Sprintf("%s sport %d", proto, r.SrcPort))
-		}
-		if r.DstPort != 0 {
-			parts = append(parts, fmt.Sprintf("%s dport %d", proto, r.DstPort))
-		}
-	case r.Proto != "":
-		parts = append(parts, "meta l4proto "+r.Proto)
-	}
-	if r.Established {
-		parts = append(parts, "ct state established,related")
-	}
-	return strings.Join(parts, " ")
-}
-
-func nfprotoName(f Family) string {
-	switch f {
-	case IPv4:
-		return "ipv4"
-	case IPv6:
-		return "ipv6"
-	}
-	return f.String()
-}
-
-func ipKeyword(f Family) string {
-	if f == IPv6 {
-		return "ip6"
-	}
-	return "ip"
-}
-
-// prefixText writes an address without its full-length prefix, as nft does.
-func prefixText(p netip.Prefix) string {
-	if p.IsSingleIP() {
-		return p.Addr().String()
-	}
-	return p.String()
-}
-
-// verdict is what a rule does with the packets it matches.
-type verdict int
-
-const (
-	accept verdict = iota
-	drop
-	reject
-)
-
-// exprs returns the verdict's expressions and its text, for a rule on proto.
-func (v verdict) exprs(proto string) ([]expr.Any, string) {
-	switch v {
-	case drop:
-		return []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}, "drop"
-	case reject:
-		if proto == "tcp" {
-			return []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_TCP_RST}}, "reject with tcp reset"
-		}
-		return []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH}}, "reject"
-	}
-	return []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}}, "accept"
-}
+func (r Rule) matchText() string { return r.match().Text() }
 
 // Allow adds a rule that accepts the packets r matches: the last rule of
 // its chain, so rules added before it are checked first.
-func (fw *Firewall) Allow(r Rule) error { return fw.add("Allow", r, accept) }
+func (fw *Firewall) Allow(r Rule) error { return fw.add("Allow", r, nftrules.Accept) }
 
 // Deny adds a rule that drops the packets r matches silently: a dial
-// times out (see assertions.NoDial with TimedOut).
-func (fw *Firewall) Deny(r Rule) error { return fw.add("Deny", r, drop) }
+// times out (see assertions.CannotDial with TimedOut).
+func (fw *Firewall) Deny(r Rule) error { return fw.add("Deny", r, nftrules.Drop) }
 
 // Reject adds a rule that refuses the packets r matches: TCP gets a reset,
 // anything else an ICMP port unreachable, so a dial fails at once as
-// refused (see assertions.NoDial with Refused).
-func (fw *Firewall) Reject(r Rule) error { return fw.add("Reject", r, reject) }
+// refused (see assertions.CannotDial with Refused).
+func (fw *Firewall) Reject(r Rule) error { return fw.add("Reject", r, nftrules.Reject) }
 
-func (fw *Firewall) add(op string, r Rule, v verdict) error {
+func (fw *Firewall) add(op string, r Rule, v nftrules.Verdict) error {
 	n := fw.node
 	w := fmt.Sprintf("node %s: firewall: %s(%s)", n.p.name, op, r)
 	var p problems
@@ -317,20 +241,12 @@ func (fw *Firewall) add(op string, r Rule, v verdict) error {
 	if err := fw.checkIfaces(w, map[string]string{"InIface": r.InIface, "OutIface": r.OutIface}); err != nil {
 		return err
 	}
-	exprs, err := r.exprs()
+	exprs, text, err := nftrules.Rule(r.match(), v)
 	if err != nil {
 		return &ConfigError{Where: w, Problem: err.Error()}
 	}
-	vx, vtext := v.exprs(r.Proto)
-	exprs = append(append(exprs, &expr.Counter{}), vx...)
-	text := strings.TrimSpace(r.matchText() + " " + vtext)
 	return n.nft(w, func(c *nftables.Conn) error {
-		t, err := ensureTable(c)
-		if err != nil {
-			return err
-		}
-		c.AddRule(&nftables.Rule{Table: t, Chain: filterChain(t, r.Direction, nil), Exprs: exprs, UserData: comment(text)})
-		return c.Flush()
+		return nftrules.Add(c, r.Direction.String(), exprs, text)
 	})
 }
 
@@ -382,16 +298,16 @@ func (n *Node) linkNames() ([]string, error) {
 // DefaultDeny(Output) let the node's answers out with
 // Allow(Rule{Direction: Output, Established: true}).
 func (fw *Firewall) DefaultDeny(dirs ...Direction) error {
-	return fw.policy("DefaultDeny", nftables.ChainPolicyDrop, dirs)
+	return fw.policy("DefaultDeny", true, dirs)
 }
 
 // DefaultAllow sets the default policy of the given chains (every one
 // when none is given) back to accept, as they start.
 func (fw *Firewall) DefaultAllow(dirs ...Direction) error {
-	return fw.policy("DefaultAllow", nftables.ChainPolicyAccept, dirs)
+	return fw.policy("DefaultAllow", false, dirs)
 }
 
-func (fw *Firewall) policy(op string, policy nftables.ChainPolicy, dirs []Direction) error {
+func (fw *Firewall) policy(op string, drop bool, dirs []Direction) error {
 	if len(dirs) == 0 {
 		dirs = []Direction{Input, Forward, Output}
 	}
@@ -408,16 +324,7 @@ func (fw *Firewall) policy(op string, policy nftables.ChainPolicy, dirs []Direct
 	if err := fw.checkIfaces(w, nil); err != nil {
 		return err
 	}
-	return fw.node.nft(w, func(c *nftables.Conn) error {
-		t, err := ensureTable(c)
-		if err != nil {
-			return err
-		}
-		for _, d := range dirs {
-			c.AddChain(filterChain(t, d, &policy))
-		}
-		return c.Flush()
-	})
+	return fw.node.nft(w, func(c *nftables.Conn) error { return nftrules.SetPolicy(c, names, drop) })
 }
 
 // Raw adds a rule made of google/nftables expressions, for what Rule
@@ -429,8 +336,8 @@ func (fw *Firewall) policy(op string, policy nftables.ChainPolicy, dirs []Direct
 func (fw *Firewall) Raw(chain string, exprs ...expr.Any) error {
 	n := fw.node
 	w := fmt.Sprintf("node %s: firewall: Raw(%s)", n.p.name, chain)
-	if !slices.Contains(chainNames, chain) {
-		return &ConfigError{Where: w, Problem: fmt.Sprintf("chain %q: want %s", chain, strings.Join(chainNames, ", "))}
+	if !slices.Contains(nftrules.ChainNames, chain) {
+		return &ConfigError{Where: w, Problem: fmt.Sprintf("chain %q: want %s", chain, strings.Join(nftrules.ChainNames, ", "))}
 	}
 	if len(exprs) == 0 {
 		return &ConfigError{Where: w, Problem: "no expressions"}
@@ -438,33 +345,8 @@ func (fw *Firewall) Raw(chain string, exprs ...expr.Any) error {
 	if err := fw.checkIfaces(w, nil); err != nil {
 		return err
 	}
-	var kinds []string
-	for _, e := range exprs {
-		kinds = append(kinds, exprName(e))
-	}
-	text := "raw: " + strings.Join(kinds, " ")
-	return n.nft(w, func(c *nftables.Conn) error {
-		t, err := ensureTable(c)
-		if err != nil {
-			return err
-		}
-		ch := natChain(t, chain)
-		if ch != nil {
-			c.AddChain(ch)
-		} else {
-			ch = &nftables.Chain{Name: chain, Table: t}
-		}
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs, UserData: comment(text)})
-		return c.Flush()
-	})
-}
-
-// chainNames are nettest's chains, in the order Rules lists them.
-var chainNames = []string{"input", "forward", "output", "prerouting", "postrouting"}
-
-// exprName names an expression by its type: "meta", "cmp", "payload".
-func exprName(e expr.Any) string {
-	return strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", e), "*expr."))
+	text := "raw: " + nftrules.ExprKinds(exprs)
+	return n.nft(w, func(c *nftables.Conn) error { return nftrules.Add(c, chain, exprs, text) })
 }
 
 // Clear removes everything nettest installed in the node's nftables — its
@@ -473,13 +355,7 @@ func exprName(e expr.Any) string {
 // nothing installed does nothing.
 func (fw *Firewall) Clear() error {
 	w := fmt.Sprintf("node %s: firewall: Clear", fw.node.p.name)
-	return fw.node.nft(w, func(c *nftables.Conn) error {
-		c.DelTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: FirewallTable})
-		if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
-			return err
-		}
-		return nil
-	})
+	return fw.node.nft(w, nftrules.DeleteTable)
 }
 
 // FirewallRule is one line of [Firewall.Rules]: a rule of nettest's table,
@@ -518,66 +394,13 @@ func (fw *Firewall) Rules() ([]FirewallRule, error) {
 	var out []FirewallRule
 	w := fmt.Sprintf("node %s: firewall: Rules", fw.node.p.name)
 	err := fw.node.nft(w, func(c *nftables.Conn) error {
-		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-		if err != nil {
-			return err
+		lines, err := nftrules.List(c)
+		for _, l := range lines {
+			out = append(out, FirewallRule{Chain: l.Chain, Handle: l.Handle, Text: l.Text, Packets: l.Packets, Bytes: l.Bytes})
 		}
-		chains = slices.DeleteFunc(chains, func(ch *nftables.Chain) bool { return ch.Table.Name != FirewallTable })
-		slices.SortStableFunc(chains, func(a, b *nftables.Chain) int {
-			return cmp.Or(cmp.Compare(chainOrder(a.Name), chainOrder(b.Name)), strings.Compare(a.Name, b.Name))
-		})
-		for _, ch := range chains {
-			if ch.Type == nftables.ChainTypeFilter && ch.Policy != nil {
-				p := "accept"
-				if *ch.Policy == nftables.ChainPolicyDrop {
-					p = "drop"
-				}
-				out = append(out, FirewallRule{Chain: ch.Name, Text: "policy " + p})
-			}
-			rules, err := c.GetRules(ch.Table, ch)
-			if err != nil {
-				return fmt.Errorf("chain %s: %w", ch.Name, err)
-			}
-			for _, r := range rules {
-				out = append(out, describeRule(ch.Name, r))
-			}
-		}
-		return nil
+		return err
 	})
 	return out, err
-}
-
-func chainOrder(name string) int {
-	if i := slices.Index(chainNames, name); i >= 0 {
-		return i
-	}
-	return len(chainNames)
-}
-
-// describeRule renders a rule read from the kernel.
-func describeRule(chain string, r *nftables.Rule) FirewallRule {
-	fr := FirewallRule{Chain: chain, Handle: r.Handle}
-	if text, ok := userdata.GetString(r.UserData, userdata.TypeComment); ok {
-		fr.Text = text
-	} else {
-		var kinds []string
-		for _, e := range r.Exprs {
-			kinds = append(kinds, exprName(e))
-		}
-		fr.Text = "rule: " + strings.Join(kinds, " ")
-	}
-	for _, e := range r.Exprs {
-		if c, ok := e.(*expr.Counter); ok {
-			fr.Packets, fr.Bytes = c.Packets, c.Bytes
-		}
-	}
-	return fr
-}
-
-// comment returns a rule's user data holding text, which nft(8) shows as
-// the rule's comment.
-func comment(text string) []byte {
-	return userdata.AppendString(nil, userdata.TypeComment, text)
 }
 
 // nft runs fn with a netfilter netlink connection whose socket lives in
@@ -613,16 +436,7 @@ func (n *Node) nftConn() (*nftables.Conn, error) {
 		// WithNetNSFd(0) means "the calling thread's namespace": the host's.
 		return nil, fmt.Errorf("node %s has no namespace descriptor", n.p.name)
 	}
-	c, err := nftables.New(nftables.WithNetNSFd(fd), nftables.AsLasting())
-	if err != nil {
-		return nil, err
-	}
-	// After CloseLasting a Conn dials a new socket for each request, in
-	// the namespace of NetNS: by then fd may be closed, or reused for
-	// another namespace. -1 makes such a dial fail (setns: bad file
-	// descriptor); 0 would mean the calling thread's namespace.
-	c.NetNS = -1
-	return c, nil
+	return nftrules.Dial(fd)
 }
 
 // Conn returns a netfilter netlink connection whose socket lives in the
@@ -643,222 +457,13 @@ func (fw *Firewall) Conn() (*nftables.Conn, error) {
 	return c, nil
 }
 
-// ensureTable creates nettest's table in the node, with its filter chains
-// (policy accept) and the rules that keep loopback and IPv6 neighbour
-// discovery working, unless it exists. Creation is exclusive, so two
-// callers never both add those rules.
-func ensureTable(c *nftables.Conn) (*nftables.Table, error) {
-	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: FirewallTable}
-	c.CreateTable(t)
-	accept := nftables.ChainPolicyAccept
-	for _, d := range []Direction{Input, Forward, Output} {
-		ch := c.AddChain(filterChain(t, d, &accept))
-		var lo []expr.Any
-		switch d {
-		case Input:
-			lo = ifaceMatch(expr.MetaKeyIIFNAME, "lo")
-		case Output:
-			lo = ifaceMatch(expr.MetaKeyOIFNAME, "lo")
-		default:
-			continue
-		}
-		for _, keep := range []struct {
-			match []expr.Any
-			text  string
-		}{
-			{lo, "nettest: loopback"},
-			{neighbourDiscovery(), "nettest: IPv6 neighbour discovery (icmpv6 type nd-router-solicit to nd-neighbor-advert)"},
-		} {
-			exprs := append(keep.match, &expr.Counter{}, &expr.Verdict{Kind: expr.VerdictAccept})
-			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs, UserData: comment(keep.text)})
-		}
-	}
-	err := c.Flush()
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, err
-	}
-	return t, nil
-}
-
-// filterChain returns one of nettest's filter chains; policy nil leaves it
-// as it is.
-func filterChain(t *nftables.Table, d Direction, policy *nftables.ChainPolicy) *nftables.Chain {
-	hook := map[Direction]*nftables.ChainHook{Input: nftables.ChainHookInput, Forward: nftables.ChainHookForward, Output: nftables.ChainHookOutput}[d]
-	return &nftables.Chain{Name: d.String(), Table: t, Type: nftables.ChainTypeFilter, Hooknum: hook, Priority: nftables.ChainPriorityFilter, Policy: policy}
-}
-
-// natChain returns nettest's NAT chain of that name, or nil for another.
-func natChain(t *nftables.Table, name string) *nftables.Chain {
-	switch name {
-	case "prerouting":
-		return &nftables.Chain{Name: name, Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest}
-	case "postrouting":
-		return &nftables.Chain{Name: name, Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}
-	}
-	return nil
-}
-
-// neighbourDiscovery matches ICMPv6 router and neighbour solicitations and
-// advertisements (types 133 to 136).
-func neighbourDiscovery() []expr.Any {
-	return append(l4proto(unix.IPPROTO_ICMPV6),
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
-		&expr.Cmp{Op: expr.CmpOpGte, Register: 1, Data: []byte{133}},
-		&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: []byte{136}},
-	)
-}
-
-// Expressions. Every match loads into register 1 and compares.
-
-func ifaceMatch(key expr.MetaKey, name string) []expr.Any {
-	data := make([]byte, unix.IFNAMSIZ)
-	copy(data, name)
-	return []expr.Any{&expr.Meta{Key: key, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: data}}
-}
-
-func nfproto(f Family) []expr.Any {
-	v := byte(unix.NFPROTO_IPV4)
-	if f == IPv6 {
-		v = unix.NFPROTO_IPV6
-	}
-	return []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{v}}}
-}
-
-func l4proto(proto byte) []expr.Any {
-	return []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}}}
-}
-
-// addrMatch matches the source (src) or destination address against p;
-// the caller has matched the family.
-func addrMatch(p netip.Prefix, src bool) []expr.Any {
-	a := p.Addr()
-	offset := uint32(16) // IPv4 daddr
-	switch {
-	case a.Is4() && src:
-		offset = 12
-	case a.Is6() && src:
-		offset = 8
-	case a.Is6():
-		offset = 24
-	}
-	size := uint32(a.BitLen() / 8)
-	out := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: size}}
-	if p.Bits() < a.BitLen() {
-		m := make([]byte, size)
-		for i := range p.Bits() {
-			m[i/8] |= 0x80 >> (i % 8)
-		}
-		out = append(out, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: size, Mask: m, Xor: make([]byte, size)})
-		a = p.Masked().Addr()
-	}
-	return append(out, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a.AsSlice()})
-}
-
-// portMatch matches the transport header's source (offset 0) or
-// destination (offset 2) port.
-func portMatch(offset uint32, port int) []expr.Any {
-	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: offset, Len: 2},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(port))},
-	}
-}
-
-var protoNumbers = map[string]byte{"tcp": unix.IPPROTO_TCP, "udp": unix.IPPROTO_UDP, "icmp": unix.IPPROTO_ICMP, "icmpv6": unix.IPPROTO_ICMPV6}
-
-// exprs returns the expressions that match what a valid rule matches.
-func (r Rule) exprs() ([]expr.Any, error) {
-	var out []expr.Any
-	if r.InIface != "" {
-		out = append(out, ifaceMatch(expr.MetaKeyIIFNAME, r.InIface)...)
-	}
-	if r.OutIface != "" {
-		out = append(out, ifaceMatch(expr.MetaKeyOIFNAME, r.OutIface)...)
-	}
-	f, err := r.family()
-	if err != nil {
-		return nil, err
-	}
-	if f != 0 {
-		out = append(out, nfproto(f)...)
-	}
-	if r.Src.IsValid() {
-		out = append(out, addrMatch(r.Src, true)...)
-	}
-	if r.Dst.IsValid() {
-		out = append(out, addrMatch(r.Dst, false)...)
-	}
-	if r.Proto != "" {
-		out = append(out, l4proto(protoNumbers[r.Proto])...)
-	}
-	if r.SrcPort != 0 {
-		out = append(out, portMatch(0, r.SrcPort)...)
-	}
-	if r.DstPort != 0 {
-		out = append(out, portMatch(2, r.DstPort)...)
-	}
-	if r.ICMPType != "" {
-		typ, err := ICMPTypeNumber(icmpFamily[r.Proto], r.ICMPType)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out,
-			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{typ}})
-	}
-	if r.Established {
-		zero := make([]byte, 4)
-		out = append(out,
-			&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-				Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED), Xor: zero},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: zero})
-	}
-	return out, nil
-}
-
-// ICMP and ICMPv6 message types by the names nftables gives them.
-var icmpTypes = map[Family][]struct {
-	name string
-	typ  uint8
-}{
-	IPv4: {
-		{"echo-reply", 0}, {"destination-unreachable", 3}, {"source-quench", 4}, {"redirect", 5},
-		{"echo-request", 8}, {"router-advertisement", 9}, {"router-solicitation", 10},
-		{"time-exceeded", 11}, {"parameter-problem", 12}, {"timestamp-request", 13}, {"timestamp-reply", 14},
-	},
-	IPv6: {
-		{"destination-unreachable", 1}, {"packet-too-big", 2}, {"time-exceeded", 3}, {"parameter-problem", 4},
-		{"echo-request", 128}, {"echo-reply", 129}, {"mld-listener-query", 130}, {"mld-listener-report", 131},
-		{"mld-listener-done", 132}, {"nd-router-solicit", 133}, {"nd-router-advert", 134},
-		{"nd-neighbor-solicit", 135}, {"nd-neighbor-advert", 136}, {"nd-redirect", 137}, {"mld2-listener-report", 143},
-	},
-}
-
 // ICMPTypeNumber returns the type number of an ICMP (f IPv4) or ICMPv6
 // (f IPv6) message named as nftables names it: "echo-request" is 8 for
 // IPv4 and 128 for IPv6. The error lists the names it knows.
 func ICMPTypeNumber(f Family, name string) (uint8, error) {
-	var names []string
-	for _, t := range icmpTypes[f] {
-		if t.name == name {
-			return t.typ, nil
-		}
-		names = append(names, t.name)
-	}
-	proto := "icmp"
-	if f == IPv6 {
-		proto = "icmpv6"
-	}
-	return 0, fmt.Errorf("%q is no %s type nettest knows (it knows %s)", name, proto, strings.Join(names, ", "))
+	return nftrules.ICMPTypeNumber(int(f), name)
 }
 
 // ICMPTypeName returns the nftables name of an ICMP (f IPv4) or ICMPv6
 // (f IPv6) message type, or "type N" for one nettest does not name.
-func ICMPTypeName(f Family, typ uint8) string {
-	for _, t := range icmpTypes[f] {
-		if t.typ == typ {
-			return t.name
-		}
-	}
-	return fmt.Sprintf("type %d", typ)
-}
+func ICMPTypeName(f Family, typ uint8) string { return nftrules.ICMPTypeName(int(f), typ) }

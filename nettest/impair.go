@@ -11,6 +11,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/taplink"
 )
 
 // Impairment degrades one direction of a link, as netem(8) does.
@@ -150,40 +152,81 @@ func (i Impairment) kernelCan() bool {
 	return i.Delay == 0 && i.Jitter == 0 && i.LossCorrelation == 0 && i.Duplicate == 0 && i.Reorder == 0 && i.Corrupt == 0
 }
 
-// chooseMechanism picks the mechanism for a link: the one asked for, else
-// the best this kernel has that can make every impairment.
-func chooseMechanism(asked Mechanism, imp Impairments, netem bool) (Mechanism, string) {
+// mechanismFor is the one place that decides how a link's impairments
+// are made. For a link being declared or built, requested is its ImpairVia:
+// that mechanism if it can make imp, else an error; "" picks the best this
+// kernel has that can (none for no impairment, netem, tbf+nftables,
+// userspace). For a running link (running true), requested is the
+// mechanism it has, which stays, except that a plain veth pair (none)
+// takes the kernel's best. netem reports whether this kernel has sch_netem;
+// it is asked only when the answer matters.
+func mechanismFor(requested Mechanism, imp Impairments, netem func() bool, running bool) (Mechanism, error) {
 	kernelOK := imp.AB.kernelCan() && imp.BA.kernelCan()
-	switch asked {
+	zero := imp.AB.IsZero() && imp.BA.IsZero()
+	if running {
+		switch requested {
+		case MechanismUserspace, MechanismNetem:
+			return requested, nil
+		case MechanismKernel:
+			// Declared (or first made) with tbf and nftables: it stays so.
+			if !kernelOK {
+				return "", fmt.Errorf("%s needs netem or a userspace link (%w): declare the link with ImpairVia: %q", describeNeeds(imp), ErrUnsupported, MechanismUserspace)
+			}
+			return MechanismKernel, nil
+		}
+		// MechanismNone: a plain veth pair takes the kernel's best.
+		switch {
+		case zero:
+			return MechanismNone, nil
+		case netem():
+			return MechanismNetem, nil
+		case !kernelOK:
+			return "", fmt.Errorf("%s needs netem, which this kernel lacks (%w), or a userspace link: declare the link with ImpairVia: %q", describeNeeds(imp), ErrUnsupported, MechanismUserspace)
+		}
+		return MechanismKernel, nil
+	}
+	switch requested {
 	case "":
 		switch {
-		case imp.AB.IsZero() && imp.BA.IsZero():
-			return MechanismNone, ""
-		case netem:
-			return MechanismNetem, ""
+		case zero:
+			return MechanismNone, nil
+		case netem():
+			return MechanismNetem, nil
 		case kernelOK:
-			return MechanismKernel, ""
+			return MechanismKernel, nil
 		}
-		return MechanismUserspace, ""
+		return MechanismUserspace, nil
 	case MechanismNone:
-		if !imp.AB.IsZero() || !imp.BA.IsZero() {
-			return "", "mechanism none cannot impair anything"
+		if !zero {
+			return "", errors.New("mechanism none cannot impair anything")
 		}
-		return MechanismNone, ""
+		return MechanismNone, nil
 	case MechanismNetem:
-		if !netem {
-			return "", fmt.Sprintf("mechanism netem: this kernel has no sch_netem (%v); use %q or %q", ErrUnsupported, MechanismKernel, MechanismUserspace)
+		if !netem() {
+			return "", fmt.Errorf("this kernel has no sch_netem: %w", ErrUnsupported)
 		}
-		return MechanismNetem, ""
+		return MechanismNetem, nil
 	case MechanismKernel:
 		if !kernelOK {
-			return "", fmt.Sprintf("mechanism %s does only random loss and rate; %s needs %q (or netem)", MechanismKernel, describeNeeds(imp), MechanismUserspace)
+			return "", fmt.Errorf("mechanism %s does only random loss and rate; %s needs %q (or netem)", MechanismKernel, describeNeeds(imp), MechanismUserspace)
 		}
-		return MechanismKernel, ""
+		return MechanismKernel, nil
 	case MechanismUserspace:
-		return MechanismUserspace, ""
+		return MechanismUserspace, nil
 	}
-	return "", fmt.Sprintf("unknown mechanism %q (want %s, %s, %s or %s)", asked, MechanismNone, MechanismNetem, MechanismKernel, MechanismUserspace)
+	return "", fmt.Errorf("unknown mechanism %q (want %s, %s, %s or %s)", requested, MechanismNone, MechanismNetem, MechanismKernel, MechanismUserspace)
+}
+
+// chooseMechanism is mechanismFor's check of a declared link in the form
+// resolve.go calls it (a message; "" when fine), with netem known. It goes
+// once resolve.go calls mechanismFor(requested, imp, func() bool { return
+// true }, false) itself.
+func chooseMechanism(requested Mechanism, imp Impairments, netem bool) (Mechanism, string) {
+	m, err := mechanismFor(requested, imp, func() bool { return netem }, false)
+	if err != nil {
+		return "", err.Error()
+	}
+	return m, ""
 }
 
 func describeNeeds(imp Impairments) string {
@@ -374,33 +417,14 @@ func (l *Link) Impair(imp Impairments) error {
 	return l.net.use("link "+l.p.name, func() error {
 		l.net.mu.Lock()
 		defer l.net.mu.Unlock()
-		switch l.mech {
+		m, err := mechanismFor(l.mech, imp, netemAvailable, true)
+		if err != nil {
+			return fmt.Errorf("nettest: link %s: %w", l.p.name, err)
+		}
+		switch m {
 		case MechanismUserspace:
-			l.tap.setImpairments(imp, l.p.name)
-		case MechanismNetem:
-			if err := l.applyKernel(MechanismNetem, imp); err != nil {
-				return err
-			}
-		case MechanismKernel:
-			// Declared (or first made) with tbf and nftables: it stays so.
-			if !imp.AB.kernelCan() || !imp.BA.kernelCan() {
-				return fmt.Errorf("nettest: link %s: %s needs netem or a userspace link (%w): declare the link with ImpairVia: %q",
-					l.p.name, describeNeeds(imp), ErrUnsupported, MechanismUserspace)
-			}
-			if err := l.applyKernel(MechanismKernel, imp); err != nil {
-				return err
-			}
-		default: // MechanismNone: a plain veth pair takes the kernel's best
-			m := MechanismKernel
-			if netemAvailable() {
-				m = MechanismNetem
-			} else if !imp.AB.kernelCan() || !imp.BA.kernelCan() {
-				return fmt.Errorf("nettest: link %s: %s needs netem, which this kernel lacks (%w), or a userspace link: declare the link with ImpairVia: %q",
-					l.p.name, describeNeeds(imp), ErrUnsupported, MechanismUserspace)
-			}
-			if imp.AB.IsZero() && imp.BA.IsZero() {
-				break
-			}
+			l.tap.Set(taplink.Impairment(imp.AB), taplink.Impairment(imp.BA), taplink.Seed(l.p.name))
+		case MechanismNetem, MechanismKernel:
 			if err := l.applyKernel(m, imp); err != nil {
 				return err
 			}

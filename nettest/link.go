@@ -2,7 +2,6 @@ package nettest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/taplink"
 )
 
 // Interface is a live network interface of a node (one end of a veth pair, or
@@ -115,9 +116,9 @@ type Link struct {
 	p    *linkPlan
 	a, b *Interface
 
-	mech   Mechanism   // how it is impaired; guarded by Network.mu after Build
-	impair Impairments // what it is impaired with
-	tap    *tapLink    // the forwarder, for MechanismUserspace
+	mech   Mechanism     // how it is impaired; guarded by Network.mu after Build
+	impair Impairments   // what it is impaired with
+	tap    *taplink.Link // the forwarder, for MechanismUserspace
 }
 
 // Name returns the link's name: "r1-r2", the LinkConfig's Name, or
@@ -137,17 +138,8 @@ func (l *Link) B() *Interface { return l.b }
 // create makes the veth pair with both ends directly in their namespaces,
 // the A end up, named, addressed by MAC and index; then brings B up.
 func (l *Link) create() error {
-	// Probe for netem only when the answer matters.
-	netem := false
-	if l.p.via == MechanismNetem || l.p.via == "" && !(l.p.impair.AB.IsZero() && l.p.impair.BA.IsZero()) {
-		netem = netemAvailable()
-	}
-	m, msg := chooseMechanism(l.p.via, l.p.impair, netem)
-	if msg != "" {
-		err := errors.New(msg)
-		if l.p.via == MechanismNetem {
-			err = fmt.Errorf("this kernel has no sch_netem: %w", ErrUnsupported)
-		}
+	m, err := mechanismFor(l.p.via, l.p.impair, netemAvailable, false)
+	if err != nil {
 		return fmt.Errorf("nettest: link %s: %w", l.p.name, err)
 	}
 	l.mech, l.impair = m, l.p.impair

@@ -2,15 +2,14 @@ package nettest
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/nftrules"
 )
 
 // NAT is a node's network address translation: nftables NAT rules in the
@@ -39,8 +38,8 @@ func (t *NAT) Masquerade(outIface string) error {
 	if err := n.Firewall().checkIfaces(w, map[string]string{"outIface": outIface}); err != nil {
 		return err
 	}
-	exprs := append(ifaceMatch(expr.MetaKeyOIFNAME, outIface), &expr.Counter{}, &expr.Masq{})
-	return t.add(w, "postrouting", exprs, "oifname "+outIface+" masquerade")
+	exprs, text := nftrules.Masquerade(outIface)
+	return t.add(w, "postrouting", exprs, text)
 }
 
 // SNAT rewrites the source address of packets from src (a prefix, or an
@@ -69,16 +68,7 @@ func (t *NAT) SNAT(src netip.Prefix, to netip.Addr) error {
 	if err := n.Firewall().checkIfaces(w, nil); err != nil {
 		return err
 	}
-	f := FamilyOf(to)
-	exprs := nfproto(f)
-	if src.Bits() > 0 {
-		exprs = append(exprs, addrMatch(src, true)...)
-	}
-	exprs = append(exprs, &expr.Counter{},
-		&expr.Immediate{Register: 1, Data: to.AsSlice()},
-		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: natFamily(f), RegAddrMin: 1},
-	)
-	text := fmt.Sprintf("%s saddr %s snat %s to %s", ipKeyword(f), prefixText(src), ipKeyword(f), to)
+	exprs, text := nftrules.SNAT(src, to)
 	return t.add(w, "postrouting", exprs, text)
 }
 
@@ -110,62 +100,19 @@ func (t *NAT) PortForward(proto string, port int, to netip.AddrPort) error {
 	if err := n.Firewall().checkIfaces(w, nil); err != nil {
 		return err
 	}
-	f := FamilyOf(to.Addr())
 	toPort := cmp.Or(to.Port(), uint16(port))
-	exprs := append(nfproto(f),
-		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
-	)
-	exprs = append(exprs, l4proto(protoNumbers[proto])...)
-	exprs = append(exprs, portMatch(2, port)...)
-	exprs = append(exprs, &expr.Counter{},
-		&expr.Immediate{Register: 1, Data: to.Addr().AsSlice()},
-		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(toPort)},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: natFamily(f), RegAddrMin: 1, RegProtoMin: 2, Specified: true},
-	)
-	text := fmt.Sprintf("fib daddr type local %s dport %d dnat %s to %s", proto, port, ipKeyword(f), netip.AddrPortFrom(to.Addr(), toPort))
+	exprs, text := nftrules.PortForward(proto, port, netip.AddrPortFrom(to.Addr(), toPort))
 	return t.add(w, "prerouting", exprs, text)
-}
-
-func natFamily(f Family) uint32 {
-	if f == IPv6 {
-		return unix.NFPROTO_IPV6
-	}
-	return unix.NFPROTO_IPV4
 }
 
 // add appends a rule to one of nettest's NAT chains, made if needed.
 func (t *NAT) add(w, chain string, exprs []expr.Any, text string) error {
-	return t.node.nft(w, func(c *nftables.Conn) error {
-		tb, err := ensureTable(c)
-		if err != nil {
-			return err
-		}
-		ch := c.AddChain(natChain(tb, chain))
-		c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: exprs, UserData: comment(text)})
-		return c.Flush()
-	})
+	return t.node.nft(w, func(c *nftables.Conn) error { return nftrules.Add(c, chain, exprs, text) })
 }
 
 // Clear removes the node's NAT rules, and its NAT chains, leaving its
 // filter rules. Clearing a node without NAT does nothing.
 func (t *NAT) Clear() error {
 	w := fmt.Sprintf("node %s: NAT: Clear", t.node.p.name)
-	return t.node.nft(w, func(c *nftables.Conn) error {
-		tb := &nftables.Table{Family: nftables.TableFamilyINet, Name: FirewallTable}
-		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-		if err != nil {
-			return err
-		}
-		for _, ch := range chains {
-			if ch.Table.Name == FirewallTable && natChain(tb, ch.Name) != nil {
-				c.FlushChain(ch)
-				c.DelChain(ch)
-			}
-		}
-		if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
-			return err
-		}
-		return nil
-	})
+	return t.node.nft(w, nftrules.ClearNAT)
 }

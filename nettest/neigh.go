@@ -9,6 +9,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/ready"
 )
 
 // Neighbour entries nettest installs.
@@ -166,12 +168,12 @@ func (n *Node) learnNeighbours(ifaces []*Interface) error {
 // hasIPv6 reports whether IPv6 is on for the interface (the kernel has it,
 // and disable_ipv6 is not set).
 func (in *Interface) hasIPv6() bool {
-	states, err := in.node.ns.linkStates()
+	states, err := ready.LinkStates(in.node.ns.raw)
 	if err != nil {
 		return true // the error of the request itself says more
 	}
 	st, ok := states[in.p.name]
-	return ok && st.hasInet6
+	return ok && st.HasInet6
 }
 
 // neighBatch is how many entries neighSet sends to the kernel at once; their

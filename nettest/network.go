@@ -322,7 +322,7 @@ func (n *Network) Close() error {
 		}
 		for _, l := range n.links {
 			if l.tap != nil {
-				if err := l.tap.close(); err != nil {
+				if err := l.tap.Close(); err != nil {
 					errs = append(errs, fmt.Errorf("nettest: link %s: closing its TAP devices: %w", l.p.name, err))
 				}
 			}

@@ -3,7 +3,6 @@ package nettest
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +12,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nettestlab/nettest/internal/shim"
 )
 
 // DefaultGrace is how long Stop waits after SIGTERM before SIGKILL.
@@ -123,126 +123,17 @@ func (c *Cmd) String() string {
 // command runs (and signals sent to it are forwarded), or with the reason it
 // could not start.
 func (c *Cmd) Start() error {
-	if c.lookErr != nil {
-		return fmt.Errorf("%s: %w", c.node.where(), lookError(c.lookErr))
-	}
-	if c.cmd != nil {
-		return fmt.Errorf("%s: %s: already started", c.node.where(), c)
-	}
-	self, err := os.Executable()
+	self, err := c.checkStart()
 	if err != nil {
-		return fmt.Errorf("%s: finding this program for the shim: %w", c.node.where(), err)
+		return err
 	}
 	c.log = newCmdLog()
-	var stdout, stderr io.Writer
-	if c.Detach {
-		if stdout, stderr, err = detachedOutput(c); err != nil {
-			return fmt.Errorf("%s: %s: %w", c.node.where(), c, err)
-		}
-		c.log.close()
-	} else {
-		stdout, stderr = c.output(c.Stdout), c.output(c.Stderr)
+	stdout, stderr, err := c.streams()
+	if err != nil {
+		return err
 	}
 	first := make(chan string, 1)
-	err = c.node.net.use("node "+c.node.p.name, func() error {
-		hosts, err := c.node.net.hostsFile()
-		if err != nil {
-			return err
-		}
-		defer hosts.Close()
-		statusR, statusW, err := os.Pipe()
-		if err != nil {
-			return err
-		}
-		defer statusW.Close() // the shim has its own copy
-		// A duplicate: an *os.File closes its descriptor when collected.
-		dup, err := unix.FcntlInt(uintptr(c.node.ns.fd), unix.F_DUPFD_CLOEXEC, 3)
-		if err != nil {
-			statusR.Close()
-			return err
-		}
-		nsf := os.NewFile(uintptr(dup), "netns")
-		defer nsf.Close()
-		cfg := shimConfig{
-			Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name, Program: c.program,
-			NetNSFD: 3, StatusFD: 4, HostsFD: 5,
-		}
-		extra := []*os.File{nsf, statusW, hosts}
-		// A detached shim waits for a word from this process before it
-		// starts the command (see Adopt).
-		var goW *os.File
-		if c.Detach {
-			goR, w, err := os.Pipe()
-			if err != nil {
-				statusR.Close()
-				return err
-			}
-			defer goR.Close()
-			goW, cfg.GoFD, extra = w, 6, append(extra, goR)
-		}
-		raw, err := json.Marshal(cfg)
-		if err != nil {
-			statusR.Close()
-			return err
-		}
-		env := c.Env
-		if env == nil {
-			env = os.Environ()
-		}
-		cmd := &exec.Cmd{
-			Path:       self,
-			Args:       []string{"nettest-shim:" + c.node.p.name},
-			Env:        append(slices.Clone(env), shimEnv+"="+string(raw)),
-			Stdin:      c.Stdin,
-			Stdout:     stdout,
-			Stderr:     stderr,
-			ExtraFiles: extra,
-			SysProcAttr: &syscall.SysProcAttr{
-				Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS,
-				Setpgid:    true,
-				Pdeathsig:  syscall.SIGKILL,
-			},
-		}
-		if c.Detach {
-			cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Pdeathsig = false, true, 0
-		}
-		if err := spawn(cmd); err != nil {
-			statusR.Close()
-			if goW != nil {
-				goW.Close()
-			}
-			return privilegeError("starting "+c.String(), err)
-		}
-		if goW != nil {
-			err := error(nil)
-			if c.Adopt != nil {
-				err = c.Adopt(cmd.Process.Pid)
-			}
-			if err == nil {
-				_, err = goW.Write([]byte("go\n"))
-			}
-			goW.Close()
-			if err != nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-				statusR.Close()
-				return fmt.Errorf("%s: %w", c, err)
-			}
-		}
-		// Everything Close needs is set before it can see the command.
-		c.cmd, c.status, c.done = cmd, bufio.NewReader(statusR), make(chan struct{})
-		go func() {
-			line, _ := c.status.ReadString('\n')
-			first <- line
-			c.wait(statusR)
-		}()
-		if !c.Detach {
-			c.node.net.mu.Lock()
-			c.node.net.cmds = append(c.node.net.cmds, c)
-			c.node.net.mu.Unlock()
-		}
-		return nil
-	})
+	err = c.node.net.use("node "+c.node.p.name, func() error { return c.launch(self, stdout, stderr, first) })
 	if err != nil {
 		c.log.close()
 		if errors.Is(err, ErrClosed) {
@@ -250,19 +141,99 @@ func (c *Cmd) Start() error {
 		}
 		return fmt.Errorf("%s: %w", c.node.where(), err)
 	}
-	line := <-first
-	word, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
-	if word != "started" {
-		<-c.done
-		if errno, err := strconv.Atoi(rest); word == "noexec" && err == nil {
-			return fmt.Errorf("%s: %s: %w", c.node.where(), c.Path, unix.Errno(errno))
-		}
-		if word == "error" {
-			return fmt.Errorf("%s: starting %s: %s", c.node.where(), c, rest)
-		}
-		return fmt.Errorf("%s: starting %s: %v", c.node.where(), c, c.waitErr)
+	return c.started(<-first)
+}
+
+// checkStart refuses a command whose program was not found or that was
+// started already, and returns this binary, which runs as the shim.
+func (c *Cmd) checkStart() (self string, err error) {
+	if c.lookErr != nil {
+		return "", fmt.Errorf("%s: %w", c.node.where(), lookError(c.lookErr))
+	}
+	if c.cmd != nil {
+		return "", fmt.Errorf("%s: %s: already started", c.node.where(), c)
+	}
+	if self, err = os.Executable(); err != nil {
+		return "", fmt.Errorf("%s: finding this program for the shim: %w", c.node.where(), err)
+	}
+	return self, nil
+}
+
+// streams returns the writers the shim's stdout and stderr go to: the
+// command's files as they are when it is detached (it keeps no log), else
+// writers that also feed the log.
+func (c *Cmd) streams() (stdout, stderr io.Writer, err error) {
+	if !c.Detach {
+		return c.output(c.Stdout), c.output(c.Stderr), nil
+	}
+	if stdout, stderr, err = detachedOutput(c); err != nil {
+		return nil, nil, fmt.Errorf("%s: %s: %w", c.node.where(), c, err)
+	}
+	c.log.close()
+	return stdout, stderr, nil
+}
+
+// launch starts the shim while the network is held open, lets a detached
+// one go once Adopt accepted it, and starts the goroutine that reaps it,
+// which sends the shim's first status line to first.
+func (c *Cmd) launch(self string, stdout, stderr io.Writer, first chan<- string) error {
+	hosts, err := shim.HostsFile(c.node.net.Hosts())
+	if err != nil {
+		return err
+	}
+	defer hosts.Close()
+	env := c.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cfg := shim.Config{Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name}
+	if c.program != "" {
+		cfg.ExtraEnv = []string{programEnv + "=" + c.program}
+	}
+	l, err := shim.Prepare(shim.Request{
+		Self: self, Name: "nettest-shim:" + c.node.p.name, Env: env,
+		Stdin: c.Stdin, Stdout: stdout, Stderr: stderr,
+		NetNS: int(c.node.ns.fd), Hosts: hosts, Config: cfg, Detach: c.Detach,
+	})
+	if err != nil {
+		return err
+	}
+	if err := l.Spawn(); err != nil {
+		return privilegeError("starting "+c.String(), err)
+	}
+	if err := l.Release(c.Adopt); err != nil {
+		return fmt.Errorf("%s: %w", c, err)
+	}
+	// Everything Close needs is set before it can see the command.
+	c.cmd, c.status, c.done = l.Cmd, bufio.NewReader(l.Status), make(chan struct{})
+	go func() {
+		line, _ := c.status.ReadString('\n')
+		first <- line
+		c.wait(l.Status)
+	}()
+	if !c.Detach {
+		c.node.net.mu.Lock()
+		c.node.net.cmds = append(c.node.net.cmds, c)
+		c.node.net.mu.Unlock()
 	}
 	return nil
+}
+
+// started turns the shim's first status line into Start's result.
+func (c *Cmd) started(line string) error {
+	ok, errno, msg := shim.ParseStarted(line)
+	switch {
+	case ok:
+		return nil
+	case errno != 0:
+		<-c.done
+		return fmt.Errorf("%s: %s: %w", c.node.where(), c.Path, errno)
+	case msg != "":
+		<-c.done
+		return fmt.Errorf("%s: starting %s: %s", c.node.where(), c, msg)
+	}
+	<-c.done
+	return fmt.Errorf("%s: starting %s: %v", c.node.where(), c, c.waitErr)
 }
 
 // output returns the writer for one of the command's streams: its bytes go
@@ -286,25 +257,18 @@ func (c *Cmd) wait(status *os.File) {
 		lw.flush()
 	}
 	c.log.close()
-	var s string
-	for _, line := range strings.Split(string(rest), "\n") {
-		if v, ok := strings.CutPrefix(line, "status "); ok {
-			s = v
-		}
-	}
 	var exitErr *exec.ExitError
 	copyErr := err != nil && !errors.As(err, &exitErr)
-	if s != "" {
+	if ws, seen, ok := shim.ExitStatus(string(rest)); seen {
 		// The shim saw the command end: report its own status, not the shim's.
-		if ws, perr := strconv.ParseUint(s, 10, 32); perr == nil {
-			w := unix.WaitStatus(ws)
+		if ok {
 			switch {
-			case w.Exited() && w.ExitStatus() == 0:
+			case ws.Exited() && ws.ExitStatus() == 0:
 				err = nil
-			case w.Exited():
-				err = fmt.Errorf("exit status %d", w.ExitStatus())
-			case w.Signaled():
-				err = fmt.Errorf("signal: %v", w.Signal())
+			case ws.Exited():
+				err = fmt.Errorf("exit status %d", ws.ExitStatus())
+			case ws.Signaled():
+				err = fmt.Errorf("signal: %v", ws.Signal())
 			}
 		}
 		if copyErr {
@@ -531,27 +495,6 @@ func (c *Cmd) poll(ctx context.Context, what string, probe func() error) error {
 	}
 }
 
-// hostsFile returns the topology's hosts file as an anonymous file in
-// memory (memfd): the shim binds it over /etc/hosts in its own mount
-// namespace, and nothing is written to the host's disk. The caller closes it.
-func (n *Network) hostsFile() (*os.File, error) {
-	fd, err := unix.MemfdCreate("nettest-hosts", unix.MFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("writing the hosts file: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "hosts")
-	if _, err := f.WriteString(n.Hosts()); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("writing the hosts file: %w", err)
-	}
-	// The shim reads it from the start: the offset is shared with it.
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
 // Hosts returns the topology's hosts file, in the format of hosts(5): every
 // node's addresses under its name and, for each interface, "node-iface".
 func (n *Network) Hosts() string {
@@ -566,157 +509,4 @@ func (n *Network) Hosts() string {
 		}
 	}
 	return b.String()
-}
-
-// cmdLog keeps a command's output, line by line, and lets callers wait for
-// a line. It keeps the last maxLog bytes; lines are numbered from the
-// command's first, so a wait never misses or repeats one.
-type cmdLog struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	lines    []string
-	first    int // the number of lines dropped from the front
-	size     int
-	closed   bool
-	mirrorMu sync.Mutex // stdout's and stderr's lines reach the mirror whole
-}
-
-// maxLog bounds what a command's log keeps (the oldest lines go first);
-// Stdout and Stderr get everything.
-const maxLog = 16 << 20
-
-func newCmdLog() *cmdLog {
-	l := &cmdLog{}
-	l.cond = sync.NewCond(&l.mu)
-	return l
-}
-
-func (l *cmdLog) add(line string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, line)
-	l.size += len(line) + 1
-	for l.size > maxLog && len(l.lines) > 1 {
-		l.size -= len(l.lines[0]) + 1
-		l.lines[0] = ""
-		l.lines = l.lines[1:]
-		l.first++
-	}
-	l.cond.Broadcast()
-}
-
-// close marks the end of the output.
-func (l *cmdLog) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.closed = true
-	l.cond.Broadcast()
-}
-
-func (l *cmdLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var b strings.Builder
-	for _, line := range l.lines {
-		b.WriteString(line + "\n")
-	}
-	return b.String()
-}
-
-func (l *cmdLog) lastLine() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lastLocked()
-}
-
-func (l *cmdLog) lastLocked() string {
-	if len(l.lines) == 0 {
-		return "(none)"
-	}
-	return strconv.Quote(l.lines[len(l.lines)-1])
-}
-
-func (l *cmdLog) wait(ctx context.Context, re *regexp.Regexp, what string) error {
-	stop := context.AfterFunc(ctx, func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.cond.Broadcast()
-	})
-	defer stop()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	next := l.first // the number of the next line to look at
-	for {
-		for next = max(next, l.first); next < l.first+len(l.lines); next++ {
-			if re.MatchString(l.lines[next-l.first]) {
-				return nil
-			}
-		}
-		switch {
-		case l.closed:
-			return fmt.Errorf("%s: no output line matched %q before the command ended; last line: %s", what, re, l.lastLocked())
-		case ctx.Err() != nil:
-			return fmt.Errorf("%s: no output line matched %q: %w; last line: %s", what, re, ctx.Err(), l.lastLocked())
-		}
-		l.cond.Wait()
-	}
-}
-
-// lineWriter cuts a stream into lines for the log and the mirror. A line
-// longer than maxLine is cut; a partial last line is emitted by flush.
-type lineWriter struct {
-	emit   func(string)
-	mirror io.Writer
-	mu     *sync.Mutex // guards mirror, shared by a command's two streams
-	buf    []byte
-}
-
-const maxLine = 64 << 10
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	for _, b := range p {
-		if b == '\n' || len(w.buf) >= maxLine {
-			w.line()
-			if b == '\n' {
-				continue
-			}
-		}
-		w.buf = append(w.buf, b)
-	}
-	return len(p), nil
-}
-
-func (w *lineWriter) line() {
-	s := strings.TrimSuffix(string(w.buf), "\r")
-	w.buf = w.buf[:0]
-	w.emit(s)
-	if w.mirror != nil {
-		w.mu.Lock()
-		io.WriteString(w.mirror, s+"\n")
-		w.mu.Unlock()
-	}
-}
-
-func (w *lineWriter) flush() {
-	if len(w.buf) > 0 {
-		w.line()
-	}
-}
-
-// syncBuilder is a strings.Builder safe for two writers.
-type syncBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuilder) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuilder) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -29,11 +29,17 @@ func TestMain(m *testing.M) {
 var allowed = map[string][]string{
 	// Mechanisms: each has one job and imports no nettest package of a
 	// higher layer.
-	"internal/nsthread": {},
-	"internal/owner":    {},
+	"internal/nsthread":   {},
+	"internal/owner":      {},
+	"internal/nftrules":   {},
+	"internal/shim":       {},
+	"internal/pcapng":     {},
+	"internal/packetsock": {},
+	"internal/taplink":    {},
+	"internal/ready":      {},
 
 	// The engine: the public model and the live network.
-	"nettest": {"internal/nsthread", "internal/owner"},
+	"nettest": {"internal/nsthread", "internal/owner", "internal/nftrules", "internal/shim", "internal/pcapng", "internal/packetsock", "internal/taplink", "internal/ready"},
 
 	// The test layer.
 	"fixtures":          {"nettest"},
@@ -61,14 +67,14 @@ var allowed = map[string][]string{
 
 // noTesting are packages that must not import testing or testify: they run
 // in users' programs, not only in tests.
-var noTesting = []string{"nettest", "internal/nsthread", "internal/owner", "internal/lab", "internal/scenario", "cmd/nettest-run"}
+var noTesting = []string{"nettest", "internal/nsthread", "internal/owner", "internal/nftrules", "internal/shim", "internal/pcapng", "internal/packetsock", "internal/taplink", "internal/ready", "internal/lab", "internal/scenario", "cmd/nettest-run"}
 
 // kernelAPI are the libraries that talk to the kernel's network stack;
 // only the engine and the mechanisms below it (and tools that measure it
 // from outside) use them: everything above asks the engine.
 var kernelAPI = []string{"github.com/vishvananda/netlink", "github.com/vishvananda/netns", "github.com/google/nftables"}
 
-var kernelAPIAllowed = []string{"nettest", "internal/nsthread", "internal/hoststate", "internal/baseline", "examples/seed"}
+var kernelAPIAllowed = []string{"nettest", "internal/nsthread", "internal/nftrules", "internal/shim", "internal/ready", "internal/hoststate", "internal/baseline", "examples/seed"}
 
 // root finds the module's source: this test runs in internal/deps.
 func root(t *testing.T) string {
