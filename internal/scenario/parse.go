@@ -34,6 +34,9 @@ type Scenario struct {
 	Steps []*StepPlan
 
 	idx     *posIndex
+	nodes   []string                     // node names, each once, in file order
+	isNode  map[string]bool              // the same, as a set
+	procRef map[string]bool              // what a start or stop step may name
 	ifaces  map[string]*nodeIfaces       // by node (and LAN switch)
 	linkVia map[string]nettest.Mechanism // each link's impair-via
 	setup   []*nodeOp                    // the topology's firewall and NAT
@@ -237,7 +240,12 @@ func (s *Scenario) topology(l *errList) *Topology {
 		}
 	}
 	nodeIdx := map[string]int{}
+	s.isNode = map[string]bool{}
 	for i, n := range t.Nodes {
+		if !s.isNode[n.Name.V] {
+			s.isNode[n.Name.V] = true
+			s.nodes = append(s.nodes, n.Name.V)
+		}
 		kind := nettest.Host
 		switch n.Kind.V {
 		case "", "host":
@@ -255,7 +263,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 			s.idx.nodeSysctls[n.Name.V] = n.At.Of("sysctls")
 		}
 	}
-	linkNames := map[string]bool{}
+	linkNames := newLinkNamer()
 	for _, lk := range t.Links {
 		lc := nettest.LinkConfig{Name: lk.Name.V, MTU: lk.MTU}
 		if len(lk.Endpoints) != 2 {
@@ -271,12 +279,9 @@ func (s *Scenario) topology(l *errList) *Topology {
 		// The engine's name for the link, to find it in its errors.
 		name := lc.Name
 		if name == "" {
-			name = lc.A.Node + "-" + lc.B.Node
-			for k := 2; linkNames[name]; k++ {
-				name = lc.A.Node + "-" + lc.B.Node + "-" + strconv.Itoa(k)
-			}
+			name = linkNames.generate(lc.A.Node + "-" + lc.B.Node)
 		}
-		linkNames[name] = true
+		linkNames.taken[name] = true
 		sp := &segPos{pos: lk.At.Pos, mtu: lk.At.Of("mtu"), ends: ends, via: lk.At.Of("impair-via")}
 		if lk.Impair != nil {
 			lc.Impair, sp.impair = impairments(l, lk.Impair.Directions, lk.Impair.At, "impair")
@@ -289,6 +294,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 		s.idx.linkAll[name] = append(s.idx.linkAll[name], lk.At.Pos)
 		s.idx.links[name] = sp
 		s.idx.linkNames = append(s.idx.linkNames, name)
+		s.idx.isLink[name] = true
 		topo.Links = append(topo.Links, lc)
 	}
 	for _, lan := range t.LANs {
@@ -309,7 +315,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 	for _, nr := range t.Routes {
 		i, ok := nodeIdx[nr.Node.V]
 		if !ok {
-			l.add(nr.Node.Pos, "routes: unknown node %q (nodes: %s)", nr.Node.V, strings.Join(s.nodeNames(), ", "))
+			l.add(nr.Node.Pos, "routes: unknown node %q (nodes: %s)", nr.Node.V, listNames(s.nodes))
 			continue
 		}
 		for _, rt := range nr.Routes {
@@ -327,14 +333,44 @@ func (s *Scenario) topology(l *errList) *Topology {
 	return t
 }
 
-func (s *Scenario) nodeNames() []string {
-	var names []string
-	for _, n := range s.Spec.Topology.Nodes {
-		if !slices.Contains(names, n.Name.V) {
-			names = append(names, n.Name.V)
-		}
+// maxListed is how many names a message lists before it says how many
+// more there are.
+const maxListed = 10
+
+// listNames joins names for a message ("a, b, c"), the first few of a
+// long list only: "a, b, ... (20000 in all)".
+func listNames(names []string) string {
+	if len(names) <= maxListed {
+		return strings.Join(names, ", ")
 	}
-	return names
+	return strings.Join(names[:maxListed], ", ") + ", ... (" + strconv.Itoa(len(names)) + " in all)"
+}
+
+// linkNamer names the links the user left unnamed as the engine does:
+// "a-b", then "a-b-2", "a-b-3" ..., the lowest number free, in constant
+// time per link however many links join the same two nodes.
+type linkNamer struct {
+	taken map[string]bool
+	next  map[string]int // base name -> the lowest number that may be free
+}
+
+func newLinkNamer() *linkNamer {
+	return &linkNamer{taken: map[string]bool{}, next: map[string]int{}}
+}
+
+// generate returns the first free name of base, base-2, base-3 ...; it
+// does not mark it taken. Names are only ever added to taken, so the
+// numbers below next[base] stay taken and need no second look.
+func (n *linkNamer) generate(base string) string {
+	if !n.taken[base] {
+		return base
+	}
+	k := max(n.next[base], 2)
+	for n.taken[base+"-"+strconv.Itoa(k)] {
+		k++
+	}
+	n.next[base] = k
+	return base + "-" + strconv.Itoa(k)
 }
 
 // endText is an endpoint with the text it was read from.
