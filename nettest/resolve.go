@@ -112,7 +112,8 @@ func (t Topology) Validate() error {
 
 func (t Topology) resolve() (*plan, error) {
 	var errs problems
-	p := &plan{name: t.Name, byName: map[string]*nodePlan{}, auto: t.Auto}
+	p := &plan{name: t.Name, byName: map[string]*nodePlan{}, auto: t.Auto,
+		links: make([]*linkPlan, 0, len(t.Links)), segs: make([]*segment, 0, len(t.Links)+len(t.LANs))}
 	if t.Name != "" {
 		if msg := checkName(t.Name, 32); msg != "" {
 			errs.add("topology", "%s", msg)

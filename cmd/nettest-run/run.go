@@ -43,6 +43,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	keep := fs.Bool("keep-on-failure", false, "keep a failed topology up")
 	failFast := fs.Bool("failfast", false, "stop at the first failure")
 	artifacts := fs.String("artifacts", os.Getenv(artifactsEnv), "folder for captures")
+	maxSize := maxSizeFlag(fs)
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -61,7 +62,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	var all []*scenario.Scenario
 	var bad scenario.Errors
 	for _, f := range files {
-		s, err := scenario.ParseFile(f, set)
+		s, err := scenario.ParseFileMax(f, set, *maxSize)
 		var es scenario.Errors
 		switch {
 		case errors.As(err, &es):

@@ -28,6 +28,7 @@ func parseOne(cmd string, args []string) (*scenario.Scenario, []string, error) {
 	set := setFlag{}
 	fs.Var(set, "set", "NAME=VALUE")
 	format := fs.String("format", "mermaid", "mermaid or dot")
+	maxSize := maxSizeFlag(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return nil, nil, err
@@ -35,7 +36,7 @@ func parseOne(cmd string, args []string) (*scenario.Scenario, []string, error) {
 	if len(pos) != 1 {
 		return nil, nil, usageError("usage: %s takes one FILE", cmd)
 	}
-	s, err := scenario.ParseFile(pos[0], set)
+	s, err := scenario.ParseFileMax(pos[0], set, *maxSize)
 	if err != nil {
 		return nil, nil, &exitError{2, err.Error()}
 	}
@@ -46,6 +47,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	set := setFlag{}
 	fs.Var(set, "set", "NAME=VALUE")
+	maxSize := maxSizeFlag(fs)
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -55,7 +57,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	bad := false
 	for _, f := range files {
-		s, err := scenario.ParseFile(f, set)
+		s, err := scenario.ParseFileMax(f, set, *maxSize)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			bad = true

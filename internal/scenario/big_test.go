@@ -2,6 +2,8 @@ package scenario_test
 
 import (
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -67,11 +69,11 @@ func TestParseScales(t *testing.T) {
 	}
 	for name, gen := range map[string]func(int) string{"links between two nodes": manyLinks, "chain with steps": chainOf} {
 		t.Run(name, func(t *testing.T) {
-			small, big := parseTime(t, gen(2000), false), parseTime(t, gen(8000), false)
+			small, big := parseTime(t, gen(4000), false), parseTime(t, gen(16000), false)
 			ratio := float64(big) / float64(small)
-			t.Logf("2,000: %v, 8,000: %v (ratio %.1f; linear is 4, quadratic 16)", small, big, ratio)
+			t.Logf("4,000: %v, 16,000: %v (ratio %.1f; linear is 4, quadratic 16)", small, big, ratio)
 			if ratio > 10 {
-				t.Errorf("8,000 took %v, 2,000 %v: ratio %.1f, worse than linear", big, small, ratio)
+				t.Errorf("16,000 took %v, 4,000 %v: ratio %.1f, worse than linear", big, small, ratio)
 			}
 		})
 	}
@@ -83,5 +85,141 @@ func TestParseScales(t *testing.T) {
 	}
 	if d := parseTime(t, manyLinks(20000), true); d > bound {
 		t.Errorf("20,000 links took %v, want under %v", d, bound)
+	}
+}
+
+// TestErrorsSummarised: of problems alike, the first 20 are listed, then
+// one line says how many more there are and where the last is. Problems of
+// other kinds, or alike in another file, are listed apart.
+func TestErrorsSummarised(t *testing.T) {
+	_, err := scenario.Parse("big.yaml", []byte(manyLinks(20000)), nil)
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 21 {
+		t.Fatalf("%d lines, want 21 (20 and a summary):\n%s", len(lines), strings.Join(lines[:min(len(lines), 30)], "\n"))
+	}
+	if want := "big.yaml:16389:7: link a-b-16385: automatic addressing: 198.18.0.0/16 has no free /30 left; give addresses yourself"; lines[0] != want {
+		t.Errorf("first line %q, want %q", lines[0], want)
+	}
+	if want := "big.yaml:16409:7: ... and 3,596 more like it (the last at line 20004)"; lines[20] != want {
+		t.Errorf("summary %q, want %q", lines[20], want)
+	}
+	if n := len(err.(scenario.Errors)); n != 3616 {
+		t.Errorf("Errors holds %d, want every one of the 3,616", n)
+	}
+
+	// 25 unknown nodes (names alike but for the name), 2 unknown processes.
+	var src strings.Builder
+	src.WriteString(pair + "steps:\n")
+	for i := range 25 {
+		fmt.Fprintf(&src, "  - ping: {from: a, to: x%c}\n", 'a'+i)
+	}
+	src.WriteString("  - start: p1\n  - start: p2\n")
+	es := scenario.Errors{}
+	_, err = scenario.Parse("t.yaml", []byte(src.String()), nil)
+	es = append(es, err.(scenario.Errors)...)
+	_, err = scenario.Parse("u.yaml", []byte(src.String()), nil)
+	es = append(es, err.(scenario.Errors)...)
+	got := strings.Split(es.Error(), "\n")
+	var summaries, processes int
+	for _, l := range got {
+		if strings.Contains(l, "more like it") {
+			summaries++
+			if !strings.HasSuffix(l, ": ... and 5 more like it (the last at line 32)") {
+				t.Errorf("summary %q", l)
+			}
+		}
+		if strings.Contains(l, "unknown process") {
+			processes++
+		}
+	}
+	if len(got) != 2*(20+1+2) || summaries != 2 || processes != 4 {
+		t.Errorf("got %d lines, %d summaries, %d unknown processes; want 46, 2, 4:\n%s", len(got), summaries, processes, es.Error())
+	}
+}
+
+// TestParseFileSizeLimit: a file over the limit is refused before it is
+// read, naming the file, its size and the flag; ParseFileMax reads it.
+func TestParseFileSizeLimit(t *testing.T) {
+	path := t.TempDir() + "/big.yaml"
+	src := manyLinks(30000) // 720 KB
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := scenario.ParseFileMax(path, nil, 512<<10)
+	want := path + ":1:1: the file is 703.2 KiB (720,079 bytes), more than the 512 KiB a scenario file may be: raise the limit with --max-size (--max-size 1MiB)"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
+	}
+	// Raised, it is read; more than the 16,384 automatic subnets.
+	_, err = scenario.ParseFileMax(path, nil, 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "no free /30 left") {
+		t.Errorf("err = %v, want automatic addressing errors", err)
+	}
+	// A pipe has no size to look at first: it is read up to the limit.
+	r, w, _ := os.Pipe()
+	go func() { w.WriteString(src); w.Close() }()
+	defer r.Close()
+	_, err = scenario.ParseFileMax(fmt.Sprintf("/proc/self/fd/%d", r.Fd()), nil, 512<<10)
+	if err == nil || !strings.Contains(err.Error(), ":1:1: the input goes on, more than the 512 KiB a scenario file may be: raise the limit with --max-size (--max-size 1MiB)") {
+		t.Errorf("pipe: err = %v", err)
+	}
+}
+
+// TestValueBudget: a file may have 200,000 values, or one per 40 bytes of
+// its size limit if more; aliases count as often as they are expanded.
+func TestValueBudget(t *testing.T) {
+	src := manyLinks(60000) // 240,000 values: 4 a link
+	_, err := scenario.Parse("big.yaml", []byte(src), nil)
+	if err == nil || !strings.Contains(err.Error(), "the document is too large or too deeply nested: more than 209,715 values, aliases expanded (--max-size allows one per 40 bytes)") {
+		t.Errorf("err = %.300v", err)
+	}
+	path := t.TempDir() + "/big.yaml"
+	os.WriteFile(path, []byte(src), 0o644)
+	_, err = scenario.ParseFileMax(path, nil, 16<<20)
+	if err == nil || strings.Contains(err.Error(), "too large") || !strings.Contains(err.Error(), "no free /30 left") {
+		t.Errorf("err = %.300v", err)
+	}
+}
+
+// TestParseMemory: memory grows with the file, not faster. (The YAML tree
+// alone is some 35 times a file of short lines like these; each link then
+// costs some kilobytes in the checks.)
+func TestParseMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	peak := func(src string) uint64 {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		stop := make(chan struct{})
+		done := make(chan uint64)
+		go func() {
+			var most uint64
+			var ms runtime.MemStats
+			for {
+				runtime.ReadMemStats(&ms)
+				most = max(most, ms.HeapInuse)
+				select {
+				case <-stop:
+					done <- most
+					return
+				case <-time.After(2 * time.Millisecond):
+				}
+			}
+		}()
+		scenario.Parse("big.yaml", []byte(src), nil)
+		close(stop)
+		most := <-done
+		return most - min(before.HeapInuse, most)
+	}
+	small, big := manyLinks(4000), manyLinks(16000)
+	ps, pb := peak(small), peak(big)
+	t.Logf("%d bytes: peak heap +%d MB (%.0fx); %d bytes: +%d MB (%.0fx)", len(small), ps>>20, float64(ps)/float64(len(small)), len(big), pb>>20, float64(pb)/float64(len(big)))
+	if pb > 8*ps {
+		t.Errorf("4 times the links took %.1f times the memory", float64(pb)/float64(ps))
+	}
+	if pb > 400*uint64(len(big)) {
+		t.Errorf("%d bytes took %d MB", len(big), pb>>20)
 	}
 }

@@ -51,8 +51,8 @@ func (s *Scenario) nameIfaces(t nettest.Topology) {
 		}
 	}
 	type end struct {
-		ep  nettest.Endpoint
-		seg string
+		iface string // as given, or ""
+		seg   string
 	}
 	ends := map[string][]end{}
 	for _, n := range t.Nodes {
@@ -60,13 +60,13 @@ func (s *Scenario) nameIfaces(t nettest.Topology) {
 	}
 	for i, lk := range t.Links {
 		for _, ep := range []nettest.Endpoint{lk.A, lk.B} {
-			ends[ep.Node] = append(ends[ep.Node], end{ep, s.idx.linkNames[i]})
+			ends[ep.Node] = append(ends[ep.Node], end{ep.Iface, s.idx.linkNames[i]})
 		}
 	}
 	for _, lan := range t.LANs {
 		add(lan.Name, "br0", lan.Name)
 		for k, m := range lan.Members {
-			ends[m.Node] = append(ends[m.Node], end{m, lan.Name})
+			ends[m.Node] = append(ends[m.Node], end{m.Iface, lan.Name})
 			if !s.isNode[m.Node] {
 				continue
 			}
@@ -79,11 +79,11 @@ func (s *Scenario) nameIfaces(t nettest.Topology) {
 	}
 	for _, n := range t.Nodes {
 		for _, e := range ends[n.Name] {
-			add(n.Name, e.ep.Iface, e.seg)
+			add(n.Name, e.iface, e.seg)
 		}
 		k := 0
 		for _, e := range ends[n.Name] {
-			if e.ep.Iface != "" {
+			if e.iface != "" {
 				continue
 			}
 			for {

@@ -3,6 +3,7 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -73,13 +74,53 @@ func (s *Scenario) FullName(st *StepPlan) string {
 	return fmt.Sprintf("%s/%02d %s", s.Name, st.Num, st.Name)
 }
 
-// ParseFile reads and parses a scenario file; set overrides parameters.
+// DefaultMaxSize is the largest scenario file ParseFile reads: parsing
+// takes memory some tens of times the file's size, and a scenario is
+// rarely more than some kilobytes. ParseFileMax reads larger ones.
+const DefaultMaxSize = 8 << 20
+
+// ParseFile reads and parses a scenario file of at most DefaultMaxSize
+// bytes; set overrides parameters.
 func ParseFile(path string, set map[string]string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	return ParseFileMax(path, set, DefaultMaxSize)
+}
+
+// ParseFileMax is ParseFile for files of at most maxSize bytes (0 or less:
+// DefaultMaxSize). A larger file is refused before it is read, with an
+// error that names its size and the --max-size flag that raises the limit.
+func ParseFileMax(path string, set map[string]string, maxSize int64) (*Scenario, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	data, err := readMax(path, maxSize)
 	if err != nil {
 		return nil, Errors{{File: path, Msg: err.Error()}}
 	}
-	return Parse(path, data, set)
+	return parse(path, data, set, maxSize)
+}
+
+// readMax reads a file of at most max bytes. A regular file's size is
+// known before reading; a pipe is read up to one byte more than max.
+func readMax(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tooBig := func(size string, need int64) error {
+		return fmt.Errorf("%s, more than the %s a scenario file may be: raise the limit with --max-size (--max-size %dMiB)", size, FormatSize(max), roundUpMiB(need)/miB)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > max {
+		return nil, tooBig(fmt.Sprintf("the file is %s (%s bytes)", FormatSize(fi.Size()), thousands(int(fi.Size()))), fi.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, tooBig("the input goes on", 2*max)
+	}
+	return data, nil
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -88,6 +129,11 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // at once, as Errors: one "file:line:col: message" each. It needs no
 // privilege and creates nothing.
 func Parse(file string, data []byte, set map[string]string) (*Scenario, error) {
+	return parse(file, data, set, DefaultMaxSize)
+}
+
+// parse is Parse with the size limit the file was read under.
+func parse(file string, data []byte, set map[string]string, maxSize int64) (*Scenario, error) {
 	l := &errList{file: file}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -108,6 +154,7 @@ func Parse(file string, data []byte, set map[string]string) (*Scenario, error) {
 	}
 	doc := root.Content[0]
 	d := &decoder{errList: errList{file: file}, params: map[string]string{}, used: map[string]bool{}}
+	d.budget = nodeBudget(maxSize)
 
 	// Parameters first: the rest of the file refers to them.
 	var params Params
@@ -118,7 +165,9 @@ func Parse(file string, data []byte, set map[string]string) (*Scenario, error) {
 			}
 		}
 	}
-	d.errs = nil // reported again by the full decode below
+	if !d.aborted {
+		d.errs = nil // reported again by the full decode below
+	}
 	for _, p := range params {
 		d.params[p.Name.V] = p.Default
 	}
@@ -228,7 +277,9 @@ func nameFromFile(path string) string {
 // topology converts the topology section.
 func (s *Scenario) topology(l *errList) *Topology {
 	t := &s.Spec.Topology
-	topo := nettest.Topology{Name: s.Name, Auto: nettest.Auto{IPv4: true, IPv6: true}}
+	topo := nettest.Topology{Name: s.Name, Auto: nettest.Auto{IPv4: true, IPv6: true}, Links: make([]nettest.LinkConfig, 0, len(t.Links))}
+	s.idx.linkIdx = make([]Pos, 0, len(t.Links))
+	s.idx.linkNames = make([]string, 0, len(t.Links))
 	if a := t.Auto; a != nil {
 		for _, x := range []struct {
 			p   *bool
