@@ -135,17 +135,8 @@ func Parse(file string, data []byte, set map[string]string) (*Scenario, error) {
 // parse is Parse with the size limit the file was read under.
 func parse(file string, data []byte, set map[string]string, maxSize int64) (*Scenario, error) {
 	l := &errList{file: file}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			line = strings.TrimSpace(line)
-			if m := yamlLine.FindStringSubmatch(line); m != nil {
-				n, _ := strconv.Atoi(m[1])
-				l.add(Pos{n, 1}, "%s", m[2])
-			} else if line != "" {
-				l.add(Pos{1, 1}, "%s", strings.TrimPrefix(line, "yaml: "))
-			}
-		}
+	root, ok := readYAML(l, data)
+	if !ok {
 		return nil, l.err()
 	}
 	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
