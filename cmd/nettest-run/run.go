@@ -70,6 +70,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		case err != nil:
 			return &exitError{2, err.Error()}
 		default:
+			if es := kernelProblems(s); es != nil {
+				bad = append(bad, es...)
+				continue
+			}
 			all = append(all, s)
 		}
 	}
@@ -120,7 +124,7 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 	}
 	start := time.Now()
 	var runs []*scenario.Run
-	failed := false
+	failed, invalid := false, false // invalid: the file was the cause (exit 2)
 	for _, s := range all {
 		opts := scenario.Options{Run: cfg.run, FailFast: cfg.failFast, Artifacts: cfg.artifacts, Observer: rep}
 		rep.begin(s)
@@ -140,6 +144,7 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 		rep.end(s, r, tails, keptMsg)
 		runs = append(runs, r)
 		failed = failed || r.Failed()
+		invalid = invalid || r.InvalidInput()
 		if ctx.Err() != nil {
 			break
 		}
@@ -149,6 +154,9 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 		if err := writeJUnit(cfg.junit, runs); err != nil {
 			return err
 		}
+	}
+	if invalid {
+		return &exitError{2, ""}
 	}
 	if failed || ctx.Err() != nil {
 		return &exitError{1, ""}

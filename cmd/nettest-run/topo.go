@@ -63,6 +63,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 			bad = true
 			continue
 		}
+		if es := kernelProblems(s); es != nil {
+			fmt.Fprintln(stderr, es)
+			bad = true
+			continue
+		}
 		fmt.Fprintf(stdout, "ok   %s: %s, %s\n", f, counts(s), plural(len(s.Steps), "step"))
 	}
 	if bad {
@@ -92,6 +97,9 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	if err := nettest.CheckPrivilege(); err != nil {
 		return &exitError{2, err.Error()}
 	}
+	if es := kernelProblems(s); es != nil {
+		return &exitError{2, es.Error()}
+	}
 	if names, _ := upNames(); slices.Contains(names, s.Name) {
 		return usageError("topology %s is up already: nettest-run down %s first, or give this one another name", s.Name, s.Name)
 	}
@@ -110,6 +118,9 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	}
 	t0 := time.Now()
 	if err := r.Setup(context.Background()); err != nil {
+		if r.InvalidInput() {
+			err = &exitError{2, err.Error()}
+		}
 		return fail(err)
 	}
 	if links := userspaceLinks(r.Network); len(links) > 0 {

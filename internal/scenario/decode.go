@@ -76,11 +76,17 @@ type decoder struct {
 	inProcess bool              // ${NODE} and friends are allowed
 	nodes     int
 	budget    int // how many values may be decoded, aliases expanded
+	// where each key of a map[string]T and its value are, by path
+	// ("topology.nodes[0].sysctls.net.ipv4.ip_forward")
+	mapKeys map[string]keyAt
 	depth     int
 	aborted   bool
 }
 
 func pos(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
+
+// keyAt is where a key and its value are.
+type keyAt struct{ key, val Pos }
 
 // resolve follows aliases and counts nodes; nil when the input is too large.
 func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
@@ -169,6 +175,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		m := reflect.MakeMap(v.Type())
 		for _, kv := range d.pairs(n, path) {
 			val := reflect.New(v.Type().Elem()).Elem()
+			if d.mapKeys == nil {
+				d.mapKeys = map[string]keyAt{}
+			}
+			d.mapKeys[join(path, kv.key)] = keyAt{pos(kv.keyNode), pos(kv.val)}
 			d.decode(kv.val, val, join(path, kv.key))
 			m.SetMapIndex(reflect.ValueOf(kv.key), val)
 		}

@@ -43,6 +43,8 @@ type Scenario struct {
 	setup   []*nodeOp                    // the topology's firewall and NAT
 	parts   []string                     // partitions in place, while checking steps
 	caps    map[string]*capState         // captures, while checking steps
+	mapKeys map[string]keyAt             // where the keys of mappings with any keys are
+	sysctls []sysctlAt                   // each node's sysctls, where they are written
 }
 
 // Instance is one process running in one node.
@@ -179,7 +181,7 @@ func parse(file string, data []byte, set map[string]string, maxSize int64) (*Sce
 	if d.aborted {
 		return nil, l.err()
 	}
-	s := &Scenario{File: file, Spec: &f, idx: newPosIndex(), linkVia: map[string]nettest.Mechanism{}, caps: map[string]*capState{}}
+	s := &Scenario{File: file, Spec: &f, idx: newPosIndex(), linkVia: map[string]nettest.Mechanism{}, caps: map[string]*capState{}, mapKeys: d.mapKeys}
 	s.check(l)
 	if err := l.err(); err != nil {
 		return nil, err
@@ -196,6 +198,7 @@ func (s *Scenario) check(l *errList) {
 	}
 	s.idx.top = f.At.Of("name")
 	topo := s.topology(l)
+	s.checkSysctls(l, hostSysctl)
 	s.netTopology(l)
 	s.processes(l, topo)
 	s.steps(l)
