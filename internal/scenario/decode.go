@@ -79,8 +79,8 @@ type decoder struct {
 	// where each key of a map[string]T and its value are, by path
 	// ("topology.nodes[0].sysctls.net.ipv4.ip_forward")
 	mapKeys map[string]keyAt
-	depth     int
-	aborted   bool
+	depth   int
+	aborted bool
 }
 
 func pos(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
