@@ -3,6 +3,7 @@ package nettest
 import (
 	"math/bits"
 	"net/netip"
+	"slices"
 )
 
 // pool hands out aligned subnets of a prefix, skipping those that overlap
@@ -10,14 +11,36 @@ import (
 type pool struct {
 	within netip.Prefix
 	next   netip.Addr
-	taken  []netip.Prefix
+	taken  []span // inside within, sorted, disjoint
 }
+
+// span is a range of addresses, first to last.
+type span struct{ first, last netip.Addr }
 
 func newPool(within netip.Prefix, taken []netip.Prefix) *pool {
-	return &pool{within: within, next: within.Addr(), taken: taken}
+	var spans []span
+	for _, t := range taken {
+		if t.Overlaps(within) {
+			spans = append(spans, span{t.Masked().Addr(), lastAddr(t)})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.first.Compare(b.first) })
+	var merged []span
+	for _, s := range spans {
+		if n := len(merged); n > 0 && s.first.Compare(merged[n-1].last) <= 0 {
+			if s.last.Compare(merged[n-1].last) > 0 {
+				merged[n-1].last = s.last
+			}
+			continue
+		}
+		merged = append(merged, s)
+	}
+	return &pool{within: within, next: within.Addr(), taken: merged}
 }
 
-// take returns the next free subnet with the given prefix length.
+// take returns the next free subnet with the given prefix length. The
+// candidates only go up, so the taken spans wholly below are dropped as it
+// goes: each is looked at a bounded number of times in all.
 func (p *pool) take(bitsLen int) (netip.Prefix, bool) {
 	host := p.next.BitLen() - bitsLen
 	for p.next.IsValid() && p.within.Contains(p.next) {
@@ -28,15 +51,17 @@ func (p *pool) take(bitsLen int) (netip.Prefix, bool) {
 			continue
 		}
 		p.next = addPow2(cand.Addr(), host)
-		free := true
-		for _, t := range p.taken {
-			if t.Overlaps(cand) {
-				free = false
-				break
-			}
+		for len(p.taken) > 0 && p.taken[0].last.Less(cand.Addr()) {
+			p.taken = p.taken[1:]
 		}
-		if free {
+		if len(p.taken) == 0 || lastAddr(cand).Less(p.taken[0].first) {
 			return cand, true
+		}
+		// Skip the rest of the taken span at once.
+		if after := p.taken[0].last.Next(); !after.IsValid() {
+			p.next = after
+		} else if p.next.Less(after) {
+			p.next = after
 		}
 	}
 	return netip.Prefix{}, false

@@ -112,7 +112,8 @@ func (t Topology) Validate() error {
 
 func (t Topology) resolve() (*plan, error) {
 	var errs problems
-	p := &plan{name: t.Name, byName: map[string]*nodePlan{}, auto: t.Auto}
+	p := &plan{name: t.Name, byName: map[string]*nodePlan{}, auto: t.Auto,
+		links: make([]*linkPlan, 0, len(t.Links)), segs: make([]*segment, 0, len(t.Links)+len(t.LANs))}
 	if t.Name != "" {
 		if msg := checkName(t.Name, 32); msg != "" {
 			errs.add("topology", "%s", msg)
@@ -190,7 +191,7 @@ func (t Topology) resolve() (*plan, error) {
 		}
 		np := p.byName[e.Node]
 		if np == nil {
-			errs.add(w, "unknown node %q (nodes: %s)", e.Node, strings.Join(nodeNames(t), ", "))
+			errs.add(w, "unknown node %q (nodes: %s)", e.Node, nodeNames(t))
 		}
 		return np
 	}
@@ -199,18 +200,15 @@ func (t Topology) resolve() (*plan, error) {
 			errs.add(w, "MTU %d is outside 68..65535", mtu)
 		}
 	}
-	linkNames := map[string]bool{}
+	linkNames := newLinkNamer()
 	for i, l := range t.Links {
 		name := l.Name
 		if name == "" {
-			name = l.A.Node + "-" + l.B.Node
-			for k := 2; linkNames[name]; k++ {
-				name = l.A.Node + "-" + l.B.Node + "-" + strconv.Itoa(k)
-			}
-		} else if linkNames[name] {
+			name = linkNames.generate(l.A.Node + "-" + l.B.Node)
+		} else if linkNames.taken[name] {
 			errs.add(linkWhere(i, l), "duplicate link name")
 		}
-		linkNames[name] = true
+		linkNames.taken[name] = true
 		w := "link " + name
 		checkMTU(w, l.MTU)
 		na, nb := node(where(w, "end A"), l.A), node(where(w, "end B"), l.B)
@@ -331,11 +329,13 @@ func (t Topology) resolve() (*plan, error) {
 	// Routes are checked even when something else is wrong, so that one
 	// run reports every problem; a node whose addresses are at fault is
 	// skipped, as its routes would draw errors that are not theirs.
+	routed := map[string]bool{} // the first node of each name only
 	for i, n := range t.Nodes {
 		np := p.byName[n.Name]
-		if np == nil || np.isSwitch || np.bad || &t.Nodes[i] != nodeConfigOf(t, n.Name) {
+		if np == nil || np.isSwitch || np.bad || routed[n.Name] {
 			continue
 		}
+		routed[n.Name] = true
 		seen := map[string]bool{}
 		for _, given := range n.Routes {
 			w := where(nodeWhere(i, n.Name), "route "+given.String())
@@ -417,36 +417,65 @@ func linkWhere(i int, l LinkConfig) string {
 	return "link " + l.Name
 }
 
-func nodeNames(t Topology) []string {
+// nodeNames lists the topology's node names for a message, each once, at
+// most maxListed of them.
+func nodeNames(t Topology) string {
 	var names []string
+	seen := map[string]bool{}
 	for _, n := range t.Nodes {
-		if !slices.Contains(names, n.Name) {
+		if !seen[n.Name] {
+			seen[n.Name] = true
 			names = append(names, n.Name)
 		}
 	}
-	return names
+	return listNames(names)
 }
 
-// nodeConfigOf returns the first NodeConfig of that name.
-func nodeConfigOf(t Topology, name string) *NodeConfig {
-	for i := range t.Nodes {
-		if t.Nodes[i].Name == name {
-			return &t.Nodes[i]
-		}
+// maxListed is how many names a message lists before it says how many more
+// there are.
+const maxListed = 10
+
+// listNames joins names for a message ("a, b, c"), the first few of a long
+// list only: "a, b, ... (20000 in all)".
+func listNames(names []string) string {
+	if len(names) <= maxListed {
+		return strings.Join(names, ", ")
 	}
-	return nil
+	return strings.Join(names[:maxListed], ", ") + ", ... (" + strconv.Itoa(len(names)) + " in all)"
+}
+
+// linkNamer names links the user left unnamed: "a-b", then "a-b-2",
+// "a-b-3" ..., the lowest number free, in constant time per link however
+// many links join the same two nodes.
+type linkNamer struct {
+	taken map[string]bool
+	next  map[string]int // base name -> the lowest number that may be free
+}
+
+func newLinkNamer() *linkNamer {
+	return &linkNamer{taken: map[string]bool{}, next: map[string]int{}}
+}
+
+// generate returns the first free name of base, base-2, base-3 ...; it
+// does not mark it taken. Names are only ever added to taken, so numbers
+// below next[base] stay taken and need no second look.
+func (n *linkNamer) generate(base string) string {
+	if !n.taken[base] {
+		return base
+	}
+	k := max(n.next[base], 2)
+	for n.taken[base+"-"+strconv.Itoa(k)] {
+		k++
+	}
+	n.next[base] = k
+	return base + "-" + strconv.Itoa(k)
 }
 
 // checkAddrs validates user-given addresses: well-formed, usable on an
 // interface, no address twice, no subnet on two segments.
 func (p *plan) checkAddrs(errs *problems) {
 	owner := map[netip.Addr]*ifacePlan{}
-	type subnet struct {
-		prefix netip.Prefix
-		seg    *segment
-		by     *ifacePlan
-	}
-	var subnets []subnet
+	subnets := newSubnetIndex()
 	for _, seg := range p.segs {
 		for _, ip := range seg.ends {
 			w := where(segWhere(seg), "interface "+ip.String())
@@ -497,16 +526,10 @@ func (p *plan) checkAddrs(errs *problems) {
 				}
 				owner[addr] = ip
 				m := a.Masked()
-				dup := false
-				for _, s := range subnets {
-					if s.seg != seg && s.prefix.Overlaps(m) {
-						errs.add(aw, "subnet %s overlaps %s on %s (%s)", m, s.prefix, segWhere(s.seg), s.by)
-						dup = true
-						break
-					}
-				}
-				if !dup {
-					subnets = append(subnets, subnet{m, seg, ip})
+				if s, ok := subnets.overlap(m, seg); ok {
+					errs.add(aw, "subnet %s overlaps %s on %s (%s)", m, s.prefix, segWhere(s.seg), s.by)
+				} else {
+					subnets.add(subnet{m, seg, ip})
 				}
 			}
 			if len(*errs) > before {
@@ -692,7 +715,7 @@ func (np *nodePlan) resolveRoute(r Route) (*routePlan, string) {
 		if h.Dev != "" {
 			hp.dev = np.byIface[h.Dev]
 			if hp.dev == nil {
-				return nil, fmt.Sprintf("node %s has no interface %q (it has %s)", np.name, h.Dev, strings.Join(np.ifaceNames(), ", "))
+				return nil, fmt.Sprintf("node %s has no interface %q (it has %s)", np.name, h.Dev, listNames(np.ifaceNames()))
 			}
 		}
 		if via := h.Via; via.IsValid() {
@@ -767,5 +790,5 @@ func (np *nodePlan) subnetList(dev *ifacePlan) string {
 	if len(s) == 0 {
 		return "it has no addresses"
 	}
-	return "it has " + strings.Join(s, ", ")
+	return "it has " + listNames(s)
 }

@@ -39,6 +39,7 @@ const usage = `usage:
       --artifacts DIR     keep every capture in DIR/<scenario>/ (default: $NETTEST_ARTIFACTS;
                           without it, captures are kept only when a scenario fails)
       -failfast           stop at the first failed step
+      --max-size SIZE     read scenario files up to SIZE (default 8MiB; also for validate, up, graph)
   nettest-run validate [--set NAME=VALUE] FILE...   check files (no privilege needed)
   nettest-run up [--set NAME=VALUE] FILE  build a topology and leave it up
   nettest-run status                     list the topologies up, their nodes and processes

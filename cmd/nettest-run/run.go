@@ -44,6 +44,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	keep := fs.Bool("keep-on-failure", false, "keep a failed topology up")
 	failFast := fs.Bool("failfast", false, "stop at the first failure")
 	artifacts := fs.String("artifacts", os.Getenv(nettest.ArtifactsEnv), "folder for captures")
+	maxSize := maxSizeFlag(fs)
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -62,7 +63,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	var all []*scenario.Scenario
 	var bad scenario.Errors
 	for _, f := range files {
-		s, err := scenario.ParseFile(f, set)
+		s, err := scenario.ParseFileMax(f, set, *maxSize)
 		var es scenario.Errors
 		switch {
 		case errors.As(err, &es):
@@ -70,6 +71,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		case err != nil:
 			return &exitError{2, err.Error()}
 		default:
+			if es := kernelProblems(s); es != nil {
+				bad = append(bad, es...)
+				continue
+			}
 			all = append(all, s)
 		}
 	}
@@ -128,7 +133,7 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 	ctx, hurry := sig.ctx, sig.hurry
 	start := time.Now()
 	var runs []*scenario.Run
-	failed := false
+	failed, invalid := false, false // invalid: the file was the cause (exit 2)
 	for _, s := range all {
 		if ctx.Err() != nil {
 			break
@@ -154,6 +159,7 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 		rep.end(s, r, tails, keptMsg)
 		runs = append(runs, r)
 		failed = failed || r.Failed()
+		invalid = invalid || r.InvalidInput()
 	}
 	notRun := all[len(runs):]
 	stopped := sig.stopped()
@@ -169,6 +175,9 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 			msg = notRunLine(stopped, notRun)
 		}
 		return &exitError{stopped.code(), msg}
+	}
+	if invalid {
+		return &exitError{2, ""}
 	}
 	if failed {
 		return &exitError{1, ""}

@@ -27,6 +27,7 @@ func parseOne(cmd string, args []string) (*scenario.Scenario, []string, error) {
 	set := setFlag{}
 	fs.Var(set, "set", "NAME=VALUE")
 	format := fs.String("format", "mermaid", "mermaid or dot")
+	maxSize := maxSizeFlag(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return nil, nil, err
@@ -34,7 +35,7 @@ func parseOne(cmd string, args []string) (*scenario.Scenario, []string, error) {
 	if len(pos) != 1 {
 		return nil, nil, usageError("usage: %s takes one FILE", cmd)
 	}
-	s, err := scenario.ParseFile(pos[0], set)
+	s, err := scenario.ParseFileMax(pos[0], set, *maxSize)
 	if err != nil {
 		return nil, nil, &exitError{2, err.Error()}
 	}
@@ -45,6 +46,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	set := setFlag{}
 	fs.Var(set, "set", "NAME=VALUE")
+	maxSize := maxSizeFlag(fs)
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -54,9 +56,14 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	bad := false
 	for _, f := range files {
-		s, err := scenario.ParseFile(f, set)
+		s, err := scenario.ParseFileMax(f, set, *maxSize)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
+			bad = true
+			continue
+		}
+		if es := kernelProblems(s); es != nil {
+			fmt.Fprintln(stderr, es)
 			bad = true
 			continue
 		}
@@ -91,6 +98,9 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	}
 	if nettest.Rootless() {
 		return &exitError{2, fmt.Sprintf("up: %v: a lab's namespaces are named under %s, which needs root in the host's user namespace, and this process runs rootless (run needs no named namespaces)", nettest.ErrPrivilege, nettest.NetnsDir)}
+	}
+	if es := kernelProblems(s); es != nil {
+		return &exitError{2, es.Error()}
 	}
 	if names, _ := lab.UpNames(); slices.Contains(names, s.Name) {
 		return usageError("topology %s is up already: nettest-run down %s first, or give this one another name", s.Name, s.Name)
@@ -127,6 +137,9 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	}
 	t0 := time.Now()
 	if err := r.Setup(ctx); err != nil {
+		if r.InvalidInput() {
+			err = &exitError{2, err.Error()}
+		}
 		return fail(err)
 	}
 	if links := userspaceLinks(r.Network); len(links) > 0 {

@@ -14,6 +14,7 @@ import (
 // processes expands processes into instances and checks them.
 func (s *Scenario) processes(l *errList, t *Topology) {
 	names := map[string]Pos{}
+	s.procRef = map[string]bool{}
 	for i := range t.Processes {
 		p := &t.Processes[i]
 		if prev, dup := names[p.Name.V]; dup {
@@ -82,6 +83,9 @@ func (s *Scenario) processes(l *errList, t *Topology) {
 				inst.Name = p.Name.V + "@" + n.V
 			}
 			s.Processes = append(s.Processes, inst)
+			for _, ref := range []string{inst.Base, inst.Name, inst.Base + "@" + inst.Node} {
+				s.procRef[ref] = true
+			}
 		}
 	}
 }
@@ -123,13 +127,13 @@ func (s *Scenario) checkNode(l *errList, t Text, targets bool) bool {
 	if targets {
 		name, _, _ = strings.Cut(ref, ":")
 	}
-	if slices.Contains(s.nodeNames(), name) {
+	if s.isNode[name] {
 		return true
 	}
 	if ref == "" {
 		return false // reported as missing
 	}
-	l.add(t.Pos, "unknown node %q (nodes: %s)", name, strings.Join(s.nodeNames(), ", "))
+	l.add(t.Pos, "unknown node %q (nodes: %s)", name, listNames(s.nodes))
 	return false
 }
 
@@ -182,8 +186,8 @@ func (s *Scenario) steps(l *errList) {
 			if ref == nil {
 				ref, verb = st.Stop, "stop "
 			}
-			if len(s.Instances(ref.V)) == 0 {
-				l.add(ref.Pos, "unknown process %q (processes: %s)", ref.V, strings.Join(s.instanceNames(), ", "))
+			if !s.procRef[ref.V] {
+				l.add(ref.Pos, "unknown process %q (processes: %s)", ref.V, listNames(s.instanceNames()))
 			}
 			name, plan.Action = verb+ref.V, true
 		case st.Eventually != nil:
@@ -323,11 +327,11 @@ func cmpOr(s, def string) string {
 // node:iface of one of its ends (of a link, or of a LAN attachment). It
 // returns the link's name (the LAN's, for an attachment).
 func (s *Scenario) checkLink(l *errList, t Text) string {
-	if slices.Contains(s.idx.linkNames, t.V) {
+	if s.idx.isLink[t.V] {
 		return t.V
 	}
 	node, iface, ok := strings.Cut(t.V, ":")
-	if ok && iface != "" && slices.Contains(s.nodeNames(), node) {
+	if ok && iface != "" && s.isNode[node] {
 		if !s.nodeIface(l, t.Pos, node, iface) {
 			return ""
 		}
@@ -337,7 +341,7 @@ func (s *Scenario) checkLink(l *errList, t Text) string {
 		}
 		return seg
 	}
-	l.add(t.Pos, "unknown link %q (links: %s; or name an end as node:iface)", t.V, strings.Join(s.idx.linkNames, ", "))
+	l.add(t.Pos, "unknown link %q (links: %s; or name an end as node:iface)", t.V, listNames(s.idx.linkNames))
 	return ""
 }
 

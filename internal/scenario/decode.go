@@ -54,11 +54,20 @@ type unmarshaler interface {
 var unmarshalerType = reflect.TypeFor[unmarshaler]()
 
 // Limits against hostile input: YAML aliases can expand a small file into
-// an exponentially large tree, or refer to their own ancestors.
+// an exponentially large tree, or refer to their own ancestors. A file may
+// have maxNodes values (aliases expanded), or one per bytesPerNode bytes
+// of the size limit (--max-size) if that is more: the work and memory of
+// the checks grow with the values, so the size limit bounds them too.
 const (
-	maxNodes = 200_000
-	maxDepth = 64
+	maxNodes     = 200_000
+	bytesPerNode = 40
+	maxDepth     = 64
 )
+
+// nodeBudget is how many values a file may have under a size limit.
+func nodeBudget(maxSize int64) int {
+	return int(max(maxNodes, maxSize/bytesPerNode))
+}
 
 type decoder struct {
 	errList
@@ -66,11 +75,18 @@ type decoder struct {
 	used      map[string]bool   // parameters referred to
 	inProcess bool              // ${NODE} and friends are allowed
 	nodes     int
-	depth     int
-	aborted   bool
+	budget    int // how many values may be decoded, aliases expanded
+	// where each key of a map[string]T and its value are, by path
+	// ("topology.nodes[0].sysctls.net.ipv4.ip_forward")
+	mapKeys map[string]keyAt
+	depth   int
+	aborted bool
 }
 
 func pos(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
+
+// keyAt is where a key and its value are.
+type keyAt struct{ key, val Pos }
 
 // resolve follows aliases and counts nodes; nil when the input is too large.
 func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
@@ -78,10 +94,10 @@ func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	d.nodes++
-	if d.nodes > maxNodes || d.depth > maxDepth {
+	if d.nodes > d.budget || d.depth > maxDepth {
 		if !d.aborted {
 			d.aborted = true
-			d.add(pos(n), "the document is too large or too deeply nested (aliases expand to more than %d values, or nest deeper than %d)", maxNodes, maxDepth)
+			d.add(pos(n), "the document is too large or too deeply nested: more than %s values, aliases expanded (--max-size allows one per %d bytes), or deeper than %d", thousands(d.budget), bytesPerNode, maxDepth)
 		}
 		return nil
 	}
@@ -159,6 +175,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		m := reflect.MakeMap(v.Type())
 		for _, kv := range d.pairs(n, path) {
 			val := reflect.New(v.Type().Elem()).Elem()
+			if d.mapKeys == nil {
+				d.mapKeys = map[string]keyAt{}
+			}
+			d.mapKeys[join(path, kv.key)] = keyAt{pos(kv.keyNode), pos(kv.val)}
 			d.decode(kv.val, val, join(path, kv.key))
 			m.SetMapIndex(reflect.ValueOf(kv.key), val)
 		}

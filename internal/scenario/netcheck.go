@@ -51,8 +51,8 @@ func (s *Scenario) nameIfaces(t nettest.Topology) {
 		}
 	}
 	type end struct {
-		ep  nettest.Endpoint
-		seg string
+		iface string // as given, or ""
+		seg   string
 	}
 	ends := map[string][]end{}
 	for _, n := range t.Nodes {
@@ -60,14 +60,14 @@ func (s *Scenario) nameIfaces(t nettest.Topology) {
 	}
 	for i, lk := range t.Links {
 		for _, ep := range []nettest.Endpoint{lk.A, lk.B} {
-			ends[ep.Node] = append(ends[ep.Node], end{ep, s.idx.linkNames[i]})
+			ends[ep.Node] = append(ends[ep.Node], end{ep.Iface, s.idx.linkNames[i]})
 		}
 	}
 	for _, lan := range t.LANs {
 		add(lan.Name, "br0", lan.Name)
 		for k, m := range lan.Members {
-			ends[m.Node] = append(ends[m.Node], end{m, lan.Name})
-			if !slices.ContainsFunc(t.Nodes, func(n nettest.NodeConfig) bool { return n.Name == m.Node }) {
+			ends[m.Node] = append(ends[m.Node], end{m.Iface, lan.Name})
+			if !s.isNode[m.Node] {
 				continue
 			}
 			port := m.Node
@@ -79,11 +79,11 @@ func (s *Scenario) nameIfaces(t nettest.Topology) {
 	}
 	for _, n := range t.Nodes {
 		for _, e := range ends[n.Name] {
-			add(n.Name, e.ep.Iface, e.seg)
+			add(n.Name, e.iface, e.seg)
 		}
 		k := 0
 		for _, e := range ends[n.Name] {
-			if e.ep.Iface != "" {
+			if e.iface != "" {
 				continue
 			}
 			for {
@@ -108,9 +108,8 @@ func (s *Scenario) iface(l *errList, t Text, lans bool) (node, iface string, ok 
 		return "", "", false
 	}
 	ni := s.ifaces[node]
-	isNode := slices.Contains(s.nodeNames(), node)
-	if ni == nil || !isNode && !lans {
-		l.add(t.Pos, "unknown node %q (nodes: %s)", node, strings.Join(s.nodeNames(), ", "))
+	if ni == nil || !s.isNode[node] && !lans {
+		l.add(t.Pos, "unknown node %q (nodes: %s)", node, listNames(s.nodes))
 		return "", "", false
 	}
 	return node, iface, s.nodeIface(l, t.Pos, node, iface)
@@ -123,7 +122,7 @@ func (s *Scenario) nodeIface(l *errList, p Pos, node, iface string) bool {
 		return false // an unknown node, reported already
 	}
 	if _, ok := ni.seg[iface]; !ok {
-		l.add(p, "node %s has no interface %q (it has %s)", node, iface, strings.Join(ni.names, ", "))
+		l.add(p, "node %s has no interface %q (it has %s)", node, iface, listNames(ni.names))
 		return false
 	}
 	return true

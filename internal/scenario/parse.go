@@ -3,6 +3,7 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -34,11 +35,16 @@ type Scenario struct {
 	Steps []*StepPlan
 
 	idx     *posIndex
+	nodes   []string                     // node names, each once, in file order
+	isNode  map[string]bool              // the same, as a set
+	procRef map[string]bool              // what a start or stop step may name
 	ifaces  map[string]*nodeIfaces       // by node (and LAN switch)
 	linkVia map[string]nettest.Mechanism // each link's impair-via
 	setup   []*nodeOp                    // the topology's firewall and NAT
 	parts   []string                     // partitions in place, while checking steps
 	caps    map[string]*capState         // captures, while checking steps
+	mapKeys map[string]keyAt             // where the keys of mappings with any keys are
+	sysctls []sysctlAt                   // each node's sysctls, where they are written
 }
 
 // Instance is one process running in one node.
@@ -70,13 +76,53 @@ func (s *Scenario) FullName(st *StepPlan) string {
 	return fmt.Sprintf("%s/%02d %s", s.Name, st.Num, st.Name)
 }
 
-// ParseFile reads and parses a scenario file; set overrides parameters.
+// DefaultMaxSize is the largest scenario file ParseFile reads: parsing
+// takes memory some tens of times the file's size, and a scenario is
+// rarely more than some kilobytes. ParseFileMax reads larger ones.
+const DefaultMaxSize = 8 << 20
+
+// ParseFile reads and parses a scenario file of at most DefaultMaxSize
+// bytes; set overrides parameters.
 func ParseFile(path string, set map[string]string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	return ParseFileMax(path, set, DefaultMaxSize)
+}
+
+// ParseFileMax is ParseFile for files of at most maxSize bytes (0 or less:
+// DefaultMaxSize). A larger file is refused before it is read, with an
+// error that names its size and the --max-size flag that raises the limit.
+func ParseFileMax(path string, set map[string]string, maxSize int64) (*Scenario, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	data, err := readMax(path, maxSize)
 	if err != nil {
 		return nil, Errors{{File: path, Msg: err.Error()}}
 	}
-	return Parse(path, data, set)
+	return parse(path, data, set, maxSize)
+}
+
+// readMax reads a file of at most max bytes. A regular file's size is
+// known before reading; a pipe is read up to one byte more than max.
+func readMax(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tooBig := func(size string, need int64) error {
+		return fmt.Errorf("%s, more than the %s a scenario file may be: raise the limit with --max-size (--max-size %dMiB)", size, FormatSize(max), roundUpMiB(need)/miB)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > max {
+		return nil, tooBig(fmt.Sprintf("the file is %s (%s bytes)", FormatSize(fi.Size()), thousands(int(fi.Size()))), fi.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, tooBig("the input goes on", 2*max)
+	}
+	return data, nil
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -85,18 +131,14 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // at once, as Errors: one "file:line:col: message" each. It needs no
 // privilege and creates nothing.
 func Parse(file string, data []byte, set map[string]string) (*Scenario, error) {
+	return parse(file, data, set, DefaultMaxSize)
+}
+
+// parse is Parse with the size limit the file was read under.
+func parse(file string, data []byte, set map[string]string, maxSize int64) (*Scenario, error) {
 	l := &errList{file: file}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			line = strings.TrimSpace(line)
-			if m := yamlLine.FindStringSubmatch(line); m != nil {
-				n, _ := strconv.Atoi(m[1])
-				l.add(Pos{n, 1}, "%s", m[2])
-			} else if line != "" {
-				l.add(Pos{1, 1}, "%s", strings.TrimPrefix(line, "yaml: "))
-			}
-		}
+	root, ok := readYAML(l, data)
+	if !ok {
 		return nil, l.err()
 	}
 	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
@@ -105,6 +147,7 @@ func Parse(file string, data []byte, set map[string]string) (*Scenario, error) {
 	}
 	doc := root.Content[0]
 	d := &decoder{errList: errList{file: file}, params: map[string]string{}, used: map[string]bool{}}
+	d.budget = nodeBudget(maxSize)
 
 	// Parameters first: the rest of the file refers to them.
 	var params Params
@@ -115,7 +158,9 @@ func Parse(file string, data []byte, set map[string]string) (*Scenario, error) {
 			}
 		}
 	}
-	d.errs = nil // reported again by the full decode below
+	if !d.aborted {
+		d.errs = nil // reported again by the full decode below
+	}
 	for _, p := range params {
 		d.params[p.Name.V] = p.Default
 	}
@@ -136,7 +181,7 @@ func Parse(file string, data []byte, set map[string]string) (*Scenario, error) {
 	if d.aborted {
 		return nil, l.err()
 	}
-	s := &Scenario{File: file, Spec: &f, idx: newPosIndex(), linkVia: map[string]nettest.Mechanism{}, caps: map[string]*capState{}}
+	s := &Scenario{File: file, Spec: &f, idx: newPosIndex(), linkVia: map[string]nettest.Mechanism{}, caps: map[string]*capState{}, mapKeys: d.mapKeys}
 	s.check(l)
 	if err := l.err(); err != nil {
 		return nil, err
@@ -153,6 +198,7 @@ func (s *Scenario) check(l *errList) {
 	}
 	s.idx.top = f.At.Of("name")
 	topo := s.topology(l)
+	s.checkSysctls(l, hostSysctl)
 	s.netTopology(l)
 	s.processes(l, topo)
 	s.steps(l)
@@ -225,7 +271,9 @@ func nameFromFile(path string) string {
 // topology converts the topology section.
 func (s *Scenario) topology(l *errList) *Topology {
 	t := &s.Spec.Topology
-	topo := nettest.Topology{Name: s.Name, Auto: nettest.Auto{IPv4: true, IPv6: true}}
+	topo := nettest.Topology{Name: s.Name, Auto: nettest.Auto{IPv4: true, IPv6: true}, Links: make([]nettest.LinkConfig, 0, len(t.Links))}
+	s.idx.linkIdx = make([]Pos, 0, len(t.Links))
+	s.idx.linkNames = make([]string, 0, len(t.Links))
 	if a := t.Auto; a != nil {
 		for _, x := range []struct {
 			p   *bool
@@ -237,7 +285,12 @@ func (s *Scenario) topology(l *errList) *Topology {
 		}
 	}
 	nodeIdx := map[string]int{}
+	s.isNode = map[string]bool{}
 	for i, n := range t.Nodes {
+		if !s.isNode[n.Name.V] {
+			s.isNode[n.Name.V] = true
+			s.nodes = append(s.nodes, n.Name.V)
+		}
 		kind := nettest.Host
 		switch n.Kind.V {
 		case "", "host":
@@ -255,7 +308,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 			s.idx.nodeSysctls[n.Name.V] = n.At.Of("sysctls")
 		}
 	}
-	linkNames := map[string]bool{}
+	linkNames := newLinkNamer()
 	for _, lk := range t.Links {
 		lc := nettest.LinkConfig{Name: lk.Name.V, MTU: lk.MTU}
 		if len(lk.Endpoints) != 2 {
@@ -271,12 +324,9 @@ func (s *Scenario) topology(l *errList) *Topology {
 		// The engine's name for the link, to find it in its errors.
 		name := lc.Name
 		if name == "" {
-			name = lc.A.Node + "-" + lc.B.Node
-			for k := 2; linkNames[name]; k++ {
-				name = lc.A.Node + "-" + lc.B.Node + "-" + strconv.Itoa(k)
-			}
+			name = linkNames.generate(lc.A.Node + "-" + lc.B.Node)
 		}
-		linkNames[name] = true
+		linkNames.taken[name] = true
 		sp := &segPos{pos: lk.At.Pos, mtu: lk.At.Of("mtu"), ends: ends, via: lk.At.Of("impair-via")}
 		if lk.Impair != nil {
 			lc.Impair, sp.impair = impairments(l, lk.Impair.Directions, lk.Impair.At, "impair")
@@ -289,6 +339,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 		s.idx.linkAll[name] = append(s.idx.linkAll[name], lk.At.Pos)
 		s.idx.links[name] = sp
 		s.idx.linkNames = append(s.idx.linkNames, name)
+		s.idx.isLink[name] = true
 		topo.Links = append(topo.Links, lc)
 	}
 	for _, lan := range t.LANs {
@@ -309,7 +360,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 	for _, nr := range t.Routes {
 		i, ok := nodeIdx[nr.Node.V]
 		if !ok {
-			l.add(nr.Node.Pos, "routes: unknown node %q (nodes: %s)", nr.Node.V, strings.Join(s.nodeNames(), ", "))
+			l.add(nr.Node.Pos, "routes: unknown node %q (nodes: %s)", nr.Node.V, listNames(s.nodes))
 			continue
 		}
 		for _, rt := range nr.Routes {
@@ -327,14 +378,44 @@ func (s *Scenario) topology(l *errList) *Topology {
 	return t
 }
 
-func (s *Scenario) nodeNames() []string {
-	var names []string
-	for _, n := range s.Spec.Topology.Nodes {
-		if !slices.Contains(names, n.Name.V) {
-			names = append(names, n.Name.V)
-		}
+// maxListed is how many names a message lists before it says how many
+// more there are.
+const maxListed = 10
+
+// listNames joins names for a message ("a, b, c"), the first few of a
+// long list only: "a, b, ... (20000 in all)".
+func listNames(names []string) string {
+	if len(names) <= maxListed {
+		return strings.Join(names, ", ")
 	}
-	return names
+	return strings.Join(names[:maxListed], ", ") + ", ... (" + strconv.Itoa(len(names)) + " in all)"
+}
+
+// linkNamer names the links the user left unnamed as the engine does:
+// "a-b", then "a-b-2", "a-b-3" ..., the lowest number free, in constant
+// time per link however many links join the same two nodes.
+type linkNamer struct {
+	taken map[string]bool
+	next  map[string]int // base name -> the lowest number that may be free
+}
+
+func newLinkNamer() *linkNamer {
+	return &linkNamer{taken: map[string]bool{}, next: map[string]int{}}
+}
+
+// generate returns the first free name of base, base-2, base-3 ...; it
+// does not mark it taken. Names are only ever added to taken, so the
+// numbers below next[base] stay taken and need no second look.
+func (n *linkNamer) generate(base string) string {
+	if !n.taken[base] {
+		return base
+	}
+	k := max(n.next[base], 2)
+	for n.taken[base+"-"+strconv.Itoa(k)] {
+		k++
+	}
+	n.next[base] = k
+	return base + "-" + strconv.Itoa(k)
 }
 
 // endText is an endpoint with the text it was read from.

@@ -19,6 +19,7 @@ type posIndex struct {
 	links       map[string]*segPos        // the engine's link name -> positions
 	linkIdx     []Pos
 	linkNames   []string
+	isLink      map[string]bool
 	lans        map[string]*segPos
 	lanIdx      []Pos
 	// every position of each name, for duplicates
@@ -37,7 +38,7 @@ type segPos struct {
 func newPosIndex() *posIndex {
 	return &posIndex{
 		nodes: map[string]Pos{}, nodeSysctls: map[string]Pos{}, routes: map[string]map[string]Pos{},
-		links: map[string]*segPos{}, lans: map[string]*segPos{},
+		links: map[string]*segPos{}, lans: map[string]*segPos{}, isLink: map[string]bool{},
 		nodeAll: map[string][]Pos{}, linkAll: map[string][]Pos{}, lanAll: map[string][]Pos{},
 	}
 }

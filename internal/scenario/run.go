@@ -94,6 +94,7 @@ type Run struct {
 	Results []*StepResult
 	start   time.Time
 	stopped error // why the context ended the run early; nil: it did not
+	invalid bool  // Setup failed because of the file
 
 	parts    []partition // partitions in place
 	captures map[string]*runCapture
@@ -144,6 +145,11 @@ func (r *Run) interruptedMsg(failure string, elapsed time.Duration) string {
 	}
 	return msg
 }
+
+// InvalidInput reports whether Setup failed because of the file: Build
+// refused a sysctl or lacked a feature a link needs that CheckKernel did
+// not see (its error is then at the key's file:line:col).
+func (r *Run) InvalidInput() bool { return r.invalid }
 
 // Elapsed returns the time since Setup began.
 func (r *Run) Elapsed() time.Duration { return time.Since(r.start) }
@@ -213,6 +219,10 @@ func (r *Run) setup(ctx context.Context) (err error) {
 		ctx = nettest.WithProgress(ctx, func(p nettest.Progress) { o.BuildProgress(r.S, p) })
 	}
 	if r.Network, err = nettest.Build(ctx, r.S.Topology); err != nil {
+		if ie := r.S.inputError(err); ie != nil {
+			r.invalid = true
+			return ie
+		}
 		return err
 	}
 	if err := r.applySetup(); err != nil {

@@ -1,0 +1,183 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"github.com/nettestlab/nettest/nettest"
+)
+
+// CheckKernel checks, before anything is built, what only this kernel can
+// answer: that each node's sysctls exist in a network namespace and take
+// their values (written in a throwaway namespace, nettest.TrySysctls), and
+// that it has the features the links, LANs, firewalls and NAT need
+// (nettest.DetectFeatures). Problems are Errors at their keys; an error of
+// another type says the probing itself failed. It needs the privilege
+// Build needs.
+func (s *Scenario) CheckKernel() error {
+	l := &errList{file: s.File}
+	if len(s.sysctls) > 0 {
+		kv := make([][2]string, len(s.sysctls))
+		for i, sc := range s.sysctls {
+			kv[i] = [2]string{sc.key, sc.value}
+		}
+		errs, err := nettest.TrySysctls(kv)
+		if err != nil {
+			return fmt.Errorf("%s: checking the sysctls: %w", s.File, err)
+		}
+		for i, err := range errs {
+			if err != nil {
+				s.sysctlError(l, s.sysctls[i], err)
+			}
+		}
+	}
+	fs, err := nettest.DetectFeatures()
+	if err != nil {
+		return fmt.Errorf("%s: probing the kernel's features: %w", s.File, err)
+	}
+	s.checkFeatures(l, func(f nettest.Feature) (bool, string) {
+		st := fs.Status(f)
+		return st.Supported, st.Reason
+	})
+	return l.err()
+}
+
+// sysctlError reports what the kernel said of a sysctl: at the key when
+// it has no such key, else at the value.
+func (s *Scenario) sysctlError(l *errList, sc sysctlAt, err error) {
+	var errno syscall.Errno
+	var pe *fs.PathError
+	opening := errors.As(err, &pe) && pe.Op == "open"
+	switch {
+	case opening && errors.Is(err, fs.ErrNotExist):
+		l.add(sc.at.key, "node %s: sysctl %s: no such key in a node's network namespace", sc.node, sc.key)
+	case opening && errors.As(err, &errno):
+		l.add(sc.at.key, "node %s: sysctl %s: not writable in a node's network namespace (%v)", sc.node, sc.key, errno)
+	case errors.As(err, &errno):
+		l.add(sc.at.val, "node %s: sysctl %s: the kernel refused value %q (%v)", sc.node, sc.key, sc.value, errno)
+	default:
+		l.add(sc.at.val, "node %s: sysctl %s: %v", sc.node, sc.key, err)
+	}
+}
+
+// featureCheck says whether the kernel has a feature, and if not why.
+type featureCheck func(nettest.Feature) (bool, string)
+
+// checkFeatures reports what the topology and steps need that the kernel
+// lacks: veth for links, bridges for LANs, nf_tables for firewalls and
+// NAT, and each link's impairment mechanism (netem; tbf and nf_tables;
+// TUN for userspace), as the engine would choose it.
+func (s *Scenario) checkFeatures(l *errList, has featureCheck) {
+	t := &s.Spec.Topology
+	need := func(p Pos, f nettest.Feature, what string) bool {
+		if ok, why := has(f); !ok {
+			l.add(p, "%s needs %s, which this kernel lacks: %s", what, f, why)
+			return false
+		}
+		return true
+	}
+	if len(t.Links) > 0 {
+		need(t.At.Of("links"), nettest.FeatureVeth, "a link")
+	}
+	if len(t.LANs) > 0 {
+		need(t.At.Of("lans"), nettest.FeatureBridge, "a LAN")
+	}
+	if len(t.Firewall.PerNode) > 0 {
+		need(t.At.Of("firewall"), nettest.FeatureNFTables, "a firewall")
+	}
+	if len(t.NAT.PerNode) > 0 {
+		need(t.At.Of("nat"), nettest.FeatureNFTables, "NAT")
+	}
+	// Each link's impairments: the topology's, then its impair steps'.
+	imps := map[string][]nettest.Impairments{}
+	for i, name := range s.idx.linkNames {
+		imps[name] = append(imps[name], s.Topology.Links[i].Impair)
+	}
+	nftReported := false
+	for _, st := range s.Steps {
+		if st.Spec.Impair != nil {
+			if name := s.checkLink(&errList{}, st.Spec.Impair.Link); name != "" {
+				imps[name] = append(imps[name], st.impair)
+			}
+		}
+		if st.op != nil && !nftReported {
+			nftReported = !need(st.Spec.At.Pos, nettest.FeatureNFTables, "step "+st.Name)
+		}
+	}
+	for _, name := range s.idx.linkNames {
+		sp := s.idx.links[name]
+		impaired, kernelCan := false, true
+		for _, imp := range imps[name] {
+			for _, d := range []nettest.Impairment{imp.AB, imp.BA} {
+				impaired = impaired || !d.IsZero()
+				kernelCan = kernelCan && d.Delay == 0 && d.Jitter == 0 && d.LossCorrelation == 0 && d.Duplicate == 0 && d.Reorder == 0 && d.Corrupt == 0
+			}
+		}
+		what := "link " + name + ": impair-via " + string(s.linkVia[name])
+		switch s.linkVia[name] {
+		case nettest.MechanismNetem:
+			need(sp.via, nettest.FeatureNetem, what)
+		case nettest.MechanismKernel:
+			if need(sp.via, nettest.FeatureTBF, what) {
+				need(sp.via, nettest.FeatureNFTables, what)
+			}
+		case nettest.MechanismUserspace:
+			need(sp.via, nettest.FeatureTUN, what)
+		case "":
+			if !impaired {
+				continue
+			}
+			netem, why := has(nettest.FeatureNetem)
+			tbf, _ := has(nettest.FeatureTBF)
+			nft, _ := has(nettest.FeatureNFTables)
+			tun, whyTUN := has(nettest.FeatureTUN)
+			if !netem && !(kernelCan && tbf && nft) && !tun {
+				l.add(sp.pos, "link %s: its impairments need netem, which this kernel lacks (%s), or userspace, which needs tun (%s)", name, why, whyTUN)
+			}
+		}
+	}
+}
+
+// buildProblem matches the engine's error for a sysctl it could not write
+// (nettest/netns.go writeSysctl, wrapped by the node's name).
+var buildProblem = regexp.MustCompile(`node ([^ :]+): sysctl (/proc/sys/[^ :]+)(?: = "[^"]*")?: `)
+
+// inputError places an error of Build that the file is the cause of at
+// the key that caused it: a sysctl the kernel would not take, a feature a
+// link needs. It returns nil for other errors (the machine's).
+func (s *Scenario) inputError(err error) error {
+	l := &errList{file: s.File}
+	if m := buildProblem.FindStringSubmatch(err.Error()); m != nil {
+		for _, sc := range s.sysctls {
+			if sc.node == m[1] && (sc.path == m[2] || nettestDefault(sc.path) == m[2]) {
+				s.sysctlError(l, sc, err)
+				return l.err()
+			}
+		}
+	}
+	if errors.Is(err, nettest.ErrUnsupported) {
+		msg := err.Error()
+		for _, name := range s.idx.linkNames {
+			if strings.Contains(msg, "link "+name+":") {
+				sp := s.idx.links[name]
+				l.add(cmpPos(sp.via, sp.pos), "%s", strings.TrimPrefix(msg, "nettest: "))
+				return l.err()
+			}
+		}
+		l.add(s.idx.top, "%s", strings.TrimPrefix(msg, "nettest: "))
+		return l.err()
+	}
+	return nil
+}
+
+// nettestDefault is ifaceSysctl's default file, or the path itself.
+func nettestDefault(path string) string {
+	if _, dflt, ok := ifaceSysctl(path); ok {
+		return dflt
+	}
+	return path
+}
