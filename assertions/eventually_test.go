@@ -73,7 +73,7 @@ func TestEventuallyFails(t *testing.T) {
 		{"NoPing", func(f *fakeT) bool { return assertions.NoPing(f, n, "h1", "h3", short, assertions.IPv4()) },
 			`^ping h1 -> h3 \(198\.18\.0\.10\): still 1/1 replies, rtt min/avg/max \S+ ms after 300ms, want none$`},
 		{"RouteVia", func(f *fakeT) bool { return assertions.RouteVia(f, n, "h1", "198.18.0.4/30", "h3", short) },
-			exactly("route to 198.18.0.4/30 on h1: still via 198.18.0.2 after 300ms, want via h3 (198.18.0.10) (h1's route: 198.18.0.4/30 via 198.18.0.2 dev eth0)")},
+			exactly("route to 198.18.0.4/30 on h1: still via 198.18.0.2 after 300ms, want via h3 (198.18.0.10) (h1's route: 198.18.0.4/30 via 198.18.0.2 dev eth0 metric 1024)")},
 		{"RouteDev", func(f *fakeT) bool { return assertions.RouteDev(f, n, "r1", "h2", "eth1", short, assertions.IPv6()) },
 			exactly("route to h2 (fdf6:fd81:8f7e:1::2) on r1: still no route after 300ms, want dev eth1")},
 		{"RouteSrc", func(f *fakeT) bool { return assertions.RouteSrc(f, n, "h1", "h3", "r1", short, assertions.IPv6()) },
@@ -81,7 +81,7 @@ func TestEventuallyFails(t *testing.T) {
 				"want src r1 (fdf6:fd81:8f7e::2 or fdf6:fd81:8f7e:1::1 or fdf6:fd81:8f7e:2::1) " +
 				"(h1's route: fdf6:fd81:8f7e:2::2 via fdf6:fd81:8f7e::2 dev eth0 src fdf6:fd81:8f7e::1)")},
 		{"NoRoute", func(f *fakeT) bool { return assertions.NoRoute(f, n, "h1", "h3", short, assertions.IPv4()) },
-			exactly("route to h3 (198.18.0.10) on h1: still a route after 300ms, want no route (h1's route: 198.18.0.8/30 via 198.18.0.2 dev eth0)")},
+			exactly("route to h3 (198.18.0.10) on h1: still a route after 300ms, want no route (h1's route: 198.18.0.8/30 via 198.18.0.2 dev eth0 metric 1024)")},
 		{"CanDial", func(f *fakeT) bool { return assertions.CanDial(f, n, "h1", "tcp4", "h2", 80, short, quick) },
 			`^dial tcp4 h1 -> h2 \(198\.18\.0\.6:80\): still (unreachable \(network is unreachable\)|timed out after 200ms) after 300ms, want connected; ` +
 				`h1's kernel routes it: 198\.18\.0\.6 via 198\.18\.0\.2 dev eth0 src 198\.18\.0\.1$`},

@@ -10,6 +10,13 @@ type edge struct {
 	gw  netip.Addr
 }
 
+// AutoRouteMetric is the metric of every automatic route (Auto.Routes), in
+// both families: the kernel's default for IPv6 routes. A route you give for
+// the same destination without a metric replaces the automatic one; with a
+// metric above AutoRouteMetric it is a backup beside it, below it the
+// preferred route with the automatic one as backup.
+const AutoRouteMetric = 1024
+
 // autoRoutes installs, on every node, a route to every subnet it is not on,
 // along a shortest path that crosses only routers. Ties go to the neighbour
 // that comes first in topology order, so the result is deterministic.
@@ -17,8 +24,17 @@ func (p *plan) autoRoutes() {
 	for i, np := range p.nodes {
 		np.pos = i
 	}
+	for np, routes := range p.shortestPaths(nil) {
+		np.routes = append(np.routes, routes...)
+	}
+}
+
+// shortestPaths computes every node's automatic routes over the interfaces
+// usable says can carry traffic (nil: all of them), IPv4 first.
+func (p *plan) shortestPaths(usable func(*ifacePlan) bool) map[*nodePlan][]*routePlan {
+	out := make(map[*nodePlan][]*routePlan, len(p.nodes))
 	for _, f := range families {
-		adj := p.adjacency(f)
+		adj := p.adjacency(f, usable)
 		subs := make([][]netip.Prefix, len(p.segs))
 		for i, seg := range p.segs {
 			subs[i] = seg.subnetsOf(f)
@@ -27,19 +43,24 @@ func (p *plan) autoRoutes() {
 			if s.isSwitch {
 				continue
 			}
-			p.routesFrom(s, f, adj, subs)
+			out[s] = append(out[s], p.routesFrom(s, f, adj, subs)...)
 		}
 	}
+	return out
 }
 
 // adjacency returns, for family f, the neighbours of every node: two nodes are
-// neighbours when they have addresses in a common subnet on a common segment.
-func (p *plan) adjacency(f Family) map[*nodePlan][]edge {
+// neighbours when they have addresses in a common subnet on a common segment,
+// through interfaces usable says can carry traffic (nil: all).
+func (p *plan) adjacency(f Family, usable func(*ifacePlan) bool) map[*nodePlan][]edge {
 	adj := map[*nodePlan][]edge{}
 	for _, seg := range p.segs {
 		for _, x := range seg.ends {
+			if usable != nil && !usable(x) {
+				continue
+			}
 			for _, y := range seg.ends {
-				if x.node == y.node {
+				if x.node == y.node || usable != nil && !usable(y) {
 					continue
 				}
 				if gw, ok := commonSubnetAddr(x, y, f); ok {
@@ -72,7 +93,10 @@ type visit struct {
 	first edge // the first hop from the source on the path
 }
 
-func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs [][]netip.Prefix) {
+// routesFrom returns s's automatic routes of family f: a breadth-first
+// search over adj, then a route to every subnet s is not on and that no
+// route of the user's without a metric already covers.
+func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs [][]netip.Prefix) []*routePlan {
 	seen := make([]visit, len(p.nodes))
 	seen[s.pos] = visit{order: 1}
 	reached := 1
@@ -98,8 +122,11 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs 
 	}
 	have := make(map[netip.Prefix]bool, len(s.routes)+len(p.segs))
 	for _, r := range s.routes {
-		have[r.dst] = true
+		if !r.auto && (r.metric == 0 || r.metric == AutoRouteMetric) { // another metric: a backup, or preferred; both stay
+			have[r.dst] = true
+		}
 	}
+	var out []*routePlan
 	for _, ip := range s.ifaces {
 		for _, a := range ip.addrs {
 			have[a.Masked()] = true
@@ -108,8 +135,9 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs 
 	add := func(dst netip.Prefix, via visit) {
 		have[dst] = true
 		r := Route{Dst: dst, Via: via.first.gw, Dev: via.first.out.name}
-		s.routes = append(s.routes, &routePlan{
-			r: r, family: f, dst: dst, auto: true,
+		r.Metric = AutoRouteMetric
+		out = append(out, &routePlan{
+			r: r, family: f, dst: dst, auto: true, metric: AutoRouteMetric,
 			hops: []hopPlan{{via: via.first.gw, dev: via.first.out, weight: 1}},
 		})
 	}
@@ -151,6 +179,7 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs 
 			}
 		}
 	}
+	return out
 }
 
 // holds reports whether the interface has an address in the subnet.

@@ -20,7 +20,7 @@ func (in *Interface) SetDown() error {
 			return fmt.Errorf("nettest: setting %s down: %w", in, err)
 		}
 		in.up.Store(false)
-		return nil
+		return in.node.net.reroute()
 	})
 }
 
@@ -34,6 +34,9 @@ func (in *Interface) SetUp(ctx context.Context) error {
 	return in.node.net.use("interface "+in.String(), func() error {
 		in.node.net.mu.Lock()
 		wait, err := in.bringUp()
+		if err == nil {
+			err = in.node.net.reroute()
+		}
 		in.node.net.mu.Unlock()
 		if err != nil {
 			return err
@@ -58,7 +61,11 @@ func (in *Interface) bringUp() ([]*Node, error) {
 	if err := in.addAddrs(true); err != nil {
 		return nil, err
 	}
+	follow := in.node.net.followsLinks()
 	err := in.node.addRoutes(true, func(rp *routePlan) bool {
+		if rp.auto && follow {
+			return false // the network's reroute puts them where they belong now
+		}
 		uses := false
 		for _, h := range rp.hops {
 			hop := h.dev.live

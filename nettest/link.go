@@ -197,7 +197,8 @@ func (l *Link) createOnce(retried bool) error {
 
 // SetDown sets both ends of the link administratively down, as a cable
 // pulled with both interfaces shut. The kernel drops the routes that use
-// them; routes with a higher metric elsewhere take over, as in a real router.
+// them; routes with a higher metric elsewhere take over, as in a real
+// router; automatic routes follow (see Auto.Routes) before it returns.
 func (l *Link) SetDown() error {
 	return l.net.use("link "+l.p.name, l.setDown)
 }
@@ -211,7 +212,7 @@ func (l *Link) setDown() error {
 		}
 		in.up.Store(false)
 	}
-	return nil
+	return l.net.reroute()
 }
 
 // SetUp brings both ends back up and restores what the kernel removed when
@@ -236,7 +237,11 @@ func (l *Link) setUp(ctx context.Context) error {
 		}
 		wait = append(wait, nodes...)
 	}
+	err := l.net.reroute()
 	l.net.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	// The lock is not held while waiting: other links may change meanwhile.
 	if err := waitReady(ctx, wait); err != nil {
 		return err

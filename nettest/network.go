@@ -33,6 +33,10 @@ type Network struct {
 	closeErr  error
 
 	cmds []*Cmd // commands started in nodes; guarded by mu
+
+	// autoNow holds every node's automatic routes as installed now, once
+	// they have followed a link change (see reroute); guarded by mu.
+	autoNow map[*nodePlan]map[routeKey]*routePlan
 }
 
 // Build creates the topology and returns when it is ready: every interface

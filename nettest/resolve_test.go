@@ -150,7 +150,7 @@ func TestAutoRoutesDeterministicShortest(t *testing.T) {
 				toC = rp.r.String()
 			}
 		}
-		require.Equal(t, "198.18.0.20/30 via 198.18.0.2 dev eth0", toC)
+		require.Equal(t, "198.18.0.20/30 via 198.18.0.2 dev eth0 metric 1024", toC)
 		// A host has a route to every subnet it is not on, through its router.
 		require.Len(t, p.byName["a"].routes, 5)
 	}

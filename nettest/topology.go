@@ -39,9 +39,21 @@ type Auto struct {
 	IPv6 bool
 	// Routes installs static routes on every node along the shortest paths of
 	// the topology graph, so that every address reaches every other. Only
-	// routers forward: a path never crosses a host. Routes the user gives for
-	// the same destination on a node take precedence.
+	// routers forward: a path never crosses a host. They have the metric
+	// [AutoRouteMetric] in both families; a route the user gives for the same
+	// destination without a metric replaces the automatic one, with another
+	// metric it stays beside it (a backup, or the preferred route).
+	//
+	// Automatic routes follow the links, like an instantly converging IGP:
+	// when a link, an interface or a partition goes down or comes back up
+	// (Link.SetDown and SetUp, Interface.SetDown and SetUp, Partition, Heal,
+	// Flap), every node's automatic routes are computed again over what is
+	// up, and those that changed are replaced before the call returns.
 	Routes bool
+	// FrozenRoutes keeps the automatic routes as Build computed them, whatever
+	// goes down: traffic then goes into a cut until a daemon or the test
+	// changes the routes (for tests that want to see that blackhole).
+	FrozenRoutes bool
 
 	// IPv4Links is the pool of IPv4 link subnets, /30 or shorter; the zero
 	// Prefix means [DefaultIPv4Links], 198.18.0.0/16.

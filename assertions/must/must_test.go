@@ -67,7 +67,7 @@ func TestMust(t *testing.T) {
 			"dial tcp6 h1 -> h2 ([fdf6:fd81:8f7e:1::2]:8080): connected, want no connection"},
 		{"RouteVia", func(t must.TestingT) { must.RouteVia(t, n, "h1", "h2", "r1") },
 			func(t must.TestingT) { must.RouteVia(t, n, "h1", "h2", "h2", assertions.IPv4()) },
-			"route to h2 (198.18.0.6) on h1: via 198.18.0.2, want via h2 (198.18.0.6) (h1's route: 198.18.0.4/30 via 198.18.0.2 dev eth0)"},
+			"route to h2 (198.18.0.6) on h1: via 198.18.0.2, want via h2 (198.18.0.6) (h1's route: 198.18.0.4/30 via 198.18.0.2 dev eth0 metric 1024)"},
 		{"RouteDev", func(t must.TestingT) { must.RouteDev(t, n, "r1", "h2", "eth1") },
 			func(t must.TestingT) { must.RouteDev(t, n, "r1", "h2", "eth0", assertions.IPv4()) },
 			"route to h2 (198.18.0.6) on r1: dev eth1, want dev eth0 (r1's route: 198.18.0.4/30 dev eth1 src 198.18.0.5)"},
