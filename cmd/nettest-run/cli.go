@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -196,6 +197,8 @@ func labNames(node bool) cobra.CompletionFunc {
 				nodes = append(nodes, n.Name)
 			}
 			return nodes, cobra.ShellCompDirectiveNoFileComp
+		case node:
+			return nil, cobra.ShellCompDirectiveDefault // exec's command
 		}
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
@@ -323,7 +326,10 @@ command is accepted and dropped.`,
 		ValidArgsFunction: labNames(true),
 	}
 	c.Flags().SetInterspersed(false)
-	c.RunE = ran(func(_ *cobra.Command, args []string) error {
+	c.RunE = ran(func(c *cobra.Command, args []string) error {
+		if len(args) == 2 && slices.Contains([]string{"-h", "-help", "--help"}, args[1]) {
+			return c.Help() // exec LAB --help: no NODE "--help"
+		}
 		return cmdExec(args, stdout, stderr)
 	})
 	return c

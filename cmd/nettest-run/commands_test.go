@@ -27,6 +27,9 @@ func TestHelpPerCommand(t *testing.T) {
 			}
 		}
 	}
+	if out, _, code := cli(t, "", "exec", "somelab", "--help"); code != 0 || !strings.Contains(out, "Usage:\n  nettest-run exec") {
+		t.Errorf("exec LAB --help: exit %d, want 0 and exec's usage", code)
+	}
 	for _, args := range [][]string{{"run", "-help"}, {"help", "run"}, {"run", examples, "--help"}} {
 		out, _, code := cli(t, "", args...)
 		if code != 0 || !strings.Contains(out, "--keep-on-failure") {
