@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nettestlab/nettest/internal/lab"
@@ -33,19 +32,6 @@ func statusNames(args []string) ([]string, error) {
 		return nil, err
 	}
 	return []string{name}, nil
-}
-
-// alreadyDown answers down of a lab that is not up, and of which nettest
-// persisted nothing: it is down already (a second down, say), unless
-// namespaces named as the lab's would be are there without nettest's
-// record of them: those are someone else's and stay.
-func alreadyDown(name string, stdout io.Writer) error {
-	m, _ := filepath.Glob(filepath.Join(nettest.NetnsDir, nettest.PersistedName(name, "*")))
-	if len(m) > 0 {
-		return usageError("no topology %q is up: %s: not made by nettest (it has no record of them), left alone", name, strings.Join(m, ", "))
-	}
-	fmt.Fprintf(stdout, "%s is already down (no lab of that name is up)\n", name)
-	return nil
 }
 
 // The JSON form of status (status --json); the command's help documents

@@ -190,6 +190,19 @@ func cmdDown(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// alreadyDown answers down of a lab that is not up, and of which nettest
+// persisted nothing: it is down already (a second down, say), unless
+// namespaces named as the lab's would be are there without nettest's
+// record of them: those are someone else's and stay.
+func alreadyDown(name string, stdout io.Writer) error {
+	m, _ := filepath.Glob(filepath.Join(nettest.NetnsDir, nettest.PersistedName(name, "*")))
+	if len(m) > 0 {
+		return usageError("no topology %q is up: %s: not made by nettest (it has no record of them), left alone", name, strings.Join(m, ", "))
+	}
+	fmt.Fprintf(stdout, "%s is already down (no lab of that name is up)\n", name)
+	return nil
+}
+
 func cmdClean(args []string, stdout, stderr io.Writer) error {
 	if len(args) != 0 {
 		return usageError("usage: clean takes no arguments")
