@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -34,27 +33,17 @@ type runConfig struct {
 	artifacts string
 }
 
-func cmdRun(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	set := setFlag{}
-	fs.Var(set, "set", "NAME=VALUE")
-	runRE := fs.String("run", "", "regular expression")
-	junit := fs.String("junit", "", "file")
-	jsonOut := fs.Bool("json", false, "test2json events")
-	keep := fs.Bool("keep-on-failure", false, "keep a failed topology up")
-	failFast := fs.Bool("failfast", false, "stop at the first failure")
-	artifacts := fs.String("artifacts", os.Getenv(nettest.ArtifactsEnv), "folder for captures")
-	maxSize := maxSizeFlag(fs)
-	files, err := parseFlags(fs, args)
+func cmdRun(args []string, o *runFlags, stdout, stderr io.Writer) error {
+	files, err := scenarioArgs("run", args)
 	if err != nil {
 		return err
 	}
 	if len(files) == 0 {
 		return usageError("usage: run needs at least one FILE")
 	}
-	cfg := runConfig{junit: *junit, json: *jsonOut, keep: *keep, failFast: *failFast, artifacts: *artifacts}
-	if *runRE != "" {
-		if cfg.run, err = regexp.Compile(*runRE); err != nil {
+	cfg := runConfig{junit: o.junit, json: o.json, keep: o.keep, failFast: o.failFast, artifacts: o.artifacts}
+	if o.run != "" {
+		if cfg.run, err = regexp.Compile(o.run); err != nil {
 			return usageError("-run: %v", err)
 		}
 	}
@@ -63,7 +52,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	var all []*scenario.Scenario
 	var bad scenario.Errors
 	for _, f := range files {
-		s, err := scenario.ParseFileMax(f, set, *maxSize)
+		s, err := scenario.ParseFileMax(f, o.set, *o.maxSize)
 		var es scenario.Errors
 		switch {
 		case errors.As(err, &es):
@@ -86,16 +75,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 }
 
 // cmdDemo runs the built-in example scenario.
-func cmdDemo(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	jsonOut := fs.Bool("json", false, "test2json events")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageError("usage: demo takes no files (use run FILE)")
-	}
+func cmdDemo(jsonOut bool, stdout, stderr io.Writer) error {
 	data, err := scenarios.Files.ReadFile(scenarios.Demo)
 	if err != nil {
 		return err
@@ -104,10 +84,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{2, err.Error()}
 	}
-	if !*jsonOut {
+	if !jsonOut {
 		fmt.Fprintf(stdout, "nettest-run demo: the seed tutorial (examples/scenarios/%s, built in)\n\n", scenarios.Demo)
 	}
-	return runAll([]*scenario.Scenario{s}, runConfig{json: *jsonOut}, stdout, stderr)
+	return runAll([]*scenario.Scenario{s}, runConfig{json: jsonOut}, stdout, stderr)
 }
 
 // runAll runs scenarios one after another and reports them. SIGINT or

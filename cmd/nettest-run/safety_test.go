@@ -94,10 +94,13 @@ func TestDownTakesNoPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, arg := range []string{rel, "../x", "a/b", "..", ".", "-x", "x.json", strings.Repeat("a", 33), ""} {
-		_, errOut, code := cli(t, "", "down", arg)
+		_, errOut, code := cli(t, "", "down", "--", arg)
 		if code != 2 || !strings.Contains(errOut, "topology") {
-			t.Errorf("down %q: exit %d, want 2 and a message about the name", arg, code)
+			t.Errorf("down -- %q: exit %d, want 2 and a message about the name", arg, code)
 		}
+	}
+	if _, errOut, code := cli(t, "", "down", "-x"); code != 2 || !strings.Contains(errOut, "unknown shorthand flag: 'x'") {
+		t.Errorf("down -x: exit %d, want 2 and unknown flag", code)
 	}
 	for _, p := range []string{filepath.Join(dir, "x.json"), filepath.Join(victim, "keep")} {
 		if _, err := os.Stat(p); err != nil {

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"flag"
+	"github.com/spf13/pflag"
 
 	"github.com/nettestlab/nettest/internal/scenario"
 )
@@ -10,6 +10,9 @@ import (
 type sizeFlag int64
 
 func (s *sizeFlag) String() string { return scenario.FormatSize(int64(*s)) }
+
+// Type names the flag's value in help.
+func (s *sizeFlag) Type() string { return "SIZE" }
 
 func (s *sizeFlag) Set(v string) error {
 	n, err := scenario.ParseSize(v)
@@ -21,8 +24,8 @@ func (s *sizeFlag) Set(v string) error {
 }
 
 // maxSizeFlag adds --max-size to a command that reads scenario files.
-func maxSizeFlag(fs *flag.FlagSet) *int64 {
+func maxSizeFlag(fs *pflag.FlagSet) *int64 {
 	s := sizeFlag(scenario.DefaultMaxSize)
-	fs.Var(&s, "max-size", "the largest scenario file to read (64MiB)")
+	fs.Var(&s, "max-size", "read scenario files up to this size (64MiB, say)")
 	return (*int64)(&s)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,33 +20,20 @@ import (
 	"github.com/nettestlab/nettest/nettest"
 )
 
-// parseOne parses a single scenario file, with --set.
-func parseOne(cmd string, args []string) (*scenario.Scenario, []string, error) {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	set := setFlag{}
-	fs.Var(set, "set", "NAME=VALUE")
-	format := fs.String("format", "mermaid", "mermaid or dot")
-	maxSize := maxSizeFlag(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return nil, nil, err
-	}
+// parseOne parses the single scenario file of cmd's arguments, with --set.
+func parseOne(cmd string, pos []string, set setFlag, maxSize int64) (*scenario.Scenario, error) {
 	if len(pos) != 1 {
-		return nil, nil, usageError("usage: %s takes one FILE", cmd)
+		return nil, usageError("usage: %s takes one FILE", cmd)
 	}
-	s, err := scenario.ParseFileMax(pos[0], set, *maxSize)
+	s, err := scenario.ParseFileMax(pos[0], set, maxSize)
 	if err != nil {
-		return nil, nil, &exitError{2, err.Error()}
+		return nil, &exitError{2, err.Error()}
 	}
-	return s, []string{*format}, nil
+	return s, nil
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	set := setFlag{}
-	fs.Var(set, "set", "NAME=VALUE")
-	maxSize := maxSizeFlag(fs)
-	files, err := parseFlags(fs, args)
+func cmdValidate(args []string, set setFlag, maxSize int64, stdout, stderr io.Writer) error {
+	files, err := scenarioArgs("validate", args)
 	if err != nil {
 		return err
 	}
@@ -56,7 +42,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	bad := false
 	for _, f := range files {
-		s, err := scenario.ParseFileMax(f, set, *maxSize)
+		s, err := scenario.ParseFileMax(f, set, maxSize)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			bad = true
@@ -75,12 +61,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func cmdGraph(args []string, stdout, stderr io.Writer) error {
-	s, extra, err := parseOne("graph", args)
+func cmdGraph(args []string, set setFlag, maxSize int64, format string, stdout, stderr io.Writer) error {
+	s, err := parseOne("graph", args, set, maxSize)
 	if err != nil {
 		return err
 	}
-	out, err := scenario.Graph(s, extra[0])
+	out, err := scenario.Graph(s, format)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -88,8 +74,8 @@ func cmdGraph(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func cmdUp(args []string, stdout, stderr io.Writer) error {
-	s, _, err := parseOne("up", args)
+func cmdUp(args []string, set setFlag, maxSize int64, stdout, stderr io.Writer) error {
+	s, err := parseOne("up", args, set, maxSize)
 	if err != nil {
 		return err
 	}
@@ -169,7 +155,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 
 func cmdDown(args []string, stdout, stderr io.Writer) error {
 	if len(args) != 1 {
-		return usageError("usage: down NAME")
+		return usageError("usage: down LAB")
 	}
 	name := args[0]
 	if err := lab.CheckName(name); err != nil {
@@ -183,8 +169,7 @@ func cmdDown(args []string, stdout, stderr io.Writer) error {
 			return lerr
 		}
 		if persisted[name] == nil {
-			_, err := findState(name)
-			return err
+			return alreadyDown(name, stdout)
 		}
 		// Namespaces nettest persisted (run --keep-on-failure in a Go
 		// test, say) without a lab: its record proves them.
@@ -202,6 +187,19 @@ func cmdDown(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "%s is down\n", name)
+	return nil
+}
+
+// alreadyDown answers down of a lab that is not up, and of which nettest
+// persisted nothing: it is down already (a second down, say), unless
+// namespaces named as the lab's would be are there without nettest's
+// record of them: those are someone else's and stay.
+func alreadyDown(name string, stdout io.Writer) error {
+	m, _ := filepath.Glob(filepath.Join(nettest.NetnsDir, nettest.PersistedName(name, "*")))
+	if len(m) > 0 {
+		return usageError("no topology %q is up: %s: not made by nettest (it has no record of them), left alone", name, strings.Join(m, ", "))
+	}
+	fmt.Fprintf(stdout, "%s is already down (no lab of that name is up)\n", name)
 	return nil
 }
 
@@ -292,12 +290,16 @@ func nodeOf(n *nettest.Network, name, node string) (*nettest.Node, error) {
 	return nd, nil
 }
 
+// cmdExec runs exec LAB NODE [--] CMD [ARG...]: everything after NODE is
+// the command's, but for a "--" right after NODE.
 func cmdExec(args []string, stdout, stderr io.Writer) error {
-	dash := slices.Index(args, "--")
-	if dash != 2 || len(args) < 4 {
-		return usageError("usage: exec NAME NODE -- CMD [ARG...]")
+	if len(args) >= 3 && args[2] == "--" {
+		args = slices.Delete(slices.Clone(args), 2, 3)
 	}
-	return execIn(args[0], args[1], args[3:])
+	if len(args) < 3 {
+		return usageError("usage: exec LAB NODE [--] CMD [ARG...]")
+	}
+	return execIn(args[0], args[1], args[2:])
 }
 
 func cmdShell(args []string, stdout, stderr io.Writer) error {
@@ -335,13 +337,13 @@ func execIn(name, node string, argv []string) error {
 	return nil
 }
 
-func cmdStatus(args []string, stdout, stderr io.Writer) error {
-	if len(args) != 0 {
-		return usageError("usage: status takes no arguments")
-	}
-	names, err := lab.UpNames()
+func cmdStatus(args []string, jsonOut bool, stdout, stderr io.Writer) error {
+	names, err := statusNames(args)
 	if err != nil {
 		return err
+	}
+	if jsonOut {
+		return statusJSON(names, stdout)
 	}
 	if len(names) == 0 {
 		fmt.Fprintln(stdout, "no topology is up")
