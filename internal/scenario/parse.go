@@ -15,7 +15,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/nettestlab/nettest/assertions"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -65,10 +64,6 @@ type StepPlan struct {
 	// down/up, start/stop, impairments, firewalls, captures ...): they run
 	// even when -run does not select them.
 	Action bool
-
-	op     *nodeOp             // a firewall or NAT change
-	impair nettest.Impairments // an impair step's
-	match  assertions.Match    // a saw-packet or no-packet check's
 }
 
 // FullName returns the step's name as a test: "seed/03 ping red -> blue".
