@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -164,7 +165,7 @@ func (s *Scenario) inputError(err error) error {
 		for _, name := range s.idx.linkNames {
 			if strings.Contains(msg, "link "+name+":") {
 				sp := s.idx.links[name]
-				l.add(cmpPos(sp.via, sp.pos), "%s", strings.TrimPrefix(msg, "nettest: "))
+				l.add(cmp.Or(sp.via, sp.pos), "%s", strings.TrimPrefix(msg, "nettest: "))
 				return l.err()
 			}
 		}

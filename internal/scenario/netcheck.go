@@ -397,10 +397,10 @@ func (s *Scenario) netTopology(l *errList) {
 			var op *nodeOp
 			switch {
 			case e.Allow != nil, e.Deny != nil, e.Reject != nil:
-				r := cmpPtr(e.Allow, e.Deny, e.Reject)
+				r := cmp.Or(e.Allow, e.Deny, e.Reject)
 				op, _ = s.firewallOp(l, nf.Node.V, verb, &r.RuleSpec, r.At, nil)
 			default:
-				p := cmpPtr(e.DefaultDeny, e.DefaultAllow)
+				p := cmp.Or(e.DefaultDeny, e.DefaultAllow)
 				op, _ = s.firewallOp(l, nf.Node.V, verb, nil, p.At, p.Direction)
 			}
 			s.setup = append(s.setup, op)
@@ -443,14 +443,4 @@ func one(l *errList, at At, keys []string, what string) (string, bool) {
 		l.add(at.Pos, "%s: %s: one per entry (make them separate entries)", what, strings.Join(keys, " and "))
 	}
 	return "", false
-}
-
-// cmpPtr returns the first pointer that is not nil.
-func cmpPtr[T any](ps ...*T) *T {
-	for _, p := range ps {
-		if p != nil {
-			return p
-		}
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -187,10 +188,7 @@ func parse(file string, data []byte, set map[string]string, maxSize int64) (*Sce
 // check fills in the scenario from its spec and reports what is wrong.
 func (s *Scenario) check(l *errList) {
 	f := s.Spec
-	s.Name = f.Name.V
-	if s.Name == "" {
-		s.Name = nameFromFile(s.File)
-	}
+	s.Name = cmp.Or(f.Name.V, nameFromFile(s.File))
 	s.idx.top = f.At.Of("name")
 	topo := s.topology(l)
 	s.checkSysctls(l, hostSysctl)
@@ -231,16 +229,6 @@ func unwrapAll(err error) []error {
 	return []error{err}
 }
 
-// cmpPos returns the first position that is set.
-func cmpPos(ps ...Pos) Pos {
-	for _, p := range ps {
-		if p != (Pos{}) {
-			return p
-		}
-	}
-	return Pos{}
-}
-
 // nameFromFile makes a topology name from a file's name: "seed.yaml" -> "seed".
 func nameFromFile(path string) string {
 	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
@@ -257,10 +245,7 @@ func nameFromFile(path string) string {
 	if len(name) > 32 {
 		name = strings.TrimRight(name[:32], "-_")
 	}
-	if name == "" {
-		name = "scenario"
-	}
-	return name
+	return cmp.Or(name, "scenario")
 }
 
 // topology converts the topology section.
@@ -295,7 +280,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 			l.add(n.Kind.Pos, "node %s: kind %q: want host or router", n.Name.V, n.Kind.V)
 		}
 		topo.Nodes = append(topo.Nodes, nettest.NodeConfig{Name: n.Name.V, Kind: kind, Sysctls: n.Sysctls})
-		s.idx.nodeIdx = append(s.idx.nodeIdx, cmpPos(n.Name.Pos, n.At.Pos))
+		s.idx.nodeIdx = append(s.idx.nodeIdx, cmp.Or(n.Name.Pos, n.At.Pos))
 		s.idx.nodeAll[n.Name.V] = append(s.idx.nodeAll[n.Name.V], n.Name.Pos)
 		if _, dup := nodeIdx[n.Name.V]; !dup {
 			nodeIdx[n.Name.V] = i

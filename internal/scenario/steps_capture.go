@@ -63,9 +63,9 @@ func (c *CaptureStep) check(s *Scenario, l *errList) string {
 	s.iface(l, c.Iface, true)
 	name := cmp.Or(c.Name.V, c.Iface.V)
 	if prev, dup := s.caps[name]; dup {
-		l.add(cmpPos(c.Name.Pos, c.Iface.Pos), "capture %s: a capture of that name started at line %d: give this one another name", name, prev.pos.Line)
+		l.add(cmp.Or(c.Name.Pos, c.Iface.Pos), "capture %s: a capture of that name started at line %d: give this one another name", name, prev.pos.Line)
 	} else {
-		s.caps[name] = &capState{pos: cmpPos(c.Name.Pos, c.Iface.Pos)}
+		s.caps[name] = &capState{pos: cmp.Or(c.Name.Pos, c.Iface.Pos)}
 	}
 	if name != c.Iface.V {
 		return "capture " + c.Iface.V + " as " + name
