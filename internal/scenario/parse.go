@@ -251,19 +251,9 @@ func nameFromFile(path string) string {
 // topology converts the topology section.
 func (s *Scenario) topology(l *errList) *Topology {
 	t := &s.Spec.Topology
-	topo := nettest.Topology{Name: s.Name, Auto: nettest.Auto{IPv4: true, IPv6: true}, Links: make([]nettest.LinkConfig, 0, len(t.Links))}
+	topo := nettest.Topology{Name: s.Name, Auto: autoConfig(t.Auto), Links: make([]nettest.LinkConfig, 0, len(t.Links))}
 	s.idx.linkIdx = make([]Pos, 0, len(t.Links))
 	s.idx.linkNames = make([]string, 0, len(t.Links))
-	if a := t.Auto; a != nil {
-		for _, x := range []struct {
-			p   *bool
-			dst *bool
-		}{{a.IPv4, &topo.Auto.IPv4}, {a.IPv6, &topo.Auto.IPv6}, {a.Routes, &topo.Auto.Routes}} {
-			if x.p != nil {
-				*x.dst = *x.p
-			}
-		}
-	}
 	nodeIdx := map[string]int{}
 	s.isNode = map[string]bool{}
 	for i, n := range t.Nodes {
@@ -356,6 +346,23 @@ func (s *Scenario) topology(l *errList) *Topology {
 	s.Topology = topo
 	s.nameIfaces(topo)
 	return t
+}
+
+// autoConfig is the auto key's: IPv4 and IPv6 addresses on, routes off,
+// unless the file says otherwise.
+func autoConfig(a *AutoSpec) nettest.Auto {
+	auto := nettest.Auto{IPv4: true, IPv6: true}
+	if a != nil {
+		for _, x := range []struct {
+			p   *bool
+			dst *bool
+		}{{a.IPv4, &auto.IPv4}, {a.IPv6, &auto.IPv6}, {a.Routes, &auto.Routes}} {
+			if x.p != nil {
+				*x.dst = *x.p
+			}
+		}
+	}
+	return auto
 }
 
 // maxListed is how many names a message lists before it says how many
