@@ -2,8 +2,9 @@ package scenario
 
 // The Go types of a scenario file. The decoder (decode.go) and the JSON
 // Schema (schema.go) both read them: json tags name the keys, "required"
-// marks the keys that must be there, doc tags describe them. The types of
-// steps are with the steps, in the steps_*.go files (steps.go says how).
+// marks the keys that must be there, doc tags describe them. Each kind of
+// step has its type in the steps_*.go file of its family (doc.go says how
+// to add one).
 
 // File is a scenario file: a topology and the steps to run on it.
 type File struct {
