@@ -1,10 +1,10 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -105,10 +105,7 @@ func TCPAddr(s string) (string, error) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return "", fmt.Errorf("%q: port %q: want 1 to 65535", s, port)
 	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port), nil
+	return net.JoinHostPort(cmp.Or(host, "127.0.0.1"), port), nil
 }
 
 // checkNode reports a reference to a node that does not exist. With
@@ -172,51 +169,12 @@ func (s *Scenario) steps(l *errList) {
 			l.add(st.At.Pos, "step %d: %s: one action per step (make them separate steps)", i+1, strings.Join(actions, " and "))
 			continue
 		}
-		name := ""
-		switch {
-		case st.LinkDown != nil, st.LinkUp != nil:
-			ref, verb := st.LinkDown, "link down "
-			if ref == nil {
-				ref, verb = st.LinkUp, "link up "
-			}
-			s.checkLink(l, *ref)
-			name, plan.Action = verb+ref.V, true
-		case st.Start != nil, st.Stop != nil:
-			ref, verb := st.Start, "start "
-			if ref == nil {
-				ref, verb = st.Stop, "stop "
-			}
-			if !s.procRef[ref.V] {
-				l.add(ref.Pos, "unknown process %q (processes: %s)", ref.V, listNames(s.instanceNames()))
-			}
-			name, plan.Action = verb+ref.V, true
-		case st.Eventually != nil:
-			ev := st.Eventually
-			switch acts := ev.Step.actions(); len(acts) {
-			case 0:
-				l.add(ev.At.Of("step"), "eventually: step: give one check: %s", strings.Join(checkKeys, ", "))
-			case 1:
-				name = s.checkCheck(l, &ev.Step, plan) + " (within " + ev.Within.D.String() + ")"
-			default:
-				l.add(ev.At.Of("step"), "eventually: step: %s: one check per step", strings.Join(acts, " and "))
-			}
-		case len(st.Check.actions()) == 1:
-			name = s.checkCheck(l, &st.Check, plan)
-		default:
-			name, plan.Action = s.netStep(l, st, plan), true
-		}
-		plan.Name = name
-		if st.Name != "" {
-			plan.Name = st.Name
-		}
+		act := st.acts[0]
+		plan.Name = cmp.Or(st.Name, act.act.check(s, l))
+		plan.Action = act.role == changes
 		s.Steps = append(s.Steps, plan)
 	}
 }
-
-// actions lists the action keys a step has.
-func (st *Step) actions() []string { return setKeys(reflect.ValueOf(st).Elem()) }
-
-func (c *Check) actions() []string { return setKeys(reflect.ValueOf(c).Elem()) }
 
 // nullKey finds an action key written without a value ("- heal:").
 func nullKey(at At) (string, Pos, bool) {
@@ -226,101 +184,6 @@ func nullKey(at At) (string, Pos, bool) {
 		}
 	}
 	return "", Pos{}, false
-}
-
-// checkCheck checks a check, keeps what it needs in plan and returns its
-// default name.
-func (s *Scenario) checkCheck(l *errList, c *Check, plan *StepPlan) string {
-	switch {
-	case c.Ping != nil, c.NoPing != nil:
-		p, verb := c.Ping, "ping "
-		if p == nil {
-			p, verb = c.NoPing, "no ping "
-		}
-		s.checkNode(l, p.From, true)
-		s.checkNode(l, p.To, true)
-		checkEnum(l, p.Family, "family", "ipv4", "ipv6", "both")
-		if p.Count < 0 {
-			l.add(p.At.Of("count"), "count %d: want 1 or more", p.Count)
-		}
-		name := verb + p.From.V + " -> " + p.To.V
-		if p.Family.V != "" && p.Family.V != "both" {
-			name += " (" + p.Family.V + ")"
-		}
-		return name
-	case c.Dial != nil:
-		dl := c.Dial
-		s.checkNode(l, dl.From, true)
-		s.checkNode(l, dl.To, true)
-		checkEnum(l, dl.Proto, "proto", "tcp", "udp")
-		checkEnum(l, dl.Expect, "expect", "open", "refused", "timeout")
-		checkEnum(l, dl.Family, "family", "ipv4", "ipv6", "both")
-		if dl.Port < 1 || dl.Port > 65535 {
-			l.add(dl.At.Of("port"), "port %d: want 1 to 65535", dl.Port)
-		}
-		return fmt.Sprintf("dial %s %s -> %s port %d: %s", cmpOr(dl.Proto.V, "tcp"), dl.From.V, dl.To.V, dl.Port, cmpOr(dl.Expect.V, "open"))
-	case c.Route != nil:
-		r := c.Route
-		s.checkNode(l, r.Node, false)
-		s.checkNode(l, r.To, true)
-		checkEnum(l, r.Family, "family", "ipv4", "ipv6", "both")
-		var want []string
-		if r.Via.V != "" {
-			s.checkNode(l, r.Via, true)
-			want = append(want, "via "+r.Via.V)
-		}
-		if r.Dev.V != "" {
-			want = append(want, "dev "+r.Dev.V)
-		}
-		if r.Src.V != "" {
-			s.checkNode(l, r.Src, true)
-			want = append(want, "src "+r.Src.V)
-		}
-		if r.None {
-			want = append(want, "none")
-		}
-		if len(want) != 1 {
-			l.add(r.At.Pos, "route: give one of via, dev, src or none: true")
-		}
-		return "route " + r.Node.V + " -> " + r.To.V + ": " + strings.Join(want, " ")
-	case c.Exec != nil:
-		e := c.Exec
-		s.checkNode(l, e.Node, false)
-		for _, m := range []*Match{e.Stdout, e.Stderr} {
-			if m != nil && m.Regex.V != "" {
-				if _, err := regexp.Compile(m.Regex.V); err != nil {
-					l.add(m.Regex.Pos, "regex: %v", err)
-				}
-			}
-		}
-		name := "exec " + e.Node.V
-		if e.Command != nil {
-			name += ": " + e.Command.String()
-		}
-		return name
-	case c.SawPacket != nil, c.NoPacket != nil:
-		p, verb := c.SawPacket, "saw packet "
-		if p == nil {
-			p, verb = c.NoPacket, "no packet "
-		}
-		if _, ok := s.caps[p.Capture.V]; !ok && p.Capture.V != "" {
-			l.add(p.Capture.Pos, "unknown capture %q: a capture step before this one starts it (captures: %s)", p.Capture.V, s.captureNames())
-		}
-		plan.match = packetMatch(l, p)
-		name := verb + p.Capture.V + ": " + plan.match.String()
-		if p.Family.V != "" {
-			name += " (" + p.Family.V + ")"
-		}
-		return name
-	}
-	return ""
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // checkLink reports a link reference that names no link: a link's name, or

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"slices"
@@ -324,9 +325,7 @@ func fields(t reflect.Type) []field {
 			}
 			continue
 		}
-		if name == "" {
-			name = strings.ToLower(sf.Name)
-		}
+		name = cmp.Or(name, strings.ToLower(sf.Name))
 		out = append(out, field{
 			name: name, index: []int{i}, typ: sf.Type, doc: sf.Tag.Get("doc"),
 			required: slices.Contains(strings.Split(opts, ","), "required"),

@@ -2,7 +2,9 @@ package scenario
 
 // The Go types of a scenario file. The decoder (decode.go) and the JSON
 // Schema (schema.go) both read them: json tags name the keys, "required"
-// marks the keys that must be there, doc tags describe them.
+// marks the keys that must be there, doc tags describe them. Each kind of
+// step has its type in the steps_*.go file of its family (doc.go says how
+// to add one).
 
 // File is a scenario file: a topology and the steps to run on it.
 type File struct {
@@ -95,109 +97,4 @@ type Ready struct {
 	File   Text     `json:"file,omitempty" doc:"This file exists (a socket, a pid file): \"${FILES}/bird.ctl\"."`
 	Log    Text     `json:"log,omitempty" doc:"A line of the process's output matches this regular expression."`
 	Within Duration `json:"within,omitempty" doc:"How long to wait. Default: 10s."`
-}
-
-// Step is one thing to do or check. It has exactly one action: one of the
-// keys of Check, or one of the pointer fields after it (stepKeys lists
-// them in this order).
-type Step struct {
-	At   `json:"-"`
-	Name string `json:"name,omitempty" doc:"The step's name in the output; default: what it does (\"ping red -> blue\")."`
-	Check
-	LinkDown      *Text            `json:"link-down,omitempty" doc:"Set a link down (both ends, as a pulled cable): its name (\"r1-r2\") or one of its ends (\"r1:eth1\")."`
-	LinkUp        *Text            `json:"link-up,omitempty" doc:"Bring a link back up, with its addresses and routes; returns when it is ready."`
-	IfaceDown     *Text            `json:"iface-down,omitempty" doc:"Set one end of a link down, node:iface: the other end stays up without a carrier, as when one side of a cable is unplugged."`
-	IfaceUp       *Text            `json:"iface-up,omitempty" doc:"Bring one end back up, node:iface, with its addresses and routes; returns when its link is ready (if the other end is up)."`
-	Impair        *ImpairStep      `json:"impair,omitempty" doc:"Replace a link's impairments: both, a-b, b-a (a direction not given is not impaired), or none: true."`
-	Flap          *FlapStep        `json:"flap,omitempty" doc:"Take a link down for down, then up for up, times times; the step lasts that long."`
-	Partition     *PartitionStep   `json:"partition,omitempty" doc:"Cut nodes off from the rest: every link between them and the others goes down, and their LAN attachments where a LAN has members on both sides. A list of nodes, or {name, nodes} to heal it by name."`
-	Isolate       *Text            `json:"isolate,omitempty" doc:"Cut one node off from every other (a partition of one node, named after it)."`
-	Heal          *HealStep        `json:"heal,omitempty" doc:"Undo partitions: true (every one in place) or a name (a partition's name, or the node of an isolate step); brings exactly those links back up and returns when they are ready."`
-	Start         *Text            `json:"start,omitempty" doc:"Start a process (all its instances, or one: NAME@NODE) and wait until it is ready."`
-	Stop          *Text            `json:"stop,omitempty" doc:"Stop a process: SIGTERM, then SIGKILL after 5s."`
-	Allow         *RuleStep        `json:"allow,omitempty" doc:"Add a firewall rule to a node that accepts the packets it matches (after the node's earlier rules: the first match wins)."`
-	Deny          *RuleStep        `json:"deny,omitempty" doc:"Add a firewall rule that drops the packets it matches silently: a dial times out."`
-	Reject        *RuleStep        `json:"reject,omitempty" doc:"Add a firewall rule that refuses the packets it matches (TCP reset, else ICMP port unreachable): a dial is refused."`
-	DefaultDeny   *PolicyStep      `json:"default-deny,omitempty" doc:"Drop what no rule accepts, in the given directions of a node (all three by default). Loopback and IPv6 neighbour discovery stay allowed."`
-	DefaultAllow  *PolicyStep      `json:"default-allow,omitempty" doc:"Accept what no rule matches again (the default), in the given directions."`
-	FirewallClear *Text            `json:"firewall-clear,omitempty" doc:"Remove a node's rules, policies and NAT: everything nettest installed in its nftables."`
-	Masquerade    *Text            `json:"masquerade,omitempty" doc:"NAT: packets leaving through node:iface take that interface's address (IPv4 and IPv6), and the answers come back."`
-	SNAT          *SNATStep        `json:"snat,omitempty" doc:"NAT: packets from src leave a node with the address to, whatever interface they leave through."`
-	PortForward   *PortForwardStep `json:"port-forward,omitempty" doc:"NAT: connections to port on any of a node's addresses go on to the address and port to; the server sees the real client."`
-	NATClear      *Text            `json:"nat-clear,omitempty" doc:"Remove a node's NAT rules, leaving its firewall."`
-	Capture       *CaptureStep     `json:"capture,omitempty" doc:"Start recording the frames crossing an interface (node:iface, or {iface, name}) to a pcapng file, for saw-packet and no-packet checks; it runs until capture-stop or the end."`
-	CaptureStop   *Text            `json:"capture-stop,omitempty" doc:"Stop a capture, by its name; its frames can still be checked."`
-	Eventually    *Eventually      `json:"eventually,omitempty" doc:"A check tried again until it passes or the time is up."`
-}
-
-// Check is a step that checks something; eventually takes one.
-type Check struct {
-	Ping      *PingStep   `json:"ping,omitempty" doc:"Every echo request is answered (ping(8) from inside a node)."`
-	NoPing    *PingStep   `json:"no-ping,omitempty" doc:"No echo request is answered."`
-	Dial      *DialStep   `json:"dial,omitempty" doc:"A TCP connection or UDP exchange, expected to open, be refused or time out."`
-	Route     *RouteStep  `json:"route,omitempty" doc:"The route a node's kernel chooses for a destination (ip route get)."`
-	Exec      *ExecStep   `json:"exec,omitempty" doc:"Run a command inside a node and check its exit code and output. Its output is printed."`
-	SawPacket *PacketStep `json:"saw-packet,omitempty" doc:"At least one frame a capture has recorded so far matches (running or stopped)."`
-	NoPacket  *PacketStep `json:"no-packet,omitempty" doc:"No frame a capture has recorded so far matches; a capture that dropped frames fails it."`
-}
-
-// Eventually retries a check.
-type Eventually struct {
-	At     `json:"-"`
-	Within Duration `json:"within,required" doc:"How long to keep trying: \"5s\"."`
-	Every  Duration `json:"every,omitempty" doc:"Time between tries. Default: 100ms."`
-	Step   Check    `json:"step,required" doc:"The check: one of ping, no-ping, dial, route, exec, saw-packet, no-packet."`
-}
-
-// PingStep is a ping or no-ping check.
-type PingStep struct {
-	At      `json:"-"`
-	From    Text     `json:"from,required" doc:"The node that pings, or node:iface to ping from that interface's address."`
-	To      Text     `json:"to,required" doc:"A node (its first address of each family), node:iface, or an address (10.1.1.2, 127.0.0.1)."`
-	Count   int      `json:"count,omitempty" doc:"Echo requests to send. Default: 1." min:"1"`
-	Family  Text     `json:"family,omitempty" doc:"ipv4, ipv6 or both. Default: every family the target has." enum:"ipv4,ipv6,both"`
-	Timeout Duration `json:"timeout,omitempty" doc:"How long each request waits for its reply. Default: 1s."`
-}
-
-// DialStep is a dial check.
-type DialStep struct {
-	At      `json:"-"`
-	From    Text     `json:"from,required" doc:"The node that dials (node:iface: from that interface's address)."`
-	To      Text     `json:"to,required" doc:"A node, node:iface or an address."`
-	Port    int      `json:"port,required" doc:"The port, 1 to 65535." min:"1" max:"65535"`
-	Proto   Text     `json:"proto,omitempty" doc:"tcp (the default) or udp (a datagram that must be answered, by an echo process say)." enum:"tcp,udp"`
-	Expect  Text     `json:"expect,omitempty" doc:"open (the default), refused (TCP reset or ICMP port unreachable) or timeout (no answer)." enum:"open,refused,timeout"`
-	Family  Text     `json:"family,omitempty" doc:"ipv4, ipv6 or both. Default: every family the target has." enum:"ipv4,ipv6,both"`
-	Timeout Duration `json:"timeout,omitempty" doc:"How long the dial waits. Default: 1s."`
-}
-
-// RouteStep is a route check: give one of via, dev, src or none.
-type RouteStep struct {
-	At     `json:"-"`
-	Node   Text `json:"node,required" doc:"The node whose kernel is asked."`
-	To     Text `json:"to,required" doc:"The destination: a node, node:iface, an address or a prefix."`
-	Via    Text `json:"via,omitempty" doc:"Expected gateway: an address, a node (any of its addresses) or node:iface."`
-	Dev    Text `json:"dev,omitempty" doc:"Expected outgoing interface."`
-	Src    Text `json:"src,omitempty" doc:"Expected source address: an address, a node or node:iface."`
-	None   bool `json:"none,omitempty" doc:"true: the node has no route to it."`
-	Family Text `json:"family,omitempty" doc:"ipv4, ipv6 or both. Default: every family the destination has." enum:"ipv4,ipv6,both"`
-}
-
-// ExecStep runs a command in a node.
-type ExecStep struct {
-	At      `json:"-"`
-	Node    Text     `json:"node,required" doc:"The node to run it in; its hostname there is the node's name and /etc/hosts names every node."`
-	Command *Command `json:"command,required" doc:"A list (argv) or a string: \"ip addr\" (split into words), \"ping -c1 h2 && hostname\" (shell syntax: run by sh -c)."`
-	Exit    *int     `json:"exit,omitempty" doc:"The exit code expected. Default: 0."`
-	Stdout  *Match   `json:"stdout,omitempty" doc:"What its standard output must hold."`
-	Stderr  *Match   `json:"stderr,omitempty" doc:"What its standard error must hold."`
-	Timeout Duration `json:"timeout,omitempty" doc:"How long it may run before it is stopped and the step fails. Default: 30s."`
-}
-
-// Match is an expectation on a command's output.
-type Match struct {
-	At          `json:"-"`
-	Contains    StringList `json:"contains,omitempty" doc:"Text (or a list of texts) the output must contain."`
-	NotContains StringList `json:"not-contains,omitempty" doc:"Text (or texts) it must not contain."`
-	Regex       Text       `json:"regex,omitempty" doc:"A regular expression (RE2) the output must match; (?m) makes ^ and $ match at lines."`
 }

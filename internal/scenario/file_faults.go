@@ -1,9 +1,9 @@
 package scenario
 
-// The Go types of a scenario file's impairments, faults, firewalls, NAT
-// and packet captures (file.go has the rest). An entry of the topology's
-// firewall or nat is written as the step of the same name without its
-// node: the types below come in pairs, the fields shared.
+// The Go types of a topology's impairments, firewalls and NAT (file.go
+// has the rest). An entry of the topology's firewall or nat is written as
+// the step of the same name without its node: the steps' types, in
+// steps_firewall.go, share their fields with those below.
 
 // ImpairSpec is a link's impairments in the topology.
 type ImpairSpec struct {
@@ -32,37 +32,6 @@ type ImpairmentSpec struct {
 	Seed            int      `json:"seed,omitempty" doc:"Seeds the userspace mechanism's random source, so that a run's losses and delays are the same every time. Default: from the link's name."`
 }
 
-// ImpairStep replaces a link's impairments during a run.
-type ImpairStep struct {
-	At   `json:"-"`
-	Link Text `json:"link,required" doc:"The link: its name (\"r1-r2\") or one of its ends (\"r1:eth1\"); a-b still means from its first endpoint in the topology to its second."`
-	Directions
-	None bool `json:"none,omitempty" doc:"true: no impairment either way."`
-}
-
-// FlapStep takes a link down and up again, a number of times.
-type FlapStep struct {
-	At    `json:"-"`
-	Link  Text     `json:"link,required" doc:"The link: its name or one of its ends."`
-	Down  Duration `json:"down,required" doc:"How long it stays down each time: \"200ms\"."`
-	Up    Duration `json:"up,required" doc:"How long it stays up after each time (waiting for it to be ready counts)."`
-	Times int      `json:"times,omitempty" doc:"How many times. Default: 1." min:"1"`
-}
-
-// PartitionStep cuts nodes off from the rest. In the file it is a list of
-// nodes or a mapping.
-type PartitionStep struct {
-	At    `json:"-"`
-	Name  Text   `json:"name,omitempty" doc:"Names the partition, for heal."`
-	Nodes []Text `json:"nodes,required" doc:"The nodes cut off from the others (not from each other)."`
-}
-
-// HealStep undoes partitions: every one (true) or one by name.
-type HealStep struct {
-	All  bool
-	Name Text
-}
-
 // RuleSpec is what a firewall rule matches. Every key given must match;
 // no key matches every packet coming in.
 type RuleSpec struct {
@@ -85,23 +54,9 @@ type FirewallRule struct {
 	RuleSpec
 }
 
-// RuleStep adds a rule to a node's firewall.
-type RuleStep struct {
-	At   `json:"-"`
-	Node Text `json:"node,required" doc:"The node whose firewall takes the rule."`
-	RuleSpec
-}
-
 // PolicySpec sets the default policy of directions.
 type PolicySpec struct {
 	At        `json:"-"`
-	Direction StringList `json:"direction,omitempty" doc:"input, output, forward, or a list of them. Default: all three."`
-}
-
-// PolicyStep sets the default policy of a node's directions.
-type PolicyStep struct {
-	At        `json:"-"`
-	Node      Text       `json:"node,required" doc:"The node."`
 	Direction StringList `json:"direction,omitempty" doc:"input, output, forward, or a list of them. Default: all three."`
 }
 
@@ -127,13 +82,6 @@ type SNATRule struct {
 	SNATSpec
 }
 
-// SNATStep adds source NAT to a node.
-type SNATStep struct {
-	At   `json:"-"`
-	Node Text `json:"node,required" doc:"The router."`
-	SNATSpec
-}
-
 // PortForwardSpec is destination NAT of one port.
 type PortForwardSpec struct {
 	Proto Text `json:"proto,omitempty" doc:"tcp (the default) or udp." enum:"tcp,udp"`
@@ -147,40 +95,10 @@ type PortForwardRule struct {
 	PortForwardSpec
 }
 
-// PortForwardStep adds a port forward to a node.
-type PortForwardStep struct {
-	At   `json:"-"`
-	Node Text `json:"node,required" doc:"The router (or a host forwarding to one of its own addresses)."`
-	PortForwardSpec
-}
-
 // NATEntry is one entry of a node's NAT in the topology.
 type NATEntry struct {
 	At          `json:"-"`
 	Masquerade  *Text            `json:"masquerade,omitempty" doc:"The interface (eth1) whose address the packets leaving through it take."`
 	SNAT        *SNATRule        `json:"snat,omitempty" doc:"Packets from src leave with the address to."`
 	PortForward *PortForwardRule `json:"port-forward,omitempty" doc:"Connections to port go on to to."`
-}
-
-// CaptureStep starts a packet capture. In the file it is node:iface, or a
-// mapping.
-type CaptureStep struct {
-	At    `json:"-"`
-	Iface Text `json:"iface,required" doc:"The interface, node:iface: a link's end (r1:eth1), lo, a LAN switch's br0 (office:br0)."`
-	Name  Text `json:"name,omitempty" doc:"Names the capture for capture-stop, saw-packet and no-packet, and its file. Default: the iface value."`
-}
-
-// PacketStep is a saw-packet or no-packet check. Every key given must
-// match; only capture given matches every frame.
-type PacketStep struct {
-	At        `json:"-"`
-	Capture   Text `json:"capture,required" doc:"The capture's name (its node:iface unless it was named)."`
-	Proto     Text `json:"proto,omitempty" doc:"tcp, udp, icmp, icmpv6 or arp." enum:"tcp,udp,icmp,icmpv6,arp"`
-	Src       Text `json:"src,omitempty" doc:"IP source address: a prefix or an address (with proto arp: the sender's)."`
-	Dst       Text `json:"dst,omitempty" doc:"IP destination address: a prefix or an address (with proto arp: the target's)."`
-	SrcPort   int  `json:"sport,omitempty" doc:"TCP or UDP source port." min:"1" max:"65535"`
-	DstPort   int  `json:"dport,omitempty" doc:"TCP or UDP destination port." min:"1" max:"65535"`
-	ICMPType  Text `json:"icmp-type,omitempty" doc:"ICMP or ICMPv6 message type: echo-request, echo-reply, nd-neighbor-solicit ..."`
-	Direction Text `json:"direction,omitempty" doc:"in (frames the node received on the interface) or out (frames it sent); default: both." enum:"in,out"`
-	Family    Text `json:"family,omitempty" doc:"ipv4 or ipv6: consider only that family's frames (no ARP, no neighbour discovery)." enum:"ipv4,ipv6"`
 }

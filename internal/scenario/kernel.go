@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -99,12 +100,12 @@ func (s *Scenario) checkFeatures(l *errList, has featureCheck) {
 	}
 	nftReported := false
 	for _, st := range s.Steps {
-		if st.Spec.Impair != nil {
-			if name := s.checkLink(&errList{}, st.Spec.Impair.Link); name != "" {
-				imps[name] = append(imps[name], st.impair)
+		if im, ok := st.Spec.action().(*ImpairStep); ok {
+			if name := s.checkLink(&errList{}, im.Link); name != "" {
+				imps[name] = append(imps[name], im.imp)
 			}
 		}
-		if st.op != nil && !nftReported {
+		if c, ok := st.Spec.action().(changer); ok && c.change() != nil && !nftReported {
 			nftReported = !need(st.Spec.At.Pos, nettest.FeatureNFTables, "step "+st.Name)
 		}
 	}
@@ -164,7 +165,7 @@ func (s *Scenario) inputError(err error) error {
 		for _, name := range s.idx.linkNames {
 			if strings.Contains(msg, "link "+name+":") {
 				sp := s.idx.links[name]
-				l.add(cmpPos(sp.via, sp.pos), "%s", strings.TrimPrefix(msg, "nettest: "))
+				l.add(cmp.Or(sp.via, sp.pos), "%s", strings.TrimPrefix(msg, "nettest: "))
 				return l.err()
 			}
 		}

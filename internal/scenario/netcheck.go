@@ -1,8 +1,8 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
-	"maps"
 	"net/netip"
 	"reflect"
 	"regexp"
@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nettestlab/nettest/assertions"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -362,7 +361,7 @@ func snatOp(l *errList, node string, sn *SNATSpec, at At) (*nodeOp, string) {
 // portForwardOp converts a port forward of node.
 func portForwardOp(l *errList, node string, pf *PortForwardSpec, at At) (*nodeOp, string) {
 	checkEnum(l, pf.Proto, "proto", "tcp", "udp")
-	proto := cmpOr(pf.Proto.V, "tcp")
+	proto := cmp.Or(pf.Proto.V, "tcp")
 	if pf.Port < 1 || pf.Port > 65535 {
 		l.add(at.Of("port"), "port %d: want 1 to 65535", pf.Port)
 	}
@@ -398,10 +397,10 @@ func (s *Scenario) netTopology(l *errList) {
 			var op *nodeOp
 			switch {
 			case e.Allow != nil, e.Deny != nil, e.Reject != nil:
-				r := cmpPtr(e.Allow, e.Deny, e.Reject)
+				r := cmp.Or(e.Allow, e.Deny, e.Reject)
 				op, _ = s.firewallOp(l, nf.Node.V, verb, &r.RuleSpec, r.At, nil)
 			default:
-				p := cmpPtr(e.DefaultDeny, e.DefaultAllow)
+				p := cmp.Or(e.DefaultDeny, e.DefaultAllow)
 				op, _ = s.firewallOp(l, nf.Node.V, verb, nil, p.At, p.Direction)
 			}
 			s.setup = append(s.setup, op)
@@ -444,208 +443,4 @@ func one(l *errList, at At, keys []string, what string) (string, bool) {
 		l.add(at.Pos, "%s: %s: one per entry (make them separate entries)", what, strings.Join(keys, " and "))
 	}
 	return "", false
-}
-
-// cmpPtr returns the first pointer that is not nil.
-func cmpPtr[T any](ps ...*T) *T {
-	for _, p := range ps {
-		if p != nil {
-			return p
-		}
-	}
-	return nil
-}
-
-// packetMatch converts a saw-packet or no-packet check's keys.
-func packetMatch(l *errList, p *PacketStep) assertions.Match {
-	checkEnum(l, p.Proto, "proto", "tcp", "udp", "icmp", "icmpv6", "arp")
-	checkEnum(l, p.Direction, "direction", "in", "out")
-	checkEnum(l, p.Family, "family", "ipv4", "ipv6")
-	m := assertions.Match{Src: parseNet(l, p.Src, "src"), Dst: parseNet(l, p.Dst, "dst"), ICMP: p.ICMPType.V, Direction: p.Direction.V}
-	if slices.Contains([]string{"tcp", "udp", "icmp", "icmpv6", "arp"}, p.Proto.V) {
-		m.Proto = p.Proto.V
-	}
-	for _, port := range []struct {
-		key string
-		v   int
-		dst *int
-	}{{"sport", p.SrcPort, &m.SrcPort}, {"dport", p.DstPort, &m.DstPort}} {
-		switch {
-		case !checkPort(l, port.v, port.key, p.At):
-		case port.v != 0 && m.Proto != "" && m.Proto != "tcp" && m.Proto != "udp":
-			l.add(p.At.Of(port.key), "%s %d: ports need proto tcp, udp or none (it is %s)", port.key, port.v, m.Proto)
-		default:
-			*port.dst = port.v
-		}
-	}
-	if t := p.ICMPType; t.V != "" {
-		_, err4 := nettest.ICMPTypeNumber(nettest.IPv4, t.V)
-		_, err6 := nettest.ICMPTypeNumber(nettest.IPv6, t.V)
-		switch {
-		case m.Proto != "" && m.Proto != "icmp" && m.Proto != "icmpv6":
-			l.add(t.Pos, "icmp-type %q: needs proto icmp, icmpv6 or none (it is %s)", t.V, m.Proto)
-		case m.Proto == "icmp" && err4 != nil:
-			l.add(t.Pos, "icmp-type: %v", err4)
-		case m.Proto == "icmpv6" && err6 != nil:
-			l.add(t.Pos, "icmp-type: %v", err6)
-		case err4 != nil && err6 != nil:
-			l.add(t.Pos, "icmp-type %q: no ICMP or ICMPv6 type of that name (%v)", t.V, err4)
-		}
-	}
-	return m
-}
-
-// capState is a capture as the steps see it, in file order.
-type capState struct {
-	pos     Pos
-	stopped bool
-}
-
-func (s *Scenario) captureNames() string {
-	if len(s.caps) == 0 {
-		return "none"
-	}
-	return strings.Join(slices.Sorted(maps.Keys(s.caps)), ", ")
-}
-
-// netStep checks a step that impairs, faults, filters, translates or
-// captures, keeps what it needs in plan and returns its default name.
-func (s *Scenario) netStep(l *errList, st *Step, plan *StepPlan) string {
-	nodeStep := func(node Text, op *nodeOp, verb, desc string) string {
-		if s.checkNode(l, node, false) {
-			plan.op = op
-		}
-		return strings.TrimSpace(verb + " " + node.V + " " + desc)
-	}
-	switch {
-	case st.IfaceDown != nil, st.IfaceUp != nil:
-		ref, verb := st.IfaceDown, "interface down "
-		if ref == nil {
-			ref, verb = st.IfaceUp, "interface up "
-		}
-		s.iface(l, *ref, false)
-		return verb + ref.V
-	case st.Impair != nil:
-		im := st.Impair
-		link := s.checkLink(l, im.Link)
-		d := im.Directions
-		switch {
-		case im.None && (d.Both != nil || d.AB != nil || d.BA != nil):
-			l.add(im.At.Of("none"), "impair: none: true takes no direction")
-		case im.None:
-			return "impair " + im.Link.V + ": none"
-		case d.Both == nil && d.AB == nil && d.BA == nil:
-			l.add(im.At.Pos, "impair: give both, a-b, b-a or none: true")
-		}
-		imp, dirs := impairments(l, d, im.At, "impair")
-		checkImpairments(l, imp, s.linkVia[link], dirs, im.Link)
-		plan.impair = imp
-		return "impair " + im.Link.V + ": " + impairDesc(imp)
-	case st.Flap != nil:
-		f := st.Flap
-		s.checkLink(l, f.Link)
-		if f.Times < 0 {
-			l.add(f.At.Of("times"), "times %d: want 1 or more", f.Times)
-		}
-		name := fmt.Sprintf("flap %s: down %s, up %s", f.Link.V, f.Down.D, f.Up.D)
-		if f.Times > 1 {
-			name += fmt.Sprintf(", %d times", f.Times)
-		}
-		return name
-	case st.Partition != nil, st.Isolate != nil:
-		p := st.Partition
-		if p == nil {
-			p = &PartitionStep{At: At{Pos: st.Isolate.Pos}, Name: *st.Isolate, Nodes: []Text{*st.Isolate}}
-		}
-		var names []string
-		for _, n := range p.Nodes {
-			s.checkNode(l, n, false)
-			names = append(names, n.V)
-		}
-		if len(p.Nodes) == 0 {
-			l.add(p.At.Of("nodes"), "partition: no nodes")
-		}
-		if slices.Contains(s.parts, p.Name.V) && p.Name.V != "" {
-			l.add(p.Name.Pos, "partition %s is in place already (heal it first)", p.Name.V)
-		}
-		s.parts = append(s.parts, p.Name.V)
-		if st.Isolate != nil {
-			return "isolate " + st.Isolate.V
-		}
-		name := "partition " + strings.Join(names, ", ")
-		if p.Name.V != "" {
-			name += " (" + p.Name.V + ")"
-		}
-		return name
-	case st.Heal != nil:
-		h := st.Heal
-		switch {
-		case len(s.parts) == 0:
-			l.add(h.Name.Pos, "heal: no partition is in place here (partition and isolate steps make them)")
-		case h.All:
-			s.parts = nil
-			return "heal"
-		case !slices.Contains(s.parts, h.Name.V):
-			var named []string
-			for _, p := range s.parts {
-				if p != "" {
-					named = append(named, p)
-				}
-			}
-			l.add(h.Name.Pos, "heal %s: no partition of that name is in place here (named ones: %s; heal: true heals every one)", h.Name.V, cmpOr(strings.Join(named, ", "), "none"))
-		default:
-			s.parts = slices.DeleteFunc(s.parts, func(p string) bool { return p == h.Name.V })
-		}
-		return "heal " + h.Name.V
-	case st.Allow != nil, st.Deny != nil, st.Reject != nil:
-		r := cmpPtr(st.Allow, st.Deny, st.Reject)
-		verb := st.actions()[0]
-		op, desc := s.firewallOp(l, r.Node.V, verb, &r.RuleSpec, r.At, nil)
-		return nodeStep(r.Node, op, verb, desc)
-	case st.DefaultDeny != nil, st.DefaultAllow != nil:
-		p := cmpPtr(st.DefaultDeny, st.DefaultAllow)
-		verb := st.actions()[0]
-		op, desc := s.firewallOp(l, p.Node.V, verb, nil, p.At, p.Direction)
-		return nodeStep(p.Node, op, strings.Replace(verb, "-", " ", 1), desc)
-	case st.FirewallClear != nil:
-		return nodeStep(*st.FirewallClear, &nodeOp{node: st.FirewallClear.V, apply: func(n *nettest.Node) error { return n.Firewall().Clear() }}, "firewall clear", "")
-	case st.NATClear != nil:
-		return nodeStep(*st.NATClear, &nodeOp{node: st.NATClear.V, apply: func(n *nettest.Node) error { return n.NAT().Clear() }}, "nat clear", "")
-	case st.Masquerade != nil:
-		if node, iface, ok := s.iface(l, *st.Masquerade, false); ok {
-			plan.op = masqueradeOp(node, iface)
-		}
-		return "masquerade " + st.Masquerade.V
-	case st.SNAT != nil:
-		op, desc := snatOp(l, st.SNAT.Node.V, &st.SNAT.SNATSpec, st.SNAT.At)
-		return nodeStep(st.SNAT.Node, op, "snat", desc)
-	case st.PortForward != nil:
-		op, desc := portForwardOp(l, st.PortForward.Node.V, &st.PortForward.PortForwardSpec, st.PortForward.At)
-		return nodeStep(st.PortForward.Node, op, "port forward", desc)
-	case st.Capture != nil:
-		c := st.Capture
-		s.iface(l, c.Iface, true)
-		name := cmpOr(c.Name.V, c.Iface.V)
-		if prev, dup := s.caps[name]; dup {
-			l.add(cmpPos(c.Name.Pos, c.Iface.Pos), "capture %s: a capture of that name started at line %d: give this one another name", name, prev.pos.Line)
-		} else {
-			s.caps[name] = &capState{pos: cmpPos(c.Name.Pos, c.Iface.Pos)}
-		}
-		if name != c.Iface.V {
-			return "capture " + c.Iface.V + " as " + name
-		}
-		return "capture " + name
-	case st.CaptureStop != nil:
-		ref := st.CaptureStop
-		switch c := s.caps[ref.V]; {
-		case c == nil:
-			l.add(ref.Pos, "unknown capture %q: a capture step before this one starts it (captures: %s)", ref.V, s.captureNames())
-		case c.stopped:
-			l.add(ref.Pos, "capture %s is stopped already", ref.V)
-		default:
-			c.stopped = true
-		}
-		return "capture stop " + ref.V
-	}
-	return ""
 }

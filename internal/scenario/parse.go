@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/nettestlab/nettest/assertions"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -65,10 +65,6 @@ type StepPlan struct {
 	// down/up, start/stop, impairments, firewalls, captures ...): they run
 	// even when -run does not select them.
 	Action bool
-
-	op     *nodeOp             // a firewall or NAT change
-	impair nettest.Impairments // an impair step's
-	match  assertions.Match    // a saw-packet or no-packet check's
 }
 
 // FullName returns the step's name as a test: "seed/03 ping red -> blue".
@@ -192,10 +188,7 @@ func parse(file string, data []byte, set map[string]string, maxSize int64) (*Sce
 // check fills in the scenario from its spec and reports what is wrong.
 func (s *Scenario) check(l *errList) {
 	f := s.Spec
-	s.Name = f.Name.V
-	if s.Name == "" {
-		s.Name = nameFromFile(s.File)
-	}
+	s.Name = cmp.Or(f.Name.V, nameFromFile(s.File))
 	s.idx.top = f.At.Of("name")
 	topo := s.topology(l)
 	s.checkSysctls(l, hostSysctl)
@@ -236,16 +229,6 @@ func unwrapAll(err error) []error {
 	return []error{err}
 }
 
-// cmpPos returns the first position that is set.
-func cmpPos(ps ...Pos) Pos {
-	for _, p := range ps {
-		if p != (Pos{}) {
-			return p
-		}
-	}
-	return Pos{}
-}
-
 // nameFromFile makes a topology name from a file's name: "seed.yaml" -> "seed".
 func nameFromFile(path string) string {
 	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
@@ -262,28 +245,15 @@ func nameFromFile(path string) string {
 	if len(name) > 32 {
 		name = strings.TrimRight(name[:32], "-_")
 	}
-	if name == "" {
-		name = "scenario"
-	}
-	return name
+	return cmp.Or(name, "scenario")
 }
 
 // topology converts the topology section.
 func (s *Scenario) topology(l *errList) *Topology {
 	t := &s.Spec.Topology
-	topo := nettest.Topology{Name: s.Name, Auto: nettest.Auto{IPv4: true, IPv6: true}, Links: make([]nettest.LinkConfig, 0, len(t.Links))}
+	topo := nettest.Topology{Name: s.Name, Auto: autoConfig(t.Auto), Links: make([]nettest.LinkConfig, 0, len(t.Links))}
 	s.idx.linkIdx = make([]Pos, 0, len(t.Links))
 	s.idx.linkNames = make([]string, 0, len(t.Links))
-	if a := t.Auto; a != nil {
-		for _, x := range []struct {
-			p   *bool
-			dst *bool
-		}{{a.IPv4, &topo.Auto.IPv4}, {a.IPv6, &topo.Auto.IPv6}, {a.Routes, &topo.Auto.Routes}} {
-			if x.p != nil {
-				*x.dst = *x.p
-			}
-		}
-	}
 	nodeIdx := map[string]int{}
 	s.isNode = map[string]bool{}
 	for i, n := range t.Nodes {
@@ -300,7 +270,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 			l.add(n.Kind.Pos, "node %s: kind %q: want host or router", n.Name.V, n.Kind.V)
 		}
 		topo.Nodes = append(topo.Nodes, nettest.NodeConfig{Name: n.Name.V, Kind: kind, Sysctls: n.Sysctls})
-		s.idx.nodeIdx = append(s.idx.nodeIdx, cmpPos(n.Name.Pos, n.At.Pos))
+		s.idx.nodeIdx = append(s.idx.nodeIdx, cmp.Or(n.Name.Pos, n.At.Pos))
 		s.idx.nodeAll[n.Name.V] = append(s.idx.nodeAll[n.Name.V], n.Name.Pos)
 		if _, dup := nodeIdx[n.Name.V]; !dup {
 			nodeIdx[n.Name.V] = i
@@ -376,6 +346,23 @@ func (s *Scenario) topology(l *errList) *Topology {
 	s.Topology = topo
 	s.nameIfaces(topo)
 	return t
+}
+
+// autoConfig is the auto key's: IPv4 and IPv6 addresses on, routes off,
+// unless the file says otherwise.
+func autoConfig(a *AutoSpec) nettest.Auto {
+	auto := nettest.Auto{IPv4: true, IPv6: true}
+	if a != nil {
+		for _, x := range []struct {
+			p   *bool
+			dst *bool
+		}{{a.IPv4, &auto.IPv4}, {a.IPv6, &auto.IPv6}, {a.Routes, &auto.Routes}} {
+			if x.p != nil {
+				*x.dst = *x.p
+			}
+		}
+	}
+	return auto
 }
 
 // maxListed is how many names a message lists before it says how many

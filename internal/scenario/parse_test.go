@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,17 +163,17 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := s.Steps[0].Spec.Ping; p.Count != 2 || p.To.V != "b" {
+	if p := s.Steps[0].Spec.Value().(*scenario.PingStep); p.Count != 2 || p.To.V != "b" {
 		t.Errorf("defaults: count %d to %q", p.Count, p.To.V)
 	}
-	if c := s.Steps[1].Spec.Exec.Command.Shell; c != "echo ${HOME} $" {
+	if c := s.Steps[1].Spec.Value().(*scenario.ExecStep).Command.Shell; c != "echo ${HOME} $" {
 		t.Errorf("literal: %q", c)
 	}
 	s, err = scenario.Parse("t.yaml", []byte(src), map[string]string{"N": "5"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := s.Steps[0].Spec.Ping; p.Count != 5 {
+	if p := s.Steps[0].Spec.Value().(*scenario.PingStep); p.Count != 5 {
 		t.Errorf("--set N=5: count %d", p.Count)
 	}
 	got := parseErrs(t, src, map[string]string{"M": "1", "N": "x"})
@@ -479,7 +480,7 @@ steps:
 	}
 	var names []string
 	for _, st := range s.Steps {
-		if !st.Action && st.Spec.SawPacket == nil && st.Spec.NoPacket == nil && st.Spec.Eventually == nil {
+		if !st.Action && !slices.Contains([]string{"saw-packet", "no-packet", "eventually"}, st.Spec.Key()) {
 			t.Errorf("step %s is no action", st.Name)
 		}
 		names = append(names, st.Name)

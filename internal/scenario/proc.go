@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ func (r *Run) startProc(ctx context.Context, in *Instance) error {
 	}
 	var cmd *nettest.Cmd
 	if e := in.Spec.Echo; e != nil {
-		cmd = node.ProgramCommand(EchoProgram, cmpOr(e.Proto.V, "tcp"), strconv.Itoa(e.Port))
+		cmd = node.ProgramCommand(EchoProgram, cmp.Or(e.Proto.V, "tcp"), strconv.Itoa(e.Port))
 	} else {
 		args := make([]string, len(in.Spec.Command.Args))
 		for i, a := range in.Spec.Command.Args {

@@ -10,12 +10,13 @@ import (
 //go:generate go run ./schemagen -o ../../docs/scenario.schema.json
 
 // The JSON Schema of scenario files is generated from the same Go types and
-// tags the decoder reads (file.go, values.go), so that an editor validating
-// with it and nettest-run validate agree on the keys. It is written by hand
-// rather than with a reflection library: the scenario's unions (a node that
-// is a name or a mapping, a command that is a string or a list, a step with
-// exactly one action) are methods of the types themselves, next to their
-// decoders, and the module needs no other dependency.
+// tags the decoder reads (file.go, values.go; for steps, the table of step
+// kinds in steps.go), so that an editor validating with it and nettest-run
+// validate agree on the keys. It is written by hand rather than with a
+// reflection library: the scenario's unions (a node that is a name or a
+// mapping, a command that is a string or a list, a step with exactly one
+// action) are methods of the types themselves, next to their decoders, and
+// the module needs no other dependency.
 
 // SchemaID is the schema's $id.
 const SchemaID = "https://github.com/nettestlab/nettest/raw/main/docs/scenario.schema.json"

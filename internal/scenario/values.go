@@ -276,6 +276,18 @@ func (FirewallEntry) jsonSchema(g *schemaGen) map[string]any { return alternativ
 
 func (NATEntry) jsonSchema(g *schemaGen) map[string]any { return alternatives[NATEntry](g) }
 
+// alternatives describes a struct whose pointer fields are alternatives:
+// exactly one of their keys is required.
+func alternatives[T any](g *schemaGen) map[string]any {
+	s := g.structSchema(reflect.TypeFor[T]())
+	var alts []any
+	for _, k := range keysOf(reflect.TypeFor[T]()) {
+		alts = append(alts, map[string]any{"required": []any{k}})
+	}
+	s["oneOf"] = alts
+	return s
+}
+
 // Params are the declared parameters, in the order of the file.
 type Params []Param
 
@@ -312,30 +324,6 @@ func (Params) jsonSchema(*schemaGen) map[string]any {
 		"additionalProperties": map[string]any{"type": []any{"string", "number", "boolean", "null"}},
 	}
 }
-
-// Step: exactly one action; the schema says so with oneOf.
-func (Step) jsonSchema(g *schemaGen) map[string]any { return alternatives[Step](g) }
-
-func (Check) jsonSchema(g *schemaGen) map[string]any { return alternatives[Check](g) }
-
-// alternatives describes a struct whose pointer fields are alternatives:
-// exactly one of their keys is required.
-func alternatives[T any](g *schemaGen) map[string]any {
-	s := g.structSchema(reflect.TypeFor[T]())
-	var alts []any
-	for _, k := range keysOf(reflect.TypeFor[T]()) {
-		alts = append(alts, map[string]any{"required": []any{k}})
-	}
-	s["oneOf"] = alts
-	return s
-}
-
-// The keys of a step's action, and of a check: the pointer fields of Step
-// (Check's first), in their order.
-var (
-	checkKeys = keysOf(reflect.TypeFor[Check]())
-	stepKeys  = keysOf(reflect.TypeFor[Step]())
-)
 
 // keysOf lists the keys of a struct's pointer fields: its alternatives.
 func keysOf(t reflect.Type) []string {
@@ -447,40 +435,4 @@ func (Rate) jsonSchema(*schemaGen) map[string]any {
 		map[string]any{"type": "string", "pattern": ratePattern},
 		paramRef,
 	}, "examples": []any{"10mbit", "500kbit"}}
-}
-
-// A partition is a list of nodes, or a mapping with its name.
-func (p *PartitionStep) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
-	d.shortForm(n, path, p, &p.At, yaml.SequenceNode, "nodes", func() { d.decode(n, reflect.ValueOf(&p.Nodes).Elem(), path) })
-}
-
-func (PartitionStep) jsonSchema(g *schemaGen) map[string]any {
-	return shortFormSchema[PartitionStep](g, map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "minItems": 1, "description": "The nodes cut off."})
-}
-
-// A capture is node:iface, or a mapping with its name.
-func (c *CaptureStep) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
-	d.shortForm(n, path, c, &c.At, yaml.ScalarNode, "iface", func() { c.Iface.unmarshalYAML(d, n, path) })
-}
-
-func (CaptureStep) jsonSchema(g *schemaGen) map[string]any {
-	return shortFormSchema[CaptureStep](g, map[string]any{"type": "string", "description": "The interface, node:iface."})
-}
-
-// heal is true, or a name.
-func (h *HealStep) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
-	h.Name.unmarshalYAML(d, n, path)
-	switch h.Name.V {
-	case "true":
-		h.All, h.Name.V = true, ""
-	case "false", "":
-		d.add(pos(n), "%swant true (every partition) or a partition's name, got %s", prefix(path), describe(n))
-	}
-}
-
-func (HealStep) jsonSchema(*schemaGen) map[string]any {
-	return map[string]any{"oneOf": []any{
-		map[string]any{"const": true, "description": "Heal every partition in place."},
-		map[string]any{"type": "string", "minLength": 1, "description": "A partition's name, or the node of an isolate step."},
-	}}
 }
