@@ -54,9 +54,16 @@ func (in *Interface) bringUp() ([]*Node, error) {
 	if err := in.node.ns.nl.LinkSetUp(in.netlinkLink()); err != nil {
 		return nil, fmt.Errorf("nettest: setting %s up: %w", in, err)
 	}
-	in.up.Store(true)
+	wasUp := in.up.Swap(true)
 	if err := in.addAddrs(true); err != nil {
 		return nil, err
+	}
+	if !wasUp {
+		// A down right after the last up may have cost an address its
+		// local route (see renewIPv6Addrs).
+		if err := in.renewIPv6Addrs(); err != nil {
+			return nil, err
+		}
 	}
 	err := in.node.addRoutes(true, func(rp *routePlan) bool {
 		uses := false
