@@ -57,9 +57,16 @@ func (in *Interface) bringUp() ([]*Node, error) {
 	if err := in.node.ns.nl.LinkSetUp(in.netlinkLink()); err != nil {
 		return nil, fmt.Errorf("nettest: setting %s up: %w", in, err)
 	}
-	in.up.Store(true)
+	wasUp := in.up.Swap(true)
 	if err := in.addAddrs(true); err != nil {
 		return nil, err
+	}
+	if !wasUp {
+		// A down right after the last up may have cost an address its
+		// local route (see renewIPv6Addrs).
+		if err := in.renewIPv6Addrs(); err != nil {
+			return nil, err
+		}
 	}
 	follow := in.node.net.followsLinks()
 	err := in.node.addRoutes(true, func(rp *routePlan) bool {

@@ -2,6 +2,7 @@ package nettest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -100,6 +101,33 @@ func (in *Interface) addAddrs(replace bool) error {
 		if replace {
 			err = in.node.ns.nl.AddrReplace(in.netlinkLink(), addr)
 		} else {
+			err = in.node.ns.nl.AddrAdd(in.netlinkLink(), addr)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: interface %s: address %s: %w", in.node.where(), in.p.name, a, err)
+		}
+	}
+	return nil
+}
+
+// renewIPv6Addrs deletes the interface's IPv6 addresses and adds them anew,
+// for an interface brought back up.
+//
+// The kernel keeps IPv6 addresses over a down (keep_addr_on_down) and, when
+// the interface comes up, puts their local routes back only later, from a
+// work queue. Set down again before that work ran, an address stays
+// without its local route for good: later ups do not restore it, and the
+// address, though listed, is not the node's any more (what comes to it is
+// forwarded back out, as to a neighbour). Only an address added anew gets
+// its local route back.
+func (in *Interface) renewIPv6Addrs() error {
+	for _, a := range in.p.addrs {
+		if !a.Addr().Is6() {
+			continue
+		}
+		addr := &netlink.Addr{IPNet: ipnet(a), Flags: unix.IFA_F_NODAD}
+		err := in.node.ns.nl.AddrDel(in.netlinkLink(), addr)
+		if err == nil || errors.Is(err, unix.EADDRNOTAVAIL) {
 			err = in.node.ns.nl.AddrAdd(in.netlinkLink(), addr)
 		}
 		if err != nil {
