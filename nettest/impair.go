@@ -3,6 +3,7 @@ package nettest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -121,7 +122,7 @@ const (
 // field at fault, or nil. It needs no privilege.
 func (i Impairment) Validate() error {
 	if field, err := i.validate(); err != nil {
-		c := at("impairment "+i.String()).field(field, nil)
+		c := at("impairment "+i.String()).field(field, i.fieldValue(field))
 		c.Problem = err.Error()
 		return &c
 	}
@@ -153,6 +154,11 @@ func (i Impairment) validate() (string, error) {
 		return "LossCorrelation", errors.New("loss correlation needs a loss probability")
 	}
 	return "", nil
+}
+
+// fieldValue returns the value of one of the impairment's fields, by name.
+func (i Impairment) fieldValue(field string) any {
+	return reflect.ValueOf(i).FieldByName(field).Interface()
 }
 
 // kernelCan reports whether MechanismKernel can make the impairment.

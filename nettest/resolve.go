@@ -18,7 +18,10 @@ type plan struct {
 	byName map[string]*nodePlan
 	links  []*linkPlan // veth pairs: user links, then LAN attachments
 	segs   []*segment  // one per user link and per LAN
-	auto   Auto
+	// linkNames are the user links' names, index for index, generated
+	// for the unnamed.
+	linkNames []string
+	auto      Auto
 }
 
 type nodePlan struct {
@@ -282,6 +285,7 @@ func (r *resolver) links() {
 			r.errs.at(linkAt(i, name).field("Name", name), "duplicate link name")
 		}
 		linkNames.taken[name] = true
+		r.p.linkNames = append(r.p.linkNames, name)
 		w := linkAt(i, name)
 		r.checkMTU(w, l.MTU)
 		ends := [2]ConfigError{w.in("end A"), w.in("end B")}
@@ -326,7 +330,7 @@ func (lp *linkPlan) impairProblems(imp Impairments) problems {
 		imp        Impairment
 	}{{"A->B", "Impair.AB", imp.AB}, {"B->A", "Impair.BA", imp.BA}} {
 		if field, err := d.imp.validate(); err != nil {
-			errs.at(linkAt(lp.idx, lp.name).in("impairment "+d.dir).field(d.field+"."+field, d.imp), "%v", err)
+			errs.at(linkAt(lp.idx, lp.name).in("impairment "+d.dir).field(d.field+"."+field, d.imp.fieldValue(field)), "%v", err)
 		}
 	}
 	return errs
