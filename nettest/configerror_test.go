@@ -40,9 +40,13 @@ func TestConfigErrorFields(t *testing.T) {
 		want want
 	}{
 		{"node name", nettest.Topology{Nodes: []nettest.NodeConfig{{Name: "a"}, {Name: "b c"}}},
-			with(func(w *want) { w.text, w.node, w.nodeIdx, w.field, w.val = `node b c: name "b c"`, "b c", 1, "Name", "b c" })},
+			with(func(w *want) {
+				w.text, w.node, w.nodeIdx, w.field, w.val = `node b c: name "b c"`, "b c", 1, "Name", "b c"
+			})},
 		{"duplicate node", nettest.Topology{Nodes: []nettest.NodeConfig{{Name: "a"}, {Name: "a"}}},
-			with(func(w *want) { w.text, w.node, w.nodeIdx, w.field, w.val = "node a: duplicate node name", "a", 1, "Name", "a" })},
+			with(func(w *want) {
+				w.text, w.node, w.nodeIdx, w.field, w.val = "node a: duplicate node name", "a", 1, "Name", "a"
+			})},
 		{"sysctl", nettest.Topology{Nodes: []nettest.NodeConfig{{Name: "a", Sysctls: map[string]string{"kernel.x": "1"}}}},
 			with(func(w *want) {
 				w.text, w.node, w.nodeIdx, w.sysctl, w.field, w.val = `node a: sysctl "kernel.x" is not under net.`, "a", 0, "kernel.x", "Sysctls", "kernel.x"
@@ -54,17 +58,25 @@ func TestConfigErrorFields(t *testing.T) {
 				w.text, w.link, w.linkIdx, w.end, w.field, w.val = `link a-zz: end B: unknown node "zz"`, "a-zz", 1, "B", "Node", "zz"
 			})},
 		{"bad interface name at end A", nettest.Topology{Nodes: two, Links: []nettest.LinkConfig{{A: nettest.Endpoint{Node: "a", Iface: "lo"}, B: ep("b")}}},
-			with(func(w *want) { w.text, w.link, w.linkIdx, w.end, w.field, w.val = "link a-b: end a:lo: interface name", "a-b", 0, "A", "Iface", "lo" })},
+			with(func(w *want) {
+				w.text, w.link, w.linkIdx, w.end, w.field, w.val = "link a-b: end a:lo: interface name", "a-b", 0, "A", "Iface", "lo"
+			})},
 		{"address", nettest.Topology{Nodes: two, Links: []nettest.LinkConfig{{Name: "l1", A: ep("a", "10.0.0.1/24"), B: ep("b", "127.0.0.2/8")}}},
 			with(func(w *want) {
 				w.text, w.node, w.nodeIdx, w.link, w.linkIdx, w.end, w.field, w.val = "link l1: interface b:eth0: address 127.0.0.2/8: loopback", "b", 1, "l1", 0, "B", "Addrs", "127.0.0.2/8"
 			})},
 		{"impairment", nettest.Topology{Nodes: two, Links: []nettest.LinkConfig{{A: ep("a"), B: ep("b"), Impair: nettest.Impairments{BA: nettest.Impairment{Delay: time.Millisecond, Jitter: time.Second}}}}},
-			with(func(w *want) { w.text, w.link, w.linkIdx, w.field, w.val = "link a-b: impairment B->A: jitter 1s is larger", "a-b", 0, "Impair.BA.Jitter", "1s" })},
+			with(func(w *want) {
+				w.text, w.link, w.linkIdx, w.field, w.val = "link a-b: impairment B->A: jitter 1s is larger", "a-b", 0, "Impair.BA.Jitter", "1s"
+			})},
 		{"mechanism", nettest.Topology{Nodes: two, Links: []nettest.LinkConfig{{A: ep("a"), B: ep("b"), ImpairVia: nettest.MechanismNone, Impair: nettest.Both(nettest.Impairment{Loss: 0.1})}}},
-			with(func(w *want) { w.text, w.link, w.linkIdx, w.field, w.val = "link a-b: mechanism none cannot", "a-b", 0, "ImpairVia", "none" })},
+			with(func(w *want) {
+				w.text, w.link, w.linkIdx, w.field, w.val = "link a-b: mechanism none cannot", "a-b", 0, "ImpairVia", "none"
+			})},
 		{"LAN member", nettest.Topology{Nodes: two, LANs: []nettest.LANConfig{{Name: "s", Members: []nettest.Endpoint{ep("a"), ep("q")}}}},
-			with(func(w *want) { w.text, w.lan, w.lanIdx, w.member, w.field, w.val = `lan s: member q: unknown node "q"`, "s", 0, 1, "Node", "q" })},
+			with(func(w *want) {
+				w.text, w.lan, w.lanIdx, w.member, w.field, w.val = `lan s: member q: unknown node "q"`, "s", 0, 1, "Node", "q"
+			})},
 		{"route", nettest.Topology{Nodes: []nettest.NodeConfig{{Name: "a", Routes: []nettest.Route{
 			{Dst: pfx("10.9.0.0/16"), Dev: "eth0"}, {Dst: pfx("10.8.0.0/16"), Via: netip.MustParseAddr("192.0.2.1")}}}, {Name: "b"}},
 			Links: []nettest.LinkConfig{{A: ep("a"), B: ep("b")}}},
