@@ -1,13 +1,16 @@
 package nettest_test
 
 import (
+	"context"
 	"errors"
+	"io/fs"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nettestlab/nettest/internal/testenv"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -141,4 +144,27 @@ func TestResolveInvalid(t *testing.T) {
 		require.Len(t, i.Addrs, 1, "%s", i)
 		require.True(t, bench.Contains(i.Addrs[0].Addr()), "%s: %s", i, i.Addrs[0])
 	}
+}
+
+// TestBuildSysctlRefusedIsConfigError: a sysctl the kernel refuses at
+// Build is a ConfigError naming the node and the sysctl, wrapping the
+// kernel's error.
+func TestBuildSysctlRefusedIsConfigError(t *testing.T) {
+	testenv.RequirePrivilege(t)
+	top := nettest.Topology{Nodes: []nettest.NodeConfig{{Name: "a", Sysctls: map[string]string{"net.core.rmem_max": "1000000"}}, {Name: "b"}},
+		Links: []nettest.LinkConfig{{A: nettest.Endpoint{Node: "a"}, B: nettest.Endpoint{Node: "b"}}}}
+	n, err := nettest.Build(context.Background(), top)
+	if err == nil {
+		n.Close()
+		t.Skip("this kernel lets a network namespace write net.core.rmem_max")
+	}
+	var ce *nettest.ConfigError
+	require.True(t, errors.As(err, &ce), "%v", err)
+	require.Equal(t, "a", ce.Node)
+	require.Equal(t, 0, ce.NodeIndex)
+	require.Equal(t, "net.core.rmem_max", ce.Sysctl)
+	require.Equal(t, "Value", ce.Field)
+	require.Equal(t, "1000000", ce.Value)
+	require.ErrorIs(t, err, fs.ErrPermission)
+	require.ErrorContains(t, err, "nettest: node a: sysctl /proc/sys/net/core/rmem_max")
 }
