@@ -30,8 +30,8 @@ import (
 // Close releases this process's hold on them and leaves them persisted;
 // [RemovePersisted] removes them.
 func Attach(t Topology, name string) (_ *Network, err error) {
-	if msg := checkName(name, 32); msg != "" {
-		return nil, fmt.Errorf("nettest: topology %s", msg)
+	if err := checkName(name, 32); err != nil {
+		return nil, fmt.Errorf("nettest: topology %w", err)
 	}
 	t.Name = name
 	p, err := t.resolve()

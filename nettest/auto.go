@@ -32,7 +32,7 @@ func (a Auto) pools(errs *problems) (autoPools, bool) {
 			return netip.MustParsePrefix(def)
 		}
 		if FamilyOf(p.Addr()) != f || p.Bits() > maxBits {
-			errs.add("auto: "+field+" "+p.String(), "want an %s prefix of /%d or shorter", f, maxBits)
+			errs.at(at("auto: "+field+" "+p.String()).field("Auto."+field, p), "want an %s prefix of /%d or shorter", f, maxBits)
 			ok = false
 		}
 		return p.Masked()

@@ -132,7 +132,7 @@ func (p *plan) autoAddress(errs *problems) {
 			}
 			sub, ok := w.pool.take(w.bits)
 			if !ok {
-				errs.add(segWhere(seg), "automatic addressing: %s has no free /%d left; give addresses yourself", w.pool.within, w.bits)
+				errs.at(segAt(seg).field("Addrs", nil), "automatic addressing: %s has no free /%d left; give addresses yourself", w.pool.within, w.bits)
 				continue
 			}
 			for k, ip := range seg.ends {

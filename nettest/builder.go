@@ -140,7 +140,7 @@ func (b *Builder) Route(node string, routes ...string) *Builder {
 	for _, s := range routes {
 		r, err := ParseRoute(s)
 		if err != nil {
-			b.errs.add("node "+node, "%v", err)
+			b.errs.at(builderNode(node).field("Routes", s), "%v", err)
 			continue
 		}
 		b.routes[node] = append(b.routes[node], r)
@@ -183,12 +183,12 @@ func (b *Builder) resolve() (Topology, *plan, error) {
 	}
 	for _, node := range slices.Sorted(maps.Keys(b.routes)) {
 		if !known[node] {
-			errs.add("node "+node, "routes given for an unknown node")
+			errs.at(builderNode(node).field("Routes", nil), "routes given for an unknown node")
 		}
 	}
 	for _, node := range slices.Sorted(maps.Keys(b.sysctls)) {
 		if !known[node] {
-			errs.add("node "+node, "sysctls given for an unknown node")
+			errs.at(builderNode(node).field("Sysctls", nil), "sysctls given for an unknown node")
 		}
 	}
 	p, err := t.resolve()
@@ -198,19 +198,26 @@ func (b *Builder) resolve() (Topology, *plan, error) {
 	return t, p, errs.err()
 }
 
+// builderNode names a node given to a Builder by name.
+func builderNode(node string) ConfigError {
+	c := at("node " + node)
+	c.Node = node
+	return c
+}
+
 // endpoint parses "node[:iface][=addr,addr...]", recording errors.
 func (b *Builder) endpoint(w, s string) Endpoint {
 	ref, addrs, hasAddrs := strings.Cut(s, "=")
 	e, err := ParseEndpoint(ref)
 	if err != nil {
-		b.errs.add(w, "%v", err)
+		b.errs.at(at(w).field("Node", ref), "%v", err)
 		return Endpoint{Node: ref}
 	}
 	if hasAddrs {
 		for _, a := range strings.Split(addrs, ",") {
 			p, err := ParsePrefix(strings.TrimSpace(a))
 			if err != nil {
-				b.errs.add(where(w, "end "+ref), "%v", err)
+				b.errs.at(at(where(w, "end "+ref)).field("Addrs", a), "%v", err)
 				continue
 			}
 			e.Addrs = append(e.Addrs, p)

@@ -115,19 +115,21 @@ func (r Rule) String() string {
 // Reject make before any kernel call, for callers that want them early.
 func (r Rule) Validate() error {
 	var p problems
-	r.validate(&p, "rule "+r.String())
+	r.validate(&p, at("rule "+r.String()))
 	return p.err()
 }
 
-func (r Rule) validate(p *problems, w string) {
+// validate records the rule's problems as ConfigErrors of w, each naming
+// the field at fault.
+func (r Rule) validate(p *problems, w ConfigError) {
 	if r.Direction < Input || r.Direction > Forward {
-		p.add(w, "Direction %d: want Input, Output or Forward", int(r.Direction))
+		p.at(w.field("Direction", int(r.Direction)), "Direction %d: want Input, Output or Forward", int(r.Direction))
 	}
 	if r.Family != 0 && r.Family != IPv4 && r.Family != IPv6 {
-		p.add(w, "Family %d: want 0 (both), IPv4 or IPv6", int(r.Family))
+		p.at(w.field("Family", int(r.Family)), "Family %d: want 0 (both), IPv4 or IPv6", int(r.Family))
 	}
 	if !slices.Contains([]string{"", "tcp", "udp", "icmp", "icmpv6"}, r.Proto) {
-		p.add(w, "Proto %q: want tcp, udp, icmp, icmpv6 or empty (any)", r.Proto)
+		p.at(w.field("Proto", r.Proto), "Proto %q: want tcp, udp, icmp, icmpv6 or empty (any)", r.Proto)
 	}
 	for _, port := range []struct {
 		field string
@@ -135,16 +137,16 @@ func (r Rule) validate(p *problems, w string) {
 	}{{"SrcPort", r.SrcPort}, {"DstPort", r.DstPort}} {
 		switch {
 		case port.v < 0 || port.v > 65535:
-			p.add(w, "%s %d: want 1 to 65535 (0: any)", port.field, port.v)
+			p.at(w.field(port.field, port.v), "%s %d: want 1 to 65535 (0: any)", port.field, port.v)
 		case port.v != 0 && r.Proto != "tcp" && r.Proto != "udp":
-			p.add(w, "%s %d: ports need Proto tcp or udp (it is %q)", port.field, port.v, r.Proto)
+			p.at(w.field(port.field, port.v), "%s %d: ports need Proto tcp or udp (it is %q)", port.field, port.v, r.Proto)
 		}
 	}
 	if r.ICMPType != "" {
 		if f, ok := icmpFamily[r.Proto]; !ok {
-			p.add(w, "ICMPType %q: needs Proto icmp or icmpv6 (it is %q)", r.ICMPType, r.Proto)
+			p.at(w.field("ICMPType", r.ICMPType), "ICMPType %q: needs Proto icmp or icmpv6 (it is %q)", r.ICMPType, r.Proto)
 		} else if _, err := ICMPTypeNumber(f, r.ICMPType); err != nil {
-			p.add(w, "ICMPType: %v", err)
+			p.at(w.field("ICMPType", r.ICMPType), "ICMPType: %v", err)
 		}
 	}
 	for _, a := range []struct {
@@ -152,21 +154,21 @@ func (r Rule) validate(p *problems, w string) {
 		v     netip.Prefix
 	}{{"Src", r.Src}, {"Dst", r.Dst}} {
 		if a.v.IsValid() && a.v != a.v.Masked() {
-			p.add(w, "%s %s: has host bits set (the prefix is %s; an address is %s/%d)", a.field, a.v, a.v.Masked(), a.v.Addr(), a.v.Addr().BitLen())
+			p.at(w.field(a.field, a.v), "%s %s: has host bits set (the prefix is %s; an address is %s/%d)", a.field, a.v, a.v.Masked(), a.v.Addr(), a.v.Addr().BitLen())
 		}
 	}
-	if _, err := r.family(); err != nil {
-		p.add(w, "%v", err)
+	if _, field, err := r.family(); err != nil {
+		p.at(w.field(field, nil), "%v", err)
 	}
 	if r.InIface != "" && r.Direction == Output {
-		p.add(w, "InIface %q: output packets have no input interface (use OutIface)", r.InIface)
+		p.at(w.field("InIface", r.InIface), "InIface %q: output packets have no input interface (use OutIface)", r.InIface)
 	}
 	if r.OutIface != "" && r.Direction == Input {
-		p.add(w, "OutIface %q: input packets have no output interface (use InIface)", r.OutIface)
+		p.at(w.field("OutIface", r.OutIface), "OutIface %q: input packets have no output interface (use InIface)", r.OutIface)
 	}
 	for _, in := range []struct{ field, v string }{{"InIface", r.InIface}, {"OutIface", r.OutIface}} {
 		if len(in.v) > maxIfaceName {
-			p.add(w, "%s %q: longer than %d bytes, so no interface has that name", in.field, in.v, maxIfaceName)
+			p.at(w.field(in.field, in.v), "%s %q: longer than %d bytes, so no interface has that name", in.field, in.v, maxIfaceName)
 		}
 	}
 }
@@ -175,28 +177,28 @@ func (r Rule) validate(p *problems, w string) {
 var icmpFamily = map[string]Family{"icmp": IPv4, "icmpv6": IPv6}
 
 // family returns the one family the rule's fields imply (0: both), or an
-// error saying which fields disagree.
-func (r Rule) family() (Family, error) {
+// error saying which fields disagree and the first of them.
+func (r Rule) family() (Family, string, error) {
 	var f Family
-	var from string
+	var from, fromField string
 	for _, c := range []struct {
-		field string
-		f     Family
+		field, text string
+		f           Family
 	}{
-		{"Family", r.Family},
-		{"Proto " + r.Proto, icmpFamily[r.Proto]},
-		{"Src " + r.Src.String(), prefixFamily(r.Src)},
-		{"Dst " + r.Dst.String(), prefixFamily(r.Dst)},
+		{"Family", "Family", r.Family},
+		{"Proto", "Proto " + r.Proto, icmpFamily[r.Proto]},
+		{"Src", "Src " + r.Src.String(), prefixFamily(r.Src)},
+		{"Dst", "Dst " + r.Dst.String(), prefixFamily(r.Dst)},
 	} {
 		switch {
 		case c.f == 0:
 		case f == 0:
-			f, from = c.f, c.field
+			f, from, fromField = c.f, c.text, c.field
 		case c.f != f:
-			return 0, fmt.Errorf("%s is %s but %s is %s", from, f, c.field, c.f)
+			return 0, fromField, fmt.Errorf("%s is %s but %s is %s", from, f, c.text, c.f)
 		}
 	}
-	return f, nil
+	return f, "", nil
 }
 
 func prefixFamily(p netip.Prefix) Family {
@@ -208,7 +210,7 @@ func prefixFamily(p netip.Prefix) Family {
 
 // match returns what a valid rule matches, for nftrules to render.
 func (r Rule) match() nftrules.Match {
-	f, _ := r.family()
+	f, _, _ := r.family()
 	return nftrules.Match{Family: int(f), Proto: r.Proto, Src: r.Src, Dst: r.Dst, SrcPort: r.SrcPort, DstPort: r.DstPort,
 		ICMPType: r.ICMPType, InIface: r.InIface, OutIface: r.OutIface, Established: r.Established}
 }
@@ -234,7 +236,7 @@ func (fw *Firewall) add(op string, r Rule, v nftrules.Verdict) error {
 	n := fw.node
 	w := fmt.Sprintf("node %s: firewall: %s(%s)", n.p.name, op, r)
 	var p problems
-	r.validate(&p, w)
+	r.validate(&p, n.at(w))
 	if err := p.err(); err != nil {
 		return err
 	}
@@ -243,7 +245,7 @@ func (fw *Firewall) add(op string, r Rule, v nftrules.Verdict) error {
 	}
 	exprs, text, err := nftrules.Rule(r.match(), v)
 	if err != nil {
-		return &ConfigError{Where: w, Problem: err.Error()}
+		return n.problem(n.at(w), err.Error())
 	}
 	return n.nft(w, func(c *nftables.Conn) error {
 		return nftrules.Add(c, r.Direction.String(), exprs, text)
@@ -256,7 +258,7 @@ func (fw *Firewall) add(op string, r Rule, v nftrules.Verdict) error {
 func (fw *Firewall) checkIfaces(w string, fields map[string]string) error {
 	n := fw.node
 	if n.p.isSwitch {
-		return &ConfigError{Where: w, Problem: fmt.Sprintf("%s is a LAN switch: its bridge forwards frames without the IP hooks nftables filters in; filter on the LAN's members", n.p.name)}
+		return n.problem(n.at(w), fmt.Sprintf("%s is a LAN switch: its bridge forwards frames without the IP hooks nftables filters in; filter on the LAN's members", n.p.name))
 	}
 	var names []string
 	for _, field := range slices.Sorted(maps.Keys(fields)) {
@@ -271,7 +273,7 @@ func (fw *Firewall) checkIfaces(w string, fields map[string]string) error {
 			}
 		}
 		if !slices.Contains(names, name) {
-			return &ConfigError{Where: w, Problem: fmt.Sprintf("%s %q: node %s has no such interface (it has %s)", field, name, n.p.name, strings.Join(names, ", "))}
+			return n.problem(n.at(w).field(field, name), fmt.Sprintf("%s %q: node %s has no such interface (it has %s)", field, name, n.p.name, strings.Join(names, ", ")))
 		}
 	}
 	return nil
@@ -318,7 +320,7 @@ func (fw *Firewall) policy(op string, drop bool, dirs []Direction) error {
 	w := fmt.Sprintf("node %s: firewall: %s(%s)", fw.node.p.name, op, strings.Join(names, ", "))
 	for _, d := range dirs {
 		if d < Input || d > Forward {
-			return &ConfigError{Where: w, Problem: fmt.Sprintf("Direction %d: want Input, Output or Forward", int(d))}
+			return fw.node.problem(fw.node.at(w).field("Direction", int(d)), fmt.Sprintf("Direction %d: want Input, Output or Forward", int(d)))
 		}
 	}
 	if err := fw.checkIfaces(w, nil); err != nil {
@@ -337,10 +339,10 @@ func (fw *Firewall) Raw(chain string, exprs ...expr.Any) error {
 	n := fw.node
 	w := fmt.Sprintf("node %s: firewall: Raw(%s)", n.p.name, chain)
 	if !slices.Contains(nftrules.ChainNames, chain) {
-		return &ConfigError{Where: w, Problem: fmt.Sprintf("chain %q: want %s", chain, strings.Join(nftrules.ChainNames, ", "))}
+		return n.problem(n.at(w).field("chain", chain), fmt.Sprintf("chain %q: want %s", chain, strings.Join(nftrules.ChainNames, ", ")))
 	}
 	if len(exprs) == 0 {
-		return &ConfigError{Where: w, Problem: "no expressions"}
+		return n.problem(n.at(w).field("exprs", nil), "no expressions")
 	}
 	if err := fw.checkIfaces(w, nil); err != nil {
 		return err

@@ -3,6 +3,7 @@ package nettest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -117,34 +118,47 @@ const (
 )
 
 // Validate reports what is wrong with the impairment (a probability outside
-// 0..1, a jitter larger than the delay ...) as a *ConfigError, or nil. It
-// needs no privilege.
+// 0..1, a jitter larger than the delay ...) as a *ConfigError naming the
+// field at fault, or nil. It needs no privilege.
 func (i Impairment) Validate() error {
-	if msg := i.validate(); msg != "" {
-		return &ConfigError{Where: "impairment " + i.String(), Problem: msg}
+	if field, err := i.validate(); err != nil {
+		c := at("impairment "+i.String()).field(field, i.fieldValue(field))
+		c.Problem = err.Error()
+		return &c
 	}
 	return nil
 }
 
-// validate says what is wrong with the impairment, or "".
-func (i Impairment) validate() string {
-	for name, p := range map[string]float64{"loss": i.Loss, "loss correlation": i.LossCorrelation,
-		"duplicate": i.Duplicate, "reorder": i.Reorder, "corrupt": i.Corrupt} {
-		if p < 0 || p > 1 {
-			return fmt.Sprintf("%s %g is not a probability from 0 to 1 (write 10%% as 0.1)", name, p)
+// validate says what is wrong with the impairment, and the field at
+// fault, or returns a nil error.
+func (i Impairment) validate() (string, error) {
+	for _, f := range []struct {
+		field, name string
+		p           float64
+	}{{"Loss", "loss", i.Loss}, {"LossCorrelation", "loss correlation", i.LossCorrelation},
+		{"Duplicate", "duplicate", i.Duplicate}, {"Reorder", "reorder", i.Reorder}, {"Corrupt", "corrupt", i.Corrupt}} {
+		if f.p < 0 || f.p > 1 {
+			return f.field, fmt.Errorf("%s %g is not a probability from 0 to 1 (write 10%% as 0.1)", f.name, f.p)
 		}
 	}
 	switch {
-	case i.Delay < 0 || i.Jitter < 0:
-		return "negative delay or jitter"
+	case i.Delay < 0:
+		return "Delay", errors.New("negative delay or jitter")
+	case i.Jitter < 0:
+		return "Jitter", errors.New("negative delay or jitter")
 	case i.Jitter > i.Delay:
-		return fmt.Sprintf("jitter %v is larger than the delay %v", i.Jitter, i.Delay)
+		return "Jitter", fmt.Errorf("jitter %v is larger than the delay %v", i.Jitter, i.Delay)
 	case i.Reorder > 0 && i.Delay == 0:
-		return "reorder needs a delay (reordered packets are the ones not delayed)"
+		return "Reorder", errors.New("reorder needs a delay (reordered packets are the ones not delayed)")
 	case i.LossCorrelation > 0 && i.Loss == 0:
-		return "loss correlation needs a loss probability"
+		return "LossCorrelation", errors.New("loss correlation needs a loss probability")
 	}
-	return ""
+	return "", nil
+}
+
+// fieldValue returns the value of one of the impairment's fields, by name.
+func (i Impairment) fieldValue(field string) any {
+	return reflect.ValueOf(i).FieldByName(field).Interface()
 }
 
 // kernelCan reports whether MechanismKernel can make the impairment.
@@ -215,18 +229,6 @@ func mechanismFor(requested Mechanism, imp Impairments, netem func() bool, runni
 		return MechanismUserspace, nil
 	}
 	return "", fmt.Errorf("unknown mechanism %q (want %s, %s, %s or %s)", requested, MechanismNone, MechanismNetem, MechanismKernel, MechanismUserspace)
-}
-
-// chooseMechanism is mechanismFor's check of a declared link in the form
-// resolve.go calls it (a message; "" when fine), with netem known. It goes
-// once resolve.go calls mechanismFor(requested, imp, func() bool { return
-// true }, false) itself.
-func chooseMechanism(requested Mechanism, imp Impairments, netem bool) (Mechanism, string) {
-	m, err := mechanismFor(requested, imp, func() bool { return netem }, false)
-	if err != nil {
-		return "", err.Error()
-	}
-	return m, ""
 }
 
 func describeNeeds(imp Impairments) string {
@@ -409,10 +411,8 @@ func (l *Link) Impairments() Impairments {
 // the link's mechanism cannot make is an error that says which mechanism
 // would (declare it in the topology: LinkConfig.ImpairVia).
 func (l *Link) Impair(imp Impairments) error {
-	for dir, i := range map[string]Impairment{"A->B": imp.AB, "B->A": imp.BA} {
-		if msg := i.validate(); msg != "" {
-			return fmt.Errorf("nettest: link %s: impairment %s: %s", l.p.name, dir, msg)
-		}
+	if err := l.p.checkImpair(imp); err != nil {
+		return fmt.Errorf("nettest: %w", err)
 	}
 	return l.net.use("link "+l.p.name, func() error {
 		l.net.mu.Lock()

@@ -168,7 +168,11 @@ func (l *Link) B() *Interface { return l.b }
 func (l *Link) create() error {
 	m, err := mechanismFor(l.p.via, l.p.impair, netemAvailable, false)
 	if err != nil {
-		return fmt.Errorf("nettest: link %s: %w", l.p.name, err)
+		// The link asks for what this kernel cannot make: a ConfigError
+		// naming it, wrapping the cause (ErrUnsupported).
+		c := linkAt(l.p.idx, l.p.name).field("ImpairVia", string(l.p.via))
+		c.Problem, c.Err = err.Error(), err
+		return fmt.Errorf("nettest: %w", &c)
 	}
 	l.mech, l.impair = m, l.p.impair
 	if m == MechanismUserspace {

@@ -33,7 +33,7 @@ func (t *NAT) Masquerade(outIface string) error {
 	n := t.node
 	w := fmt.Sprintf("node %s: NAT: Masquerade(%s)", n.p.name, outIface)
 	if outIface == "" {
-		return &ConfigError{Where: w, Problem: "no interface: name the one the packets leave through"}
+		return n.problem(n.at(w).field("outIface", nil), "no interface: name the one the packets leave through")
 	}
 	if err := n.Firewall().checkIfaces(w, map[string]string{"outIface": outIface}); err != nil {
 		return err
@@ -52,15 +52,15 @@ func (t *NAT) SNAT(src netip.Prefix, to netip.Addr) error {
 	var p problems
 	switch {
 	case !src.IsValid():
-		p.add(w, "src: no prefix (give one, or an address as a /32 or /128)")
+		p.at(n.at(w).field("src", src), "src: no prefix (give one, or an address as a /32 or /128)")
 	case src != src.Masked():
-		p.add(w, "src %s: has host bits set (the prefix is %s; an address is %s/%d)", src, src.Masked(), src.Addr(), src.Addr().BitLen())
+		p.at(n.at(w).field("src", src), "src %s: has host bits set (the prefix is %s; an address is %s/%d)", src, src.Masked(), src.Addr(), src.Addr().BitLen())
 	}
 	if !to.IsValid() {
-		p.add(w, "to: no address")
+		p.at(n.at(w).field("to", to), "to: no address")
 	}
 	if src.IsValid() && to.IsValid() && FamilyOf(src.Addr()) != FamilyOf(to) {
-		p.add(w, "src %s is %s but to %s is %s", src, FamilyOf(src.Addr()), to, FamilyOf(to))
+		p.at(n.at(w).field("to", to), "src %s is %s but to %s is %s", src, FamilyOf(src.Addr()), to, FamilyOf(to))
 	}
 	if err := p.err(); err != nil {
 		return err
@@ -84,15 +84,15 @@ func (t *NAT) PortForward(proto string, port int, to netip.AddrPort) error {
 	w := fmt.Sprintf("node %s: NAT: PortForward(%s %d -> %s)", n.p.name, proto, port, to)
 	var p problems
 	if proto != "tcp" && proto != "udp" {
-		p.add(w, "proto %q: want tcp or udp", proto)
+		p.at(n.at(w).field("proto", proto), "proto %q: want tcp or udp", proto)
 	}
 	if port < 1 || port > 65535 {
-		p.add(w, "port %d: want 1 to 65535", port)
+		p.at(n.at(w).field("port", port), "port %d: want 1 to 65535", port)
 	}
 	if !to.Addr().IsValid() {
-		p.add(w, "to: no address")
+		p.at(n.at(w).field("to", to), "to: no address")
 	} else if n.p.kind != Router && !slices.ContainsFunc(n.Addrs(), func(a netip.Prefix) bool { return a.Addr() == to.Addr() }) {
-		p.add(w, "node %s is a host, which forwards nothing: a port forward to %s needs a router (or one of the node's own addresses)", n.p.name, to.Addr())
+		p.at(n.at(w).field("to", to), "node %s is a host, which forwards nothing: a port forward to %s needs a router (or one of the node's own addresses)", n.p.name, to.Addr())
 	}
 	if err := p.err(); err != nil {
 		return err

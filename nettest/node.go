@@ -40,6 +40,24 @@ func (n *Node) where() string {
 	return "nettest: node " + n.p.name
 }
 
+// at names the node in a ConfigError located at w ("node r1: firewall:
+// Deny(...)").
+func (n *Node) at(w string) ConfigError {
+	c := at(w)
+	if n.p.isSwitch {
+		c.LAN = n.p.name
+	} else {
+		c.Node, c.NodeIndex = n.p.name, n.p.idx
+	}
+	return c
+}
+
+// problem returns the ConfigError c with its problem.
+func (n *Node) problem(c ConfigError, problem string) *ConfigError {
+	c.Problem = problem
+	return &c
+}
+
 // Do runs fn inside the node's network namespace and returns its error.
 //
 // fn runs on a goroutine locked to its OS thread, which goes back to its own
@@ -183,18 +201,27 @@ func (n *Node) writeSysctls() error {
 	if len(n.p.sysctls) == 0 {
 		return nil
 	}
+	var bad sysctlPlan
 	err := n.ns.do(func() error {
-		for _, kv := range n.p.sysctls {
-			if err := writeSysctl(kv[0], kv[1]); err != nil {
+		for _, sc := range n.p.sysctls {
+			if err := writeSysctl(sc.path, sc.value); err != nil {
+				bad = sc
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
+	if err == nil {
+		return nil
+	}
+	if bad.key == "" {
 		return fmt.Errorf("%s: %w", n.where(), err)
 	}
-	return nil
+	// The kernel refused a value of the topology: a ConfigError that
+	// names the node and the sysctl, with the kernel's error as cause.
+	c := nodeAt(n.p.idx, n.p.name)
+	c.Sysctl, c.Field, c.Value, c.Problem, c.Err = bad.key, "Value", bad.value, err.Error(), err
+	return fmt.Errorf("nettest: %w", &c)
 }
 
 // addRoutes installs the node's routes. With replace, it re-installs them

@@ -82,8 +82,8 @@ func (r *persistRecord) write() error {
 // readRecord reads a topology's record; the name must be a valid topology
 // name, so that it cannot lead outside recordDir.
 func readRecord(topology string) (*persistRecord, error) {
-	if msg := checkName(topology, 32); msg != "" {
-		return nil, fmt.Errorf("nettest: topology %s", msg)
+	if err := checkName(topology, 32); err != nil {
+		return nil, fmt.Errorf("nettest: topology %w", err)
 	}
 	data, err := os.ReadFile(recordPath(topology))
 	if err != nil {
@@ -97,8 +97,8 @@ func readRecord(topology string) (*persistRecord, error) {
 		return nil, fmt.Errorf("%s: records topology %q", recordPath(topology), r.Topology)
 	}
 	for _, e := range r.Namespaces {
-		if msg := checkName(e.Node, 64); msg != "" {
-			return nil, fmt.Errorf("%s: node %s", recordPath(topology), msg)
+		if err := checkName(e.Node, 64); err != nil {
+			return nil, fmt.Errorf("%s: node %w", recordPath(topology), err)
 		}
 	}
 	return &r, nil
@@ -298,7 +298,7 @@ func recordedTopologies() ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		if topo, ok := strings.CutSuffix(e.Name(), ".json"); ok && checkName(topo, 32) == "" {
+		if topo, ok := strings.CutSuffix(e.Name(), ".json"); ok && checkName(topo, 32) == nil {
 			out = append(out, topo)
 		}
 	}

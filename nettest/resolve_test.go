@@ -164,13 +164,13 @@ func TestDerivedMAC(t *testing.T) {
 }
 
 func TestSysctlPath(t *testing.T) {
-	p, msg := sysctlPath("net.ipv4.conf.eth0/100.rp_filter")
-	require.Empty(t, msg)
+	p, err := sysctlPath("net.ipv4.conf.eth0/100.rp_filter")
+	require.NoError(t, err)
 	require.Equal(t, "/proc/sys/net/ipv4/conf/eth0.100/rp_filter", p)
-	_, msg = sysctlPath("net.ipv4..x")
-	require.Contains(t, msg, "malformed")
-	_, msg = sysctlPath("net.ipv4.conf.*.x")
-	require.Contains(t, msg, "not allowed")
+	_, err = sysctlPath("net.ipv4..x")
+	require.ErrorContains(t, err, "malformed")
+	_, err = sysctlPath("net.ipv4.conf.*.x")
+	require.ErrorContains(t, err, "not allowed")
 }
 
 func TestPrivilegeError(t *testing.T) {

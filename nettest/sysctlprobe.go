@@ -21,8 +21,8 @@ func TrySysctls(sysctls [][2]string) ([]error, error) {
 	out := make([]error, len(sysctls))
 	err = ns.do(func() error {
 		for i, kv := range sysctls {
-			path, msg := sysctlPath(kv[0])
-			if msg != "" {
+			path, err := sysctlPath(kv[0])
+			if err != nil {
 				continue
 			}
 			out[i] = writeSysctl(defaultIfaceSysctl(path), kv[1])

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"strings"
 	"syscall"
 
@@ -143,42 +142,33 @@ func (s *Scenario) checkFeatures(l *errList, has featureCheck) {
 	}
 }
 
-// buildProblem matches the engine's error for a sysctl it could not write
-// (nettest/netns.go writeSysctl, wrapped by the node's name).
-var buildProblem = regexp.MustCompile(`node ([^ :]+): sysctl (/proc/sys/[^ :]+)(?: = "[^"]*")?: `)
-
 // inputError places an error of Build that the file is the cause of at
-// the key that caused it: a sysctl the kernel would not take, a feature a
-// link needs. It returns nil for other errors (the machine's).
+// the key that caused it, by the element its ConfigError names: a sysctl
+// the kernel would not take, a feature a link needs. It returns nil for
+// other errors (the machine's).
 func (s *Scenario) inputError(err error) error {
 	l := &errList{file: s.File}
-	if m := buildProblem.FindStringSubmatch(err.Error()); m != nil {
+	var ce *nettest.ConfigError
+	isConfig := errors.As(err, &ce)
+	if isConfig && ce.Sysctl != "" {
 		for _, sc := range s.sysctls {
-			if sc.node == m[1] && (sc.path == m[2] || nettestDefault(sc.path) == m[2]) {
+			if sc.node == ce.Node && sc.key == ce.Sysctl {
 				s.sysctlError(l, sc, err)
 				return l.err()
 			}
 		}
 	}
-	if errors.Is(err, nettest.ErrUnsupported) {
-		msg := err.Error()
-		for _, name := range s.idx.linkNames {
-			if strings.Contains(msg, "link "+name+":") {
-				sp := s.idx.links[name]
-				l.add(cmp.Or(sp.via, sp.pos), "%s", strings.TrimPrefix(msg, "nettest: "))
-				return l.err()
-			}
+	if !errors.Is(err, nettest.ErrUnsupported) {
+		return nil
+	}
+	if isConfig {
+		p := s.idx.top
+		if sp, ok := nth(s.idx.linkSegs, ce.LinkIndex); ok {
+			p = cmp.Or(sp.via, sp.pos)
 		}
-		l.add(s.idx.top, "%s", strings.TrimPrefix(msg, "nettest: "))
+		l.add(p, "%s", ce.Error())
 		return l.err()
 	}
-	return nil
-}
-
-// nettestDefault is ifaceSysctl's default file, or the path itself.
-func nettestDefault(path string) string {
-	if _, dflt, ok := ifaceSysctl(path); ok {
-		return dflt
-	}
-	return path
+	l.add(s.idx.top, "%s", strings.TrimPrefix(err.Error(), "nettest: "))
+	return l.err()
 }

@@ -70,21 +70,27 @@ func TestBuildErrorPlaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sysctl := func(path, op string, errno syscall.Errno) error {
+	// The engine's errors, as Build makes them: ConfigErrors naming the
+	// node's sysctl or the link, wrapping the cause.
+	sysctl := func(key, path, op string, errno syscall.Errno) error {
 		inner := fmt.Errorf("sysctl %s: %w", path, &fs.PathError{Op: op, Path: path, Err: errno})
 		if op == "write" {
 			inner = fmt.Errorf("sysctl %s = %q: %w", path, "64", &fs.PathError{Op: op, Path: path, Err: errno})
 		}
-		return fmt.Errorf("nettest: building k: %w", fmt.Errorf("node a: %w", inner))
+		return fmt.Errorf("nettest: building k: %w", &nettest.ConfigError{Where: "node a", Problem: inner.Error(),
+			Node: "a", NodeIndex: 0, LinkIndex: -1, LANIndex: -1, Member: -1, Route: -1, Sysctl: key, Field: "Value", Value: "64", Err: inner})
 	}
+	netem := fmt.Errorf("this kernel has no sch_netem: %w", nettest.ErrUnsupported)
+	link := &nettest.ConfigError{Where: "link a-b", Problem: netem.Error(), NodeIndex: -1, Link: "a-b", LinkIndex: 0, LANIndex: -1,
+		Member: -1, Route: -1, Field: "ImpairVia", Value: "netem", Err: netem}
 	for _, tc := range []struct {
 		err  error
 		want string
 	}{
-		{sysctl("/proc/sys/net/ipv4/ip_default_ttl", "open", syscall.ENOENT), "k.yaml:5:17: node a: sysctl net.ipv4.ip_default_ttl: no such key in a node's network namespace"},
-		{sysctl("/proc/sys/net/ipv4/ip_default_ttl", "write", syscall.EINVAL), `k.yaml:5:42: node a: sysctl net.ipv4.ip_default_ttl: the kernel refused value "64" (invalid argument)`},
-		{sysctl("/proc/sys/net/ipv4/conf/eth0/rp_filter", "write", syscall.EINVAL), `k.yaml:5:78: node a: sysctl net.ipv4.conf.eth0.rp_filter: the kernel refused value "2" (invalid argument)`},
-		{fmt.Errorf("nettest: link a-b: this kernel has no sch_netem: %w", nettest.ErrUnsupported), "k.yaml:10:19: link a-b: this kernel has no sch_netem: unsupported operation"},
+		{sysctl("net.ipv4.ip_default_ttl", "/proc/sys/net/ipv4/ip_default_ttl", "open", syscall.ENOENT), "k.yaml:5:17: node a: sysctl net.ipv4.ip_default_ttl: no such key in a node's network namespace"},
+		{sysctl("net.ipv4.ip_default_ttl", "/proc/sys/net/ipv4/ip_default_ttl", "write", syscall.EINVAL), `k.yaml:5:42: node a: sysctl net.ipv4.ip_default_ttl: the kernel refused value "64" (invalid argument)`},
+		{sysctl("net.ipv4.conf.eth0.rp_filter", "/proc/sys/net/ipv4/conf/eth0/rp_filter", "write", syscall.EINVAL), `k.yaml:5:78: node a: sysctl net.ipv4.conf.eth0.rp_filter: the kernel refused value "2" (invalid argument)`},
+		{fmt.Errorf("nettest: %w", link), "k.yaml:10:19: link a-b: this kernel has no sch_netem: unsupported operation"},
 		{fmt.Errorf("nettest: node b: creating veth: %w", syscall.ENOMEM), ""},
 	} {
 		got := s.inputError(tc.err)

@@ -2,12 +2,11 @@ package scenario
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"reflect"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/nettestlab/nettest/nettest"
@@ -30,82 +29,35 @@ type nodeIfaces struct {
 	seg   map[string]string
 }
 
-// nameIfaces works out every node's interface names, as the engine names
-// them when it builds (nettest/resolve.go): the names given, then eth0,
-// eth1 ... for the others, the lowest free first, in the order the node's
-// ends appear (links, then LANs); a LAN switch has br0 and a port per
-// member, named after the member's node. The engine does not export them
-// before Build; steps refer to interfaces, so the parser needs them.
-func (s *Scenario) nameIfaces(t nettest.Topology) {
+// nameIfaces keeps every node's (and LAN switch's) interfaces as the
+// engine's resolution names them, lo first: steps refer to interfaces, so
+// the parser needs them before anything is built.
+func (s *Scenario) nameIfaces(res nettest.Resolved) {
 	s.ifaces = map[string]*nodeIfaces{}
-	add := func(node, name, seg string) {
-		ni := s.ifaces[node]
-		if ni == nil {
-			ni = &nodeIfaces{names: []string{"lo"}, seg: map[string]string{"lo": ""}}
-			s.ifaces[node] = ni
+	for _, n := range res.Nodes {
+		if s.ifaces[n.Name] != nil {
+			continue
 		}
-		if _, dup := ni.seg[name]; name != "" && !dup {
-			ni.names = append(ni.names, name)
-			ni.seg[name] = seg
+		ni := &nodeIfaces{names: []string{"lo"}, seg: map[string]string{"lo": ""}}
+		for _, in := range n.Interfaces {
+			ni.names = append(ni.names, in.Name)
+			ni.seg[in.Name] = cmp.Or(in.Link, in.LAN)
 		}
-	}
-	type end struct {
-		iface string // as given, or ""
-		seg   string
-	}
-	ends := map[string][]end{}
-	for _, n := range t.Nodes {
-		add(n.Name, "", "")
-	}
-	for i, lk := range t.Links {
-		for _, ep := range []nettest.Endpoint{lk.A, lk.B} {
-			ends[ep.Node] = append(ends[ep.Node], end{ep.Iface, s.idx.linkNames[i]})
-		}
-	}
-	for _, lan := range t.LANs {
-		add(lan.Name, "br0", lan.Name)
-		for k, m := range lan.Members {
-			ends[m.Node] = append(ends[m.Node], end{m.Iface, lan.Name})
-			if !s.isNode[m.Node] {
-				continue
-			}
-			port := m.Node
-			if _, taken := s.ifaces[lan.Name].seg[port]; taken || len(port) > 15 {
-				port = "port" + strconv.Itoa(k)
-			}
-			add(lan.Name, port, lan.Name)
-		}
-	}
-	for _, n := range t.Nodes {
-		for _, e := range ends[n.Name] {
-			add(n.Name, e.iface, e.seg)
-		}
-		k := 0
-		for _, e := range ends[n.Name] {
-			if e.iface != "" {
-				continue
-			}
-			for {
-				if _, taken := s.ifaces[n.Name].seg["eth"+strconv.Itoa(k)]; !taken {
-					break
-				}
-				k++
-			}
-			add(n.Name, "eth"+strconv.Itoa(k), e.seg)
-		}
+		s.ifaces[n.Name] = ni
 	}
 }
 
 // iface checks a node:iface reference; lans allows a LAN's switch as the node.
 func (s *Scenario) iface(l *errList, t Text, lans bool) (node, iface string, ok bool) {
-	node, iface, found := strings.Cut(t.V, ":")
 	if t.V == "" {
 		return "", "", false // reported as missing
 	}
-	if !found || node == "" || iface == "" {
+	ep, err := nettest.ParseEndpoint(t.V)
+	if err != nil || ep.Iface == "" {
 		l.add(t.Pos, "%q: want node:iface (r1:eth0)", t.V)
 		return "", "", false
 	}
+	node, iface = ep.Node, ep.Iface
 	ni := s.ifaces[node]
 	if ni == nil || !s.isNode[node] && !lans {
 		l.add(t.Pos, "unknown node %q (nodes: %s)", node, listNames(s.nodes))
@@ -133,8 +85,9 @@ type dirAt struct {
 	word string // "both", "a-b" or "b-a"
 }
 
-// impairments converts a link's impairments per direction. keyed by the
-// engine's words, "A->B" and "B->A", it returns where each is written.
+// impairments converts a link's impairments per direction. Keyed by the
+// engine's fields, "AB" and "BA" (Impairments.AB, .BA), it returns where
+// each is written.
 func impairments(l *errList, d Directions, at At, what string) (nettest.Impairments, map[string]dirAt) {
 	dirs := map[string]dirAt{}
 	var imp nettest.Impairments
@@ -143,14 +96,14 @@ func impairments(l *errList, d Directions, at At, what string) (nettest.Impairme
 		l.add(at.Of("both"), "%s: give both, or a-b and b-a, not both and a direction", what)
 	case d.Both != nil:
 		imp = nettest.Both(impairment(d.Both))
-		dirs["A->B"] = dirAt{at.Of("both"), "both"}
-		dirs["B->A"] = dirs["A->B"]
+		dirs["AB"] = dirAt{at.Of("both"), "both"}
+		dirs["BA"] = dirs["AB"]
 	default:
 		if d.AB != nil {
-			imp.AB, dirs["A->B"] = impairment(d.AB), dirAt{at.Of("a-b"), "a-b"}
+			imp.AB, dirs["AB"] = impairment(d.AB), dirAt{at.Of("a-b"), "a-b"}
 		}
 		if d.BA != nil {
-			imp.BA, dirs["B->A"] = impairment(d.BA), dirAt{at.Of("b-a"), "b-a"}
+			imp.BA, dirs["BA"] = impairment(d.BA), dirAt{at.Of("b-a"), "b-a"}
 		}
 	}
 	return imp, dirs
@@ -171,26 +124,10 @@ func impairDesc(imp nettest.Impairments) string {
 	return "a-b " + imp.AB.String() + ", b-a " + imp.BA.String()
 }
 
-var impairProblem = regexp.MustCompile(`^impairment (A->B|B->A): `)
-
-// impairMessage places an engine's problem with a link's impairments: at
-// the direction's key ("impair both: jitter ..."), or at impair-via for
-// the mechanism. ok is false for other problems.
-func impairMessage(problem string, dirs map[string]dirAt, via Pos) (Pos, string, bool) {
-	if m := impairProblem.FindStringSubmatch(problem); m != nil {
-		if d, ok := dirs[m[1]]; ok {
-			return d.pos, "impair " + d.word + ": " + problem[len(m[0]):], true
-		}
-	}
-	if strings.Contains(problem, "mechanism") && via != (Pos{}) {
-		return via, "impair-via: " + problem, true
-	}
-	return Pos{}, "", false
-}
-
 // checkImpairments reports what the engine would refuse in impairments
 // asked of link, declared with the mechanism via: it validates a topology
-// of one such link (nettest has no exported check of an Impairment alone).
+// of one such link, which checks the mechanism too (Impairment.Validate
+// checks an impairment alone).
 func checkImpairments(l *errList, imp nettest.Impairments, via nettest.Mechanism, dirs map[string]dirAt, link Text) {
 	t := nettest.Topology{
 		Nodes: []nettest.NodeConfig{{Name: "a"}, {Name: "b"}},
@@ -201,14 +138,13 @@ func checkImpairments(l *errList, imp nettest.Impairments, via nettest.Mechanism
 		return
 	}
 	for _, e := range unwrapAll(err) {
-		problem := e.Error()
-		if ce, ok := e.(*nettest.ConfigError); ok {
-			problem = ce.Problem
-		}
-		if p, msg, ok := impairMessage(problem, dirs, Pos{}); ok {
+		var ce *nettest.ConfigError
+		if !errors.As(e, &ce) {
+			l.add(link.Pos, "link %s: %v", link.V, e)
+		} else if p, msg, ok := impairMessage(ce, dirs, Pos{}); ok {
 			l.add(p, "%s", msg)
 		} else {
-			l.add(link.Pos, "link %s: %s", link.V, problem)
+			l.add(link.Pos, "link %s: %s", link.V, ce.Problem)
 		}
 	}
 }
@@ -245,14 +181,19 @@ func checkPort(l *errList, port int, key string, at At) bool {
 	return true
 }
 
-// The Go names of a Rule's fields in the engine's messages, and their keys.
-var (
-	ruleFields = regexp.MustCompile(`\b(Direction|Family|Proto|SrcPort|DstPort|Src|Dst|ICMPType|InIface|OutIface)\b`)
-	ruleKeys   = map[string]string{
-		"Direction": "direction", "Family": "family", "Proto": "proto", "SrcPort": "sport", "DstPort": "dport",
-		"Src": "src", "Dst": "dst", "ICMPType": "icmp-type", "InIface": "in-iface", "OutIface": "out-iface",
-	}
-)
+// ruleKeys are the keys of a Rule's fields (ConfigError.Field).
+var ruleKeys = map[string]string{
+	"Direction": "direction", "Family": "family", "Proto": "proto", "SrcPort": "sport", "DstPort": "dport",
+	"Src": "src", "Dst": "dst", "ICMPType": "icmp-type", "InIface": "in-iface", "OutIface": "out-iface",
+}
+
+// ruleWords words a Rule's problem for the file: the engine names the
+// fields as Go does, the file by their keys. Longer names come first, so
+// that SrcPort is not read as Src.
+var ruleWords = strings.NewReplacer(
+	"Direction", "direction", "Family", "family", "Proto", "proto", "SrcPort", "sport", "DstPort", "dport",
+	"Src", "src", "Dst", "dst", "ICMPType", "icmp-type", "InIface", "in-iface", "OutIface", "out-iface",
+	`(it is "")`, "(none is given)")
 
 var directions = map[string]nettest.Direction{"input": nettest.Input, "output": nettest.Output, "forward": nettest.Forward}
 
@@ -280,22 +221,19 @@ func (s *Scenario) rule(l *errList, node, verb string, r *RuleSpec, at At) nette
 			*f.dst = f.t.V
 		}
 	}
-	err := rl.Validate()
-	for _, e := range unwrapAll(err) {
-		if err == nil {
-			break
+	if err := rl.Validate(); err != nil {
+		for _, e := range unwrapAll(err) {
+			var ce *nettest.ConfigError
+			if !errors.As(e, &ce) {
+				l.add(at.Pos, "node %s: %s: %v", node, verb, e)
+				continue
+			}
+			p := at.Pos
+			if key, ok := ruleKeys[ce.Field]; ok {
+				p = at.Of(key)
+			}
+			l.add(p, "node %s: %s: %s", node, verb, ruleWords.Replace(ce.Problem))
 		}
-		problem := e.Error()
-		if ce, ok := e.(*nettest.ConfigError); ok {
-			problem = ce.Problem
-		}
-		p := at.Pos
-		if m := ruleFields.FindStringIndex(problem); m != nil && m[0] == 0 {
-			p = at.Of(ruleKeys[problem[:m[1]]])
-		}
-		problem = ruleFields.ReplaceAllStringFunc(problem, func(f string) string { return ruleKeys[f] })
-		problem = strings.ReplaceAll(problem, `(it is "")`, "(none is given)")
-		l.add(p, "node %s: %s: %s", node, verb, problem)
 	}
 	return rl
 }

@@ -45,6 +45,7 @@ type Scenario struct {
 	caps    map[string]*capState         // captures, while checking steps
 	mapKeys map[string]keyAt             // where the keys of mappings with any keys are
 	sysctls []sysctlAt                   // each node's sysctls, where they are written
+	topoErr error                        // the engine's problems with the topology
 }
 
 // Instance is one process running in one node.
@@ -195,26 +196,32 @@ func (s *Scenario) check(l *errList) {
 	s.netTopology(l)
 	s.processes(l, topo)
 	s.steps(l)
-	// The engine's checks: names, addresses, subnets, routes, MTUs.
+	// The engine's checks: names, addresses, subnets, routes, MTUs, each
+	// placed by the element its ConfigError names.
 	decodeErrs := len(l.errs) > 0
-	if err := s.Topology.Validate(); err != nil {
-		for _, e := range unwrapAll(err) {
-			var ce *nettest.ConfigError
-			if errors.As(e, &ce) && decodeErrs && (ce.Problem == "empty name" || ce.Problem == "no nodes") {
-				continue // a value the decoder could not read, reported already
-			}
-			if errors.As(e, &ce) {
-				if sp := s.idx.links[strings.TrimPrefix(ce.Where, "link ")]; sp != nil {
-					if p, msg, ok := impairMessage(ce.Problem, sp.impair, sp.via); ok {
-						l.add(p, "%s: %s", ce.Where, msg)
-						continue
-					}
-				}
-				l.add(s.idx.lookup(ce.Where, ce.Problem), "%s", strings.TrimPrefix(ce.Error(), "topology: "))
-			} else {
-				l.add(s.idx.top, "%v", e)
+	for _, e := range unwrapAll(s.topoErr) {
+		var ce *nettest.ConfigError
+		if e == nil {
+			break
+		}
+		if !errors.As(e, &ce) {
+			l.add(s.idx.top, "%v", e)
+			continue
+		}
+		if decodeErrs && (ce.Field == "Name" && ce.Value == "" || ce.Field == "Nodes") {
+			continue // a value the decoder could not read, reported already
+		}
+		if sp, ok := nth(s.idx.linkSegs, ce.LinkIndex); ok {
+			if p, msg, ok := impairMessage(ce, sp.impair, sp.via); ok {
+				l.add(p, "link %s: %s", ce.Link, msg)
+				continue
 			}
 		}
+		msg := ce.Error()
+		if ce.Where == "topology" {
+			msg = ce.Problem
+		}
+		l.add(s.idx.lookup(ce), "%s", msg)
 	}
 }
 
@@ -252,8 +259,6 @@ func nameFromFile(path string) string {
 func (s *Scenario) topology(l *errList) *Topology {
 	t := &s.Spec.Topology
 	topo := nettest.Topology{Name: s.Name, Auto: autoConfig(t.Auto), Links: make([]nettest.LinkConfig, 0, len(t.Links))}
-	s.idx.linkIdx = make([]Pos, 0, len(t.Links))
-	s.idx.linkNames = make([]string, 0, len(t.Links))
 	nodeIdx := map[string]int{}
 	s.isNode = map[string]bool{}
 	for i, n := range t.Nodes {
@@ -271,14 +276,12 @@ func (s *Scenario) topology(l *errList) *Topology {
 		}
 		topo.Nodes = append(topo.Nodes, nettest.NodeConfig{Name: n.Name.V, Kind: kind, Sysctls: n.Sysctls})
 		s.idx.nodeIdx = append(s.idx.nodeIdx, cmp.Or(n.Name.Pos, n.At.Pos))
-		s.idx.nodeAll[n.Name.V] = append(s.idx.nodeAll[n.Name.V], n.Name.Pos)
+		s.idx.nodeSysctls = append(s.idx.nodeSysctls, n.At.Of("sysctls"))
+		s.idx.routes = append(s.idx.routes, nil)
 		if _, dup := nodeIdx[n.Name.V]; !dup {
 			nodeIdx[n.Name.V] = i
-			s.idx.nodes[n.Name.V] = n.Name.Pos
-			s.idx.nodeSysctls[n.Name.V] = n.At.Of("sysctls")
 		}
 	}
-	linkNames := newLinkNamer()
 	for _, lk := range t.Links {
 		lc := nettest.LinkConfig{Name: lk.Name.V, MTU: lk.MTU}
 		if len(lk.Endpoints) != 2 {
@@ -291,12 +294,6 @@ func (s *Scenario) topology(l *errList) *Topology {
 			ends[k] = endText{ep, e}
 		}
 		lc.A, lc.B = ends[0].ep, ends[1].ep
-		// The engine's name for the link, to find it in its errors.
-		name := lc.Name
-		if name == "" {
-			name = linkNames.generate(lc.A.Node + "-" + lc.B.Node)
-		}
-		linkNames.taken[name] = true
 		sp := &segPos{pos: lk.At.Pos, mtu: lk.At.Of("mtu"), ends: ends, via: lk.At.Of("impair-via")}
 		if lk.Impair != nil {
 			lc.Impair, sp.impair = impairments(l, lk.Impair.Directions, lk.Impair.At, "impair")
@@ -304,12 +301,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 		if checkEnum(l, lk.ImpairVia, "impair-via", mechanisms...) {
 			lc.ImpairVia = nettest.Mechanism(lk.ImpairVia.V)
 		}
-		s.linkVia[name] = lc.ImpairVia
-		s.idx.linkIdx = append(s.idx.linkIdx, lk.At.Pos)
-		s.idx.linkAll[name] = append(s.idx.linkAll[name], lk.At.Pos)
-		s.idx.links[name] = sp
-		s.idx.linkNames = append(s.idx.linkNames, name)
-		s.idx.isLink[name] = true
+		s.idx.linkSegs = append(s.idx.linkSegs, sp)
 		topo.Links = append(topo.Links, lc)
 	}
 	for _, lan := range t.LANs {
@@ -320,11 +312,7 @@ func (s *Scenario) topology(l *errList) *Topology {
 			lc.Members = append(lc.Members, ep)
 			sp.ends = append(sp.ends, endText{ep, m})
 		}
-		s.idx.lanIdx = append(s.idx.lanIdx, lan.Name.Pos)
-		s.idx.lanAll[lan.Name.V] = append(s.idx.lanAll[lan.Name.V], lan.Name.Pos)
-		if s.idx.lans[lan.Name.V] == nil {
-			s.idx.lans[lan.Name.V] = sp
-		}
+		s.idx.lanSegs = append(s.idx.lanSegs, sp)
 		topo.LANs = append(topo.LANs, lc)
 	}
 	for _, nr := range t.Routes {
@@ -340,11 +328,22 @@ func (s *Scenario) topology(l *errList) *Topology {
 				continue
 			}
 			topo.Nodes[i].Routes = append(topo.Nodes[i].Routes, r)
-			s.idx.route(nr.Node.V, r, rt.Pos)
+			s.idx.routes[i] = append(s.idx.routes[i], rt.Pos)
 		}
 	}
 	s.Topology = topo
-	s.nameIfaces(topo)
+	// The engine's resolution names the links and interfaces, the
+	// topology valid or not; its problems are reported by check.
+	var res nettest.Resolved
+	res, s.topoErr = topo.Resolve()
+	for i, rl := range res.Links {
+		sp := s.idx.linkSegs[i]
+		s.linkVia[rl.Name] = topo.Links[i].ImpairVia
+		s.idx.links[rl.Name] = sp
+		s.idx.linkNames = append(s.idx.linkNames, rl.Name)
+		s.idx.isLink[rl.Name] = true
+	}
+	s.nameIfaces(res)
 	return t
 }
 
@@ -376,33 +375,6 @@ func listNames(names []string) string {
 		return strings.Join(names, ", ")
 	}
 	return strings.Join(names[:maxListed], ", ") + ", ... (" + strconv.Itoa(len(names)) + " in all)"
-}
-
-// linkNamer names the links the user left unnamed as the engine does:
-// "a-b", then "a-b-2", "a-b-3" ..., the lowest number free, in constant
-// time per link however many links join the same two nodes.
-type linkNamer struct {
-	taken map[string]bool
-	next  map[string]int // base name -> the lowest number that may be free
-}
-
-func newLinkNamer() *linkNamer {
-	return &linkNamer{taken: map[string]bool{}, next: map[string]int{}}
-}
-
-// generate returns the first free name of base, base-2, base-3 ...; it
-// does not mark it taken. Names are only ever added to taken, so the
-// numbers below next[base] stay taken and need no second look.
-func (n *linkNamer) generate(base string) string {
-	if !n.taken[base] {
-		return base
-	}
-	k := max(n.next[base], 2)
-	for n.taken[base+"-"+strconv.Itoa(k)] {
-		k++
-	}
-	n.next[base] = k
-	return base + "-" + strconv.Itoa(k)
 }
 
 // endText is an endpoint with the text it was read from.

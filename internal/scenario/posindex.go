@@ -1,29 +1,24 @@
 package scenario
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/nettestlab/nettest/nettest"
 )
 
 // posIndex maps the topology's elements, as the engine's ConfigErrors name
-// them ("link r1-r2: end r1:eth0: address 10.0.0.300/24"), back to where
-// they are written in the file.
+// them by their fields (the node, link or LAN by its index, the end, the
+// member, the route, the field), to where they are written in the file.
 type posIndex struct {
 	top         Pos
-	nodes       map[string]Pos // node name -> its name's position
-	nodeIdx     []Pos          // "node #N"
-	nodeSysctls map[string]Pos
-	routes      map[string]map[string]Pos // node -> route as Route.String() -> position
-	links       map[string]*segPos        // the engine's link name -> positions
-	linkIdx     []Pos
-	linkNames   []string
+	nodeIdx     []Pos     // by index in Topology.Nodes: the node's name
+	nodeSysctls []Pos     // the same: its sysctls key
+	routes      [][]Pos   // the same: each of its routes, in order
+	linkSegs    []*segPos // by index in Topology.Links
+	linkNames   []string  // the engine's link names, given or generated
 	isLink      map[string]bool
-	lans        map[string]*segPos
-	lanIdx      []Pos
-	// every position of each name, for duplicates
-	nodeAll, linkAll, lanAll map[string][]Pos
+	links       map[string]*segPos // by the engine's link name
+	lanSegs     []*segPos          // by index in Topology.LANs
 }
 
 // segPos is where a link or LAN and its ends are written.
@@ -31,123 +26,72 @@ type segPos struct {
 	pos    Pos
 	mtu    Pos
 	ends   []endText
-	impair map[string]dirAt // a link's impairments by the engine's direction ("A->B")
+	impair map[string]dirAt // a link's impairments by the engine's direction ("AB", "BA")
 	via    Pos              // a link's impair-via
 }
 
 func newPosIndex() *posIndex {
-	return &posIndex{
-		nodes: map[string]Pos{}, nodeSysctls: map[string]Pos{}, routes: map[string]map[string]Pos{},
-		links: map[string]*segPos{}, lans: map[string]*segPos{}, isLink: map[string]bool{},
-		nodeAll: map[string][]Pos{}, linkAll: map[string][]Pos{}, lanAll: map[string][]Pos{},
-	}
+	return &posIndex{links: map[string]*segPos{}, isLink: map[string]bool{}}
 }
 
-func (x *posIndex) route(node string, r nettest.Route, p Pos) {
-	if x.routes[node] == nil {
-		x.routes[node] = map[string]Pos{}
+// nth returns list[i], or ok false when i is not an index of it.
+func nth[T any](list []T, i int) (T, bool) {
+	if i < 0 || i >= len(list) {
+		var zero T
+		return zero, false
 	}
-	if _, ok := x.routes[node][r.String()]; !ok {
-		x.routes[node][r.String()] = p
-	}
+	return list[i], true
 }
 
-// lookup finds the position of what a ConfigError's Where names, as
+// lookup finds where the element a ConfigError names is written, as
 // precisely as it can: the element, then the part of it.
-func (x *posIndex) lookup(where, problem string) Pos {
-	parts := strings.Split(where, ": ")
-	kind, name, _ := strings.Cut(parts[0], " ")
-	byNum := func(list []Pos) (Pos, bool) {
-		n, err := strconv.Atoi(strings.TrimPrefix(name, "#"))
-		if !strings.HasPrefix(name, "#") || err != nil || n < 1 || n > len(list) {
-			return Pos{}, false
+func (x *posIndex) lookup(ce *nettest.ConfigError) Pos {
+	if p, ok := nth(x.nodeIdx, ce.NodeIndex); ok && ce.LinkIndex < 0 && ce.LANIndex < 0 {
+		if rp, ok := nth(x.routes[ce.NodeIndex], ce.Route); ok {
+			return rp
 		}
-		return list[n-1], true
-	}
-	if strings.HasPrefix(problem, "duplicate ") && len(parts) == 1 {
-		if all := map[string]map[string][]Pos{"node": x.nodeAll, "link": x.linkAll, "lan": x.lanAll}[kind][name]; len(all) > 1 {
-			return all[1]
-		}
-	}
-	switch kind {
-	case "node":
-		p, ok := x.nodes[name]
-		if q, found := byNum(x.nodeIdx); found {
-			p, ok = q, true
-		}
-		if !ok {
-			return x.top
-		}
-		if len(parts) > 1 && strings.HasPrefix(parts[1], "route ") {
-			if rp, ok := x.routes[name][strings.TrimPrefix(parts[1], "route ")]; ok {
-				return rp
-			}
-		}
-		if strings.HasPrefix(problem, "sysctl ") {
-			return x.nodeSysctls[name]
+		if ce.Sysctl != "" {
+			return x.nodeSysctls[ce.NodeIndex]
 		}
 		return p
-	case "link", "lan":
-		var sp *segPos
-		if kind == "link" {
-			sp = x.links[name]
-			if p, ok := byNum(x.linkIdx); ok {
-				return p
-			}
-		} else {
-			sp = x.lans[name]
-			if p, ok := byNum(x.lanIdx); ok {
-				return p
-			}
-		}
-		if sp == nil {
-			return x.top
-		}
-		if strings.HasPrefix(problem, "MTU ") && len(parts) == 1 {
-			return sp.mtu
-		}
-		if len(parts) < 2 {
-			return sp.pos
-		}
-		end := sp.end(parts[1])
-		if end == nil {
-			return sp.pos
-		}
-		if len(parts) > 2 {
-			if a, ok := strings.CutPrefix(parts[2], "address "); ok {
-				return end.addrPos(a)
-			}
-		}
-		return end.t.Pos
 	}
-	return x.top
+	var sp *segPos
+	var end int
+	if s, ok := nth(x.linkSegs, ce.LinkIndex); ok {
+		sp, end = s, strings.Index("AB", ce.End)
+		if ce.End == "" {
+			end = -1
+		}
+	} else if s, ok := nth(x.lanSegs, ce.LANIndex); ok {
+		sp, end = s, ce.Member
+	} else {
+		return x.top
+	}
+	if e, ok := nth(sp.ends, end); ok {
+		if ce.Field == "Addrs" && ce.Value != "" {
+			return e.addrPos(ce.Value)
+		}
+		return e.t.Pos
+	}
+	if ce.Field == "MTU" {
+		return sp.mtu
+	}
+	return sp.pos
 }
 
-// end finds the end that a part of a Where names: "end A", "end B",
-// "end r1:eth0", "member h1", "interface r1:eth0".
-func (sp *segPos) end(part string) *endText {
-	ref, ok := strings.CutPrefix(part, "end ")
-	if !ok {
-		if ref, ok = strings.CutPrefix(part, "member "); !ok {
-			if ref, ok = strings.CutPrefix(part, "interface "); !ok {
-				return nil
-			}
+// impairMessage places an engine's problem with a link's impairments: at
+// the direction's key ("impair both: jitter ..."), or at impair-via for
+// the mechanism. ok is false for other problems.
+func impairMessage(ce *nettest.ConfigError, dirs map[string]dirAt, via Pos) (Pos, string, bool) {
+	if dir, ok := strings.CutPrefix(ce.Field, "Impair."); ok && len(dir) >= 2 {
+		if d, ok := dirs[dir[:2]]; ok {
+			return d.pos, "impair " + d.word + ": " + ce.Problem, true
 		}
 	}
-	switch ref {
-	case "A", "B":
-		if i := int(ref[0] - 'A'); i < len(sp.ends) {
-			return &sp.ends[i]
-		}
-		return nil
+	if ce.Field == "ImpairVia" && via != (Pos{}) {
+		return via, "impair-via: " + ce.Problem, true
 	}
-	node, iface, _ := strings.Cut(ref, ":")
-	for i, e := range sp.ends {
-		if e.ep.Node == node && (e.ep.Iface == "" || e.ep.Iface == iface) {
-			return &sp.ends[i]
-		}
-	}
-	return nil
+	return Pos{}, "", false
 }
 
 // addrPos finds an address in the end's text.
