@@ -33,6 +33,8 @@ type Network struct {
 	closeErr  error
 
 	cmds []*Cmd // commands started in nodes; guarded by mu
+
+	files nodeFiles // the nodes' own /etc, /run, /tmp, ... (nodefiles.go)
 }
 
 // Build creates the topology and returns when it is ready: every interface
@@ -332,6 +334,9 @@ func (n *Network) Close() error {
 			if err := node.ns.close(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: closing its namespace: %w", node.where(), err))
 			}
+		}
+		if err := n.files.close(); err != nil {
+			errs = append(errs, fmt.Errorf("nettest: removing the nodes' own files: %w", err))
 		}
 		n.closeErr = errors.Join(errs...)
 	})

@@ -173,27 +173,40 @@ func (c *Cmd) streams() (stdout, stderr io.Writer, err error) {
 	return stdout, stderr, nil
 }
 
+// openFiles opens the node's files directory (made as needed) for a shim.
+func (n *Node) openFiles() (*os.File, error) {
+	dir, err := n.net.files.nodeDir(n)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the node's own files: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "files"), nil
+}
+
 // launch starts the shim while the network is held open, lets a detached
 // one go once Adopt accepted it, and starts the goroutine that reaps it,
 // which sends the shim's first status line to first.
 func (c *Cmd) launch(self string, stdout, stderr io.Writer, first chan<- string) error {
-	hosts, err := shim.HostsFile(c.node.net.Hosts())
+	files, err := c.node.openFiles()
 	if err != nil {
 		return err
 	}
-	defer hosts.Close()
+	defer files.Close()
 	env := c.Env
 	if env == nil {
 		env = os.Environ()
 	}
-	cfg := shim.Config{Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name}
+	cfg := shim.Config{Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name, Overlay: c.node.net.files.overlay}
 	if c.program != "" {
 		cfg.ExtraEnv = []string{programEnv + "=" + c.program}
 	}
 	l, err := shim.Prepare(shim.Request{
 		Self: self, Name: "nettest-shim:" + c.node.p.name, Env: env,
 		Stdin: c.Stdin, Stdout: stdout, Stderr: stderr,
-		NetNS: int(c.node.ns.fd), Hosts: hosts, Config: cfg, Detach: c.Detach,
+		NetNS: int(c.node.ns.fd), Files: files, Config: cfg, Detach: c.Detach,
 	})
 	if err != nil {
 		return err
@@ -458,13 +471,18 @@ func (c *Cmd) WaitTCP(ctx context.Context, address string) error {
 }
 
 // WaitFile returns when path exists, or fails when ctx ends or the command
-// exits first.
+// exits first. A path in one of the node's own directories (/run, /tmp,
+// /etc, ...; see Node.FilePath) is the node's file, as the command sees it.
 func (c *Cmd) WaitFile(ctx context.Context, path string) error {
 	if ctx == nil {
 		return nilContext(c.node.where()+": "+c.String(), "WaitFile")
 	}
+	at := path
+	if p, err := c.node.FilePath(path); err == nil {
+		at = p
+	}
 	return c.poll(ctx, "file "+path, func() error {
-		_, err := os.Stat(path)
+		_, err := os.Stat(at)
 		return err
 	})
 }
@@ -497,10 +515,11 @@ func (c *Cmd) poll(ctx context.Context, what string, probe func() error) error {
 
 // Hosts returns the topology's hosts file, in the format of hosts(5): every
 // node's addresses under its name and, for each interface, "node-iface".
+// It is every node's /etc/hosts, unless the test wrote its own there.
 func (n *Network) Hosts() string {
 	var b strings.Builder
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	fmt.Fprintf(&b, "# nettest topology %s\n", n.name)
+	fmt.Fprintf(&b, "%s%s\n", shim.HostsMark, n.name)
 	for _, node := range n.Nodes() {
 		for _, in := range node.ifaces {
 			for _, a := range in.p.addrs {
