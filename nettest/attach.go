@@ -120,8 +120,9 @@ func (n *Node) Exec(path string, args, env []string) error {
 	}
 	dup, err := unix.FcntlInt(uintptr(n.ns.fd), unix.F_DUPFD_CLOEXEC, 3)
 	var files *os.File
+	var filesPath string
 	if err == nil {
-		if files, err = n.openFiles(); err != nil {
+		if files, filesPath, err = n.openFiles(); err != nil {
 			unix.Close(dup)
 		}
 	}
@@ -138,7 +139,10 @@ func (n *Node) Exec(path string, args, env []string) error {
 		// failure the thread may be half inside the node and dies with
 		// this goroutine.
 		runtime.LockOSThread()
-		done <- execInside(dup, files, overlay, n.p.name, path, args, env)
+		if filesPath == "" {
+			filesPath = fmt.Sprintf("/proc/self/fd/%d", files.Fd())
+		}
+		done <- execInside(dup, filesPath, overlay, n.p.name, path, args, env)
 	}()
 	if err := <-done; err != nil {
 		return fmt.Errorf("%s: %w", n.where(), err)
@@ -147,7 +151,7 @@ func (n *Node) Exec(path string, args, env []string) error {
 }
 
 // execInside does Exec's work on a locked thread; it returns only on error.
-func execInside(netnsFD int, files *os.File, overlay bool, hostname, path string, args, env []string) error {
+func execInside(netnsFD int, files string, overlay bool, hostname, path string, args, env []string) error {
 	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWUTS); err != nil {
 		return privilegeError("creating a mount namespace", err)
 	}
@@ -160,7 +164,7 @@ func execInside(netnsFD int, files *os.File, overlay bool, hostname, path string
 	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mounting /sys: %w", err)
 	}
-	if err := shim.MountFiles(fmt.Sprintf("/proc/self/fd/%d", files.Fd()), overlay); err != nil {
+	if err := shim.MountFiles(files, overlay); err != nil {
 		return err
 	}
 	if err := unix.Sethostname([]byte(hostname)); err != nil {

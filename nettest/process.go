@@ -173,24 +173,29 @@ func (c *Cmd) streams() (stdout, stderr io.Writer, err error) {
 	return stdout, stderr, nil
 }
 
-// openFiles opens the node's files directory (made as needed) for a shim.
-func (n *Node) openFiles() (*os.File, error) {
+// openFiles opens the node's files directory (made as needed) for a shim;
+// path is set when the shim must use it instead (a folder: see
+// shim.Config.FilesPath).
+func (n *Node) openFiles() (f *os.File, path string, err error) {
 	dir, err := n.net.files.nodeDir(n)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening the node's own files: %w", err)
+		return nil, "", fmt.Errorf("opening the node's own files: %w", err)
 	}
-	return os.NewFile(uintptr(fd), "files"), nil
+	if n.net.files.fd < 0 {
+		path = dir
+	}
+	return os.NewFile(uintptr(fd), "files"), path, nil
 }
 
 // launch starts the shim while the network is held open, lets a detached
 // one go once Adopt accepted it, and starts the goroutine that reaps it,
 // which sends the shim's first status line to first.
 func (c *Cmd) launch(self string, stdout, stderr io.Writer, first chan<- string) error {
-	files, err := c.node.openFiles()
+	files, filesPath, err := c.node.openFiles()
 	if err != nil {
 		return err
 	}
@@ -199,7 +204,7 @@ func (c *Cmd) launch(self string, stdout, stderr io.Writer, first chan<- string)
 	if env == nil {
 		env = os.Environ()
 	}
-	cfg := shim.Config{Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name, Overlay: c.node.net.files.overlay}
+	cfg := shim.Config{Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name, Overlay: c.node.net.files.overlay, FilesPath: filesPath}
 	if c.program != "" {
 		cfg.ExtraEnv = []string{programEnv + "=" + c.program}
 	}

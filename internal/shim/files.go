@@ -202,6 +202,9 @@ func mountEtc(dir string, src map[string]string, overlay bool) error {
 		}
 		rel, _ := filepath.Rel(etc, path)
 		at := filepath.Join("/etc", rel)
+		if _, err := os.Stat(at); err != nil && (rel == "hostname" || rel == "hosts" || rel == "resolv.conf") {
+			return nil // nettest's, for a host that has none
+		}
 		if err := unix.Mount(path, at, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("binding the node's %s (without overlayfs only files the host's /etc has can be replaced): %w", at, err)
 		}

@@ -38,6 +38,10 @@ type Config struct {
 	// overlay (see [MountFiles]).
 	FilesFD int  `json:"files_fd"`
 	Overlay bool `json:"overlay,omitempty"`
+	// FilesPath, when set, is the node's files directory as a path, used
+	// instead of FilesFD: a folder of the parent's mount namespace, which
+	// a descriptor opened there cannot bind from the shim's.
+	FilesPath string `json:"files_path,omitempty"`
 	// GoFD, when not 0, is a pipe on which a detached command's parent
 	// says "go" once it has recorded the shim; end of file instead means the
 	// parent died first, and the shim exits without starting the command.
@@ -121,7 +125,11 @@ func (s *shim) enterNode() error {
 	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mounting /sys: %v", err)
 	}
-	if err := MountFiles(fmt.Sprintf("/proc/self/fd/%d", cfg.FilesFD), cfg.Overlay); err != nil {
+	files := cfg.FilesPath
+	if files == "" {
+		files = fmt.Sprintf("/proc/self/fd/%d", cfg.FilesFD)
+	}
+	if err := MountFiles(files, cfg.Overlay); err != nil {
 		return err
 	}
 	unix.Close(cfg.FilesFD)
