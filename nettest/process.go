@@ -29,9 +29,11 @@ const DefaultGrace = 5 * time.Second
 // The command runs in the node's network namespace and, under a small init
 // process of nettest's (see the package documentation on commands), in a
 // PID, mount and UTS namespace of its own: its hostname is the node's name,
-// /etc/hosts names every node of the topology (IPv4 and IPv6, without
-// touching the host's /etc), /sys shows the node's interfaces and /proc its
-// own processes. When it ends, or is stopped, every process it started ends
+// /etc/hosts names every node of the topology (IPv4 and IPv6), /sys shows
+// the node's interfaces and /proc its own processes. Its /etc, /run,
+// /var/run, /tmp, /var/tmp and /var/log are the node's own (see
+// Node.FilePath): shared by every program of the node, seen by no other
+// node, never written to the host's. When it ends, or is stopped, every process it started ends
 // with it, and none outlives the test process, even one killed with SIGKILL.
 type Cmd struct {
 	// Path and Args are as in exec.Cmd: Args[0] is the command's name.
