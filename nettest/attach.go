@@ -164,7 +164,8 @@ func execInside(netnsFD int, files string, overlay bool, hostname, path string, 
 	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mounting /sys: %w", err)
 	}
-	if err := shim.MountFiles(files, overlay); err != nil {
+	wd, _ := os.Getwd()
+	if err := shim.MountFiles(files, overlay, keepDirs(wd)); err != nil {
 		return err
 	}
 	if err := unix.Sethostname([]byte(hostname)); err != nil {

@@ -33,9 +33,21 @@ import (
 // node's etc/). A kernel without overlayfs gets the host's /etc read-only
 // with each of the node's files bound over the host's file of that name
 // (the node can then replace files of the host's /etc but not add any); a
-// kernel that cannot bind a mount that is mounted nowhere (before Linux 6.x)
+// kernel that cannot bind a mount that is mounted nowhere (older ones; a
+// probe tells, once per process)
 // gets an ordinary folder in os.TempDir() instead, which Close removes (a
 // process killed with SIGKILL leaves it behind).
+
+// keepDirs are the host's directories that stay reachable in a node though
+// in one of its own: nettest's state directory (the folders of a lab's
+// processes) and the program's working directory.
+func keepDirs(dir string) []string {
+	keep := []string{StateDir}
+	if dir != "" {
+		keep = append(keep, dir)
+	}
+	return keep
+}
 
 // nodeFiles is where a Network keeps its nodes' own files: made at first
 // use, removed by Network.Close.

@@ -73,6 +73,18 @@ func TestNodeFiles(t *testing.T) {
 		t.Log("(the host has an /etc/frr/frr.conf of its own)")
 	}
 
+	// nettest's state directory (a lab's process folders) and a command's
+	// working directory stay the host's.
+	keep := filepath.Join(nettest.StateDir, "nodefiles-test-"+x)
+	require.NoError(t, os.MkdirAll(keep, 0o755))
+	defer os.RemoveAll(keep)
+	require.NoError(t, os.WriteFile(filepath.Join(keep, "note"), []byte("host\n"), 0o644))
+	cat := red.Command("cat", "note")
+	cat.Dir = keep
+	out, err = cat.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "host\n", string(out))
+
 	// A daemon's pid file, seen by the test as the node sees it.
 	d := red.Command("sh", "-c", "sleep 0.1; echo $$ > /run/d.pid; exec sleep 100")
 	require.NoError(t, d.Start())

@@ -206,7 +206,7 @@ func (c *Cmd) launch(self string, stdout, stderr io.Writer, first chan<- string)
 	if env == nil {
 		env = os.Environ()
 	}
-	cfg := shim.Config{Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name, Overlay: c.node.net.files.overlay, FilesPath: filesPath}
+	cfg := shim.Config{Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name, Overlay: c.node.net.files.overlay, FilesPath: filesPath, Keep: keepDirs(c.Dir)}
 	if c.program != "" {
 		cfg.ExtraEnv = []string{programEnv + "=" + c.program}
 	}

@@ -107,9 +107,11 @@ func Overlay() bool {
 // with every file of the node's etc/ bound over the host's file of the
 // same name. Every directory at the top of the host's /tmp when it is
 // called stays reachable in the node's /tmp at its path: that is where go
-// test's binaries and a test's t.TempDir() live. dir may be a path the
-// new mounts hide (every source is opened first).
-func MountFiles(dir string, overlay bool) error {
+// test's binaries and a test's t.TempDir() live; so does each of the
+// host's directories in keep that exists (a working directory, the
+// parent's state directory). dir may be a path the new mounts hide (every
+// source is opened first).
+func MountFiles(dir string, overlay bool, keep []string) error {
 	var fds []int
 	defer func() {
 		for _, fd := range fds {
@@ -135,18 +137,28 @@ func MountFiles(dir string, overlay bool) error {
 		}
 		src[p.Path] = s
 	}
-	// The host's /tmp, as it is now.
-	var keep []string
+	// The host's directories that stay: the top of /tmp, as it is now, and
+	// those asked for that the node's own directories would hide.
+	var kept [][2]string // path, source
 	if entries, err := os.ReadDir("/tmp"); err == nil {
 		for _, e := range entries {
 			if !e.IsDir() {
 				continue
 			}
-			s, err := open("/tmp/" + e.Name())
-			if err != nil {
-				continue // gone meanwhile
+			if s, err := open("/tmp/" + e.Name()); err == nil { // else gone meanwhile
+				kept = append(kept, [2]string{"/tmp/" + e.Name(), s})
 			}
-			keep = append(keep, e.Name(), s)
+		}
+	}
+	for _, k := range keep {
+		k = filepath.Clean(k)
+		if !filepath.IsAbs(k) || !hidden(k) {
+			continue
+		}
+		if fi, err := os.Stat(k); err == nil && fi.IsDir() {
+			if s, err := open(k); err == nil {
+				kept = append(kept, [2]string{k, s})
+			}
 		}
 	}
 	if err := mountEtc(dir, src, overlay); err != nil {
@@ -166,16 +178,26 @@ func MountFiles(dir string, overlay bool) error {
 			return fmt.Errorf("mounting the node's %s: %w", b[1], err)
 		}
 	}
-	for i := 0; i < len(keep); i += 2 {
-		at := "/tmp/" + keep[i]
-		if err := os.Mkdir(at, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("keeping the host's %s: %w", at, err)
+	for _, k := range kept {
+		if err := os.MkdirAll(k[0], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("keeping the host's %s: %w", k[0], err)
 		}
-		if err := unix.Mount(keep[i+1], at, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("keeping the host's %s: %w", at, err)
+		if err := unix.Mount(k[1], k[0], "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("keeping the host's %s: %w", k[0], err)
 		}
 	}
 	return nil
+}
+
+// hidden reports whether path is in a directory the node's own hide (not
+// /etc, which shows the host's below the node's).
+func hidden(path string) bool {
+	for _, p := range []string{"/run", "/var/run", "/tmp", "/var/tmp", "/var/log"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return path != p
+		}
+	}
+	return false
 }
 
 // mountEtc gives the node its /etc.

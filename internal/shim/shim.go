@@ -42,6 +42,9 @@ type Config struct {
 	// instead of FilesFD: a folder of the parent's mount namespace, which
 	// a descriptor opened there cannot bind from the shim's.
 	FilesPath string `json:"files_path,omitempty"`
+	// Keep are the host's directories that stay reachable in the node at
+	// their paths, though in one of its own (see [MountFiles]).
+	Keep []string `json:"keep,omitempty"`
 	// GoFD, when not 0, is a pipe on which a detached command's parent
 	// says "go" once it has recorded the shim; end of file instead means the
 	// parent died first, and the shim exits without starting the command.
@@ -129,7 +132,7 @@ func (s *shim) enterNode() error {
 	if files == "" {
 		files = fmt.Sprintf("/proc/self/fd/%d", cfg.FilesFD)
 	}
-	if err := MountFiles(files, cfg.Overlay); err != nil {
+	if err := MountFiles(files, cfg.Overlay, cfg.Keep); err != nil {
 		return err
 	}
 	unix.Close(cfg.FilesFD)
