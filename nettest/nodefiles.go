@@ -195,12 +195,16 @@ var ownPrefixes = []string{"/etc", "/run", "/var/run", "/tmp", "/var/tmp", "/var
 // programs see at path, an absolute path under one of the node's own
 // directories (/etc, /run, /var/run, /tmp, /var/tmp, /var/log); for /etc
 // that is the node's layer, which has only the files the node or the test
-// wrote. A directory at the top of the host's /tmp (as t.TempDir() makes)
-// is the host's in the node too: its path is returned as it is.
+// wrote. A directory at the top of the host's /tmp (as t.TempDir() makes),
+// and nettest's state directory, are the host's in the node too: their
+// paths are returned as they are.
 func (n *Node) FilePath(path string) (string, error) {
 	rel, err := n.ownPath(path)
 	if err != nil {
 		return "", err
+	}
+	if within(filepath.Clean(path), StateDir) {
+		return filepath.Clean(path), nil // the host's: see keepDirs
 	}
 	if rest, ok := strings.CutPrefix(rel, "tmp/"); ok {
 		top, _, _ := strings.Cut(rest, "/")
@@ -231,6 +235,11 @@ func (n *Node) ownPath(path string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s: file %s: not one of the node's own files (those are under %s)", n.where(), path, strings.Join(ownPrefixes, ", "))
+}
+
+// within reports whether path is dir or inside it.
+func within(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, dir+"/")
 }
 
 // WriteFile writes data to the node's file at path (see FilePath), with

@@ -112,3 +112,15 @@ func TestNodeFiles(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "nettest-files-*"))
 	require.Empty(t, left)
 }
+
+// BenchmarkCommandRun: starting a program in a node and waiting for it,
+// the node's own files mounted for it.
+func BenchmarkCommandRun(b *testing.B) {
+	n := build(b, seedTopology())
+	red := node(b, n, "red")
+	for b.Loop() {
+		if out, err := red.Command("true").CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	}
+}

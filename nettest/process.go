@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -479,14 +480,15 @@ func (c *Cmd) WaitTCP(ctx context.Context, address string) error {
 
 // WaitFile returns when path exists, or fails when ctx ends or the command
 // exits first. A path in one of the node's own directories (/run, /tmp,
-// /etc, ...; see Node.FilePath) is the node's file, as the command sees it.
+// /etc, ...; see Node.FilePath) is the node's file, as the command sees it
+// (but for its working directory Dir, which is the host's).
 func (c *Cmd) WaitFile(ctx context.Context, path string) error {
 	if ctx == nil {
 		return nilContext(c.node.where()+": "+c.String(), "WaitFile")
 	}
 	at := path
-	if p, err := c.node.FilePath(path); err == nil {
-		at = p
+	if p, err := c.node.FilePath(path); err == nil && (c.Dir == "" || !within(filepath.Clean(path), filepath.Clean(c.Dir))) {
+		at = p // not in its working directory, which stays the host's
 	}
 	return c.poll(ctx, "file "+path, func() error {
 		_, err := os.Stat(at)
