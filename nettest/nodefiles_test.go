@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nettestlab/nettest/internal/testenv"
 	"github.com/nettestlab/nettest/nettest"
 )
 
@@ -123,4 +125,38 @@ func BenchmarkCommandRun(b *testing.B) {
 			b.Fatalf("%v: %s", err, out)
 		}
 	}
+}
+
+// execFilesHelper builds the seed topology, puts a file in red's /run and
+// becomes, with Node.Exec, a shell in red that shows it.
+func execFilesHelper() {
+	n, err := nettest.Build(context.Background(), seedTopology())
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	red, _ := n.Node("red")
+	if err := red.WriteFile("/run/exec-note", []byte("red's\n"), 0o644); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	script := "cat /run/exec-note; hostname; echo > /tmp/exec-" + os.Getenv("NETTEST_EXEC_MARKER") + "; test -s /etc/passwd && echo passwd"
+	err = red.Exec("sh", []string{"sh", "-c", script}, os.Environ())
+	fmt.Println("error:", err)
+	os.Exit(1)
+}
+
+// TestExecSeesNodeFiles: a program that Node.Exec runs sees the node's own
+// files, and what it writes in /tmp stays out of the host's.
+func TestExecSeesNodeFiles(t *testing.T) {
+	testenv.RequirePrivilege(t)
+	requireTools(t, "sh", "cat", "hostname")
+	marker := fmt.Sprintf("%d", os.Getpid())
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=execfiles", "NETTEST_EXEC_MARKER="+marker)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "red's\nred\npasswd\n", string(out))
+	_, err = os.Stat("/tmp/exec-" + marker)
+	require.ErrorIs(t, err, fs.ErrNotExist, "the host's /tmp has what the node wrote")
 }
