@@ -27,14 +27,17 @@ import (
 // made it for this process (fsopen(2), fsmount(2)), a file descriptor holds
 // it, and it is gone when Close closes that descriptor or the process dies,
 // by any means. Nothing of it is written to a disk or seen by another
-// process. Each program's init process (internal/shim) binds the node's
+// process. (FRR's topotest engine, munet, keeps one mount namespace per
+// node alive and binds folders of its run directory, on disk; here every
+// program gets a mount namespace of its own, and the files outlive them in
+// memory.) Each program's init process (internal/shim) binds the node's
 // directories over /run, /tmp, ... in its own mount namespace, and mounts
 // /etc as an overlay (overlayfs: lowerdir the host's /etc, upperdir the
 // node's etc/). A kernel without overlayfs gets the host's /etc read-only
 // with each of the node's files bound over the host's file of that name
 // (the node can then replace files of the host's /etc but not add any); a
 // kernel that cannot bind a mount that is mounted nowhere (older ones; a
-// probe tells, once per process)
+// probe tells, when a Network first needs its nodes' files)
 // gets an ordinary folder in os.TempDir() instead, which Close removes (a
 // process killed with SIGKILL leaves it behind).
 
@@ -61,25 +64,27 @@ type nodeFiles struct {
 	closed  bool
 }
 
-// detachedBinds reports, once per process, whether this kernel can bind
-// (and put under an overlay) a tmpfs that is mounted nowhere.
-var detachedBinds = sync.OnceValue(probeDetachedBinds)
-
-// open makes the store at first use.
+// open makes the store at first use: a tmpfs mounted nowhere if this
+// kernel lets a shim bind it, else a folder; overlayfs for /etc if the
+// kernel has it and takes the store as upper layer.
 func (s *nodeFiles) open() error {
 	if s.done {
 		return s.err
 	}
-	s.done, s.fd, s.overlay = true, -1, shim.Overlay()
+	s.done, s.fd = true, -1
 	if fd, err := detachedTmpfs(); err == nil {
-		if detachedBinds() {
-			s.fd, s.root = fd, fmt.Sprintf("/proc/self/fd/%d", fd)
+		root := fmt.Sprintf("/proc/self/fd/%d", fd)
+		if binds, overlay := probeMounts(root); binds {
+			s.fd, s.root, s.overlay = fd, root, overlay
 			return nil
 		}
 		unix.Close(fd)
 	}
-	s.root, s.err = os.MkdirTemp("", "nettest-files-")
-	return s.err
+	if s.root, s.err = os.MkdirTemp("", "nettest-files-"); s.err != nil {
+		return s.err
+	}
+	_, s.overlay = probeMounts(s.root)
+	return nil
 }
 
 // detachedTmpfs returns a new tmpfs, mounted nowhere, held by the file
@@ -99,42 +104,40 @@ func detachedTmpfs() (int, error) {
 	return unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 }
 
-// probeDetachedBinds tries, in a mount namespace of a thread's own that
-// dies with it, to bind a tmpfs that is mounted nowhere and to put an
-// overlay's upper directory on it.
-func probeDetachedBinds() bool {
-	fd, err := detachedTmpfs()
+// probeMounts tries, in a mount namespace of a thread's own that dies
+// with it, what a shim will do with the store at root: bind a directory of
+// it, and (if the kernel has overlayfs) make it the upper layer of an
+// overlay on /etc. It leaves root as it found it.
+func probeMounts(root string) (binds, overlay bool) {
+	dir, err := os.MkdirTemp(root, ".probe-")
 	if err != nil {
-		return false
+		return false, false
 	}
-	defer unix.Close(fd)
-	root := fmt.Sprintf("/proc/self/fd/%d", fd)
+	defer os.RemoveAll(dir)
 	for _, d := range []string{"u", "w", "m"} {
-		if err := os.Mkdir(root+"/"+d, 0o755); err != nil {
-			return false
+		if err := os.Mkdir(dir+"/"+d, 0o755); err != nil {
+			return false, false
 		}
 	}
-	ok := make(chan bool, 1)
+	type result struct{ binds, overlay bool }
+	done := make(chan result, 1)
 	go func() {
 		// Never unlocked: the thread, in a mount namespace of its own,
 		// ends with this goroutine.
 		runtime.LockOSThread()
-		if unix.Unshare(unix.CLONE_NEWNS) != nil ||
-			unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") != nil ||
-			unix.Mount(root+"/m", "/tmp", "", unix.MS_BIND, "") != nil {
-			ok <- false
+		var r result
+		defer func() { done <- r }()
+		if unix.Unshare(unix.CLONE_NEWNS) != nil || unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") != nil {
 			return
 		}
+		r.binds = unix.Mount(dir+"/m", "/tmp", "", unix.MS_BIND, "") == nil
 		if shim.Overlay() {
-			opts := "lowerdir=/etc,upperdir=" + root + "/u,workdir=" + root + "/w"
-			if unix.Mount("overlay", "/etc", "overlay", 0, opts) != nil {
-				ok <- false
-				return
-			}
+			opts := "lowerdir=/etc,upperdir=" + dir + "/u,workdir=" + dir + "/w"
+			r.overlay = unix.Mount("overlay", "/etc", "overlay", 0, opts) == nil
 		}
-		ok <- true
 	}()
-	return <-ok
+	r := <-done
+	return r.binds, r.overlay
 }
 
 // nodeDir returns the node's files directory, made (see

@@ -54,10 +54,14 @@ func TestNodeFiles(t *testing.T) {
 
 	// The test's side: WriteFile, ReadFile, FilePath, MkdirAll.
 	require.NoError(t, red.WriteFile("/etc/frr/frr.conf", []byte("hostname red\n"), 0o640))
-	require.NoError(t, red.MkdirAll("/var/run/frr", 0o750, 65534, 65534))
+	nobody := 65534
+	if nettest.Rootless() {
+		nobody = 0 // the only user of a user namespace of our own
+	}
+	require.NoError(t, red.MkdirAll("/var/run/frr", 0o750, nobody, nobody))
 	out, err = red.Command("sh", "-c", "cat /etc/frr/frr.conf; stat -c '%a %u' /etc/frr/frr.conf /etc/frr /run/frr").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	require.Equal(t, "hostname red\n640 0\n755 0\n750 65534\n", string(out))
+	require.Equal(t, fmt.Sprintf("hostname red\n640 0\n755 0\n750 %d\n", nobody), string(out))
 	got, err := red.ReadFile("/var/run/" + x)
 	require.NoError(t, err)
 	require.Equal(t, "/run/"+x+"\n", string(got))
