@@ -101,10 +101,10 @@ func openNamespace(path string) (*namespace, error) {
 // `ip netns exec` runs one: in the node's network namespace, in a mount and
 // UTS namespace of its own where /sys shows the node's interfaces, the
 // node's own /etc, /run, /tmp, /var/tmp and /var/log are mounted (see
-// Node.FilePath; the host's are not touched) and the hostname is the node's
-// name. Unlike [Node.Command] there
-// is no shim and no PID namespace: the program keeps this process's ID,
-// terminal, process group and signals, which an interactive shell needs.
+// [Node.FilePath]; the host's are not touched) and the hostname is the
+// node's name. Unlike [Node.Command] there is no shim and no PID
+// namespace: the program keeps this process's ID, terminal, process group
+// and signals, which an interactive shell needs.
 // A path without a slash is looked up in PATH. Exec returns only on error,
 // and then this process is unchanged.
 func (n *Node) Exec(path string, args, env []string) error {

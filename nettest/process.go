@@ -34,8 +34,9 @@ const DefaultGrace = 5 * time.Second
 // the node's interfaces and /proc its own processes. Its /etc, /run,
 // /var/run, /tmp, /var/tmp and /var/log are the node's own (see
 // Node.FilePath): shared by every program of the node, seen by no other
-// node, never written to the host's. When it ends, or is stopped, every process it started ends
-// with it, and none outlives the test process, even one killed with SIGKILL.
+// node, never written to the host's. When it ends, or is stopped, every
+// process it started ends with it, and none outlives the test process, even
+// one killed with SIGKILL.
 type Cmd struct {
 	// Path and Args are as in exec.Cmd: Args[0] is the command's name.
 	Path string
