@@ -100,10 +100,11 @@ func openNamespace(path string) (*namespace, error) {
 // Exec replaces this process with the program, run inside the node as
 // `ip netns exec` runs one: in the node's network namespace, in a mount and
 // UTS namespace of its own where /sys shows the node's interfaces, the
-// topology's hosts file is bound over /etc/hosts (the host's /etc is not
-// touched) and the hostname is the node's name. Unlike [Node.Command] there
-// is no shim and no PID namespace: the program keeps this process's ID,
-// terminal, process group and signals, which an interactive shell needs.
+// node's own /etc, /run, /tmp, /var/tmp and /var/log are mounted (see
+// [Node.FilePath]; the host's are not touched) and the hostname is the
+// node's name. Unlike [Node.Command] there is no shim and no PID
+// namespace: the program keeps this process's ID, terminal, process group
+// and signals, which an interactive shell needs.
 // A path without a slash is looked up in PATH. Exec returns only on error,
 // and then this process is unchanged.
 func (n *Node) Exec(path string, args, env []string) error {
@@ -114,23 +115,34 @@ func (n *Node) Exec(path string, args, env []string) error {
 		}
 		path = lp
 	}
-	hosts := []byte(n.net.Hosts())
 	if !n.net.life.acquire() {
 		return fmt.Errorf("%s: %w", n.where(), ErrClosed)
 	}
 	dup, err := unix.FcntlInt(uintptr(n.ns.fd), unix.F_DUPFD_CLOEXEC, 3)
+	var files *os.File
+	var filesPath string
+	if err == nil {
+		if files, filesPath, err = n.openFiles(); err != nil {
+			unix.Close(dup)
+		}
+	}
 	n.net.life.release()
 	if err != nil {
 		return fmt.Errorf("%s: %w", n.where(), err)
 	}
 	defer unix.Close(dup)
+	defer files.Close()
+	overlay := n.net.files.overlay
 	done := make(chan error, 1)
 	go func() {
 		// Never unlocked: on success the process becomes the program; on
 		// failure the thread may be half inside the node and dies with
 		// this goroutine.
 		runtime.LockOSThread()
-		done <- execInside(dup, hosts, n.p.name, path, args, env)
+		if filesPath == "" {
+			filesPath = fmt.Sprintf("/proc/self/fd/%d", files.Fd())
+		}
+		done <- execInside(dup, filesPath, overlay, n.p.name, path, args, env)
 	}()
 	if err := <-done; err != nil {
 		return fmt.Errorf("%s: %w", n.where(), err)
@@ -139,7 +151,7 @@ func (n *Node) Exec(path string, args, env []string) error {
 }
 
 // execInside does Exec's work on a locked thread; it returns only on error.
-func execInside(netnsFD int, hosts []byte, hostname, path string, args, env []string) error {
+func execInside(netnsFD int, files string, overlay bool, hostname, path string, args, env []string) error {
 	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWUTS); err != nil {
 		return privilegeError("creating a mount namespace", err)
 	}
@@ -152,7 +164,8 @@ func execInside(netnsFD int, hosts []byte, hostname, path string, args, env []st
 	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mounting /sys: %w", err)
 	}
-	if err := shim.BindHosts(hosts); err != nil {
+	wd, _ := os.Getwd()
+	if err := shim.MountFiles(files, overlay, keepDirs(wd)); err != nil {
 		return err
 	}
 	if err := unix.Sethostname([]byte(hostname)); err != nil {

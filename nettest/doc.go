@@ -19,7 +19,11 @@
 // again, which the package's initialisation recognises (an environment
 // variable) and turns into the init of the command's own PID, mount and UTS
 // namespaces before anything else of the program runs. So every binary that
-// imports nettest can start commands in nodes; see [Cmd].
+// imports nettest can start commands in nodes; see [Cmd]. A node is a small
+// machine: its programs see its own /run, /var/run, /tmp, /var/tmp and
+// /var/log, and an /etc of its own over the host's, shared by every program
+// of the node and kept in memory until [Network.Close] ([Node.WriteFile],
+// [Node.ReadFile], [Node.FilePath]).
 //
 // The engine follows a few rules that make it safe on a developer's machine:
 //

@@ -37,6 +37,8 @@ type Network struct {
 	// autoNow holds every node's automatic routes as installed now, once
 	// they have followed a link change (see reroute); guarded by mu.
 	autoNow map[*nodePlan]map[routeKey]*routePlan
+
+	files nodeFiles // the nodes' own /etc, /run, /tmp, ... (nodefiles.go)
 }
 
 // Build creates the topology and returns when it is ready: every interface
@@ -336,6 +338,9 @@ func (n *Network) Close() error {
 			if err := node.ns.close(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: closing its namespace: %w", node.where(), err))
 			}
+		}
+		if err := n.files.close(); err != nil {
+			errs = append(errs, fmt.Errorf("nettest: removing the nodes' own files: %w", err))
 		}
 		n.closeErr = errors.Join(errs...)
 	})

@@ -28,6 +28,8 @@ func TestMain(m *testing.M) {
 		sigkillHelper()
 	case "adoptkill":
 		adoptKillHelper()
+	case "execfiles":
+		execFilesHelper()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -29,10 +30,13 @@ const DefaultGrace = 5 * time.Second
 // The command runs in the node's network namespace and, under a small init
 // process of nettest's (see the package documentation on commands), in a
 // PID, mount and UTS namespace of its own: its hostname is the node's name,
-// /etc/hosts names every node of the topology (IPv4 and IPv6, without
-// touching the host's /etc), /sys shows the node's interfaces and /proc its
-// own processes. When it ends, or is stopped, every process it started ends
-// with it, and none outlives the test process, even one killed with SIGKILL.
+// /etc/hosts names every node of the topology (IPv4 and IPv6), /sys shows
+// the node's interfaces and /proc its own processes. Its /etc, /run,
+// /var/run, /tmp, /var/tmp and /var/log are the node's own (see
+// Node.FilePath): shared by every program of the node, seen by no other
+// node, never written to the host's. When it ends, or is stopped, every
+// process it started ends with it, and none outlives the test process, even
+// one killed with SIGKILL.
 type Cmd struct {
 	// Path and Args are as in exec.Cmd: Args[0] is the command's name.
 	Path string
@@ -173,27 +177,45 @@ func (c *Cmd) streams() (stdout, stderr io.Writer, err error) {
 	return stdout, stderr, nil
 }
 
+// openFiles opens the node's files directory (made as needed) for a shim;
+// path is set when the shim must use it instead (a folder: see
+// shim.Config.FilesPath).
+func (n *Node) openFiles() (f *os.File, path string, err error) {
+	dir, err := n.net.files.nodeDir(n)
+	if err != nil {
+		return nil, "", err
+	}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, "", fmt.Errorf("opening the node's own files: %w", err)
+	}
+	if n.net.files.fd < 0 {
+		path = dir
+	}
+	return os.NewFile(uintptr(fd), "files"), path, nil
+}
+
 // launch starts the shim while the network is held open, lets a detached
 // one go once Adopt accepted it, and starts the goroutine that reaps it,
 // which sends the shim's first status line to first.
 func (c *Cmd) launch(self string, stdout, stderr io.Writer, first chan<- string) error {
-	hosts, err := shim.HostsFile(c.node.net.Hosts())
+	files, filesPath, err := c.node.openFiles()
 	if err != nil {
 		return err
 	}
-	defer hosts.Close()
+	defer files.Close()
 	env := c.Env
 	if env == nil {
 		env = os.Environ()
 	}
-	cfg := shim.Config{Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name}
+	cfg := shim.Config{Path: c.Path, Args: c.Args, Dir: c.Dir, Hostname: c.node.p.name, Overlay: c.node.net.files.overlay, FilesPath: filesPath, Keep: keepDirs(c.Dir)}
 	if c.program != "" {
 		cfg.ExtraEnv = []string{programEnv + "=" + c.program}
 	}
 	l, err := shim.Prepare(shim.Request{
 		Self: self, Name: "nettest-shim:" + c.node.p.name, Env: env,
 		Stdin: c.Stdin, Stdout: stdout, Stderr: stderr,
-		NetNS: int(c.node.ns.fd), Hosts: hosts, Config: cfg, Detach: c.Detach,
+		NetNS: int(c.node.ns.fd), Files: files, Config: cfg, Detach: c.Detach,
 	})
 	if err != nil {
 		return err
@@ -458,13 +480,19 @@ func (c *Cmd) WaitTCP(ctx context.Context, address string) error {
 }
 
 // WaitFile returns when path exists, or fails when ctx ends or the command
-// exits first.
+// exits first. A path in one of the node's own directories (/run, /tmp,
+// /etc, ...; see Node.FilePath) is the node's file, as the command sees it
+// (but for its working directory Dir, which is the host's).
 func (c *Cmd) WaitFile(ctx context.Context, path string) error {
 	if ctx == nil {
 		return nilContext(c.node.where()+": "+c.String(), "WaitFile")
 	}
+	at := path
+	if p, err := c.node.FilePath(path); err == nil && (c.Dir == "" || !within(filepath.Clean(path), filepath.Clean(c.Dir))) {
+		at = p // not in its working directory, which stays the host's
+	}
 	return c.poll(ctx, "file "+path, func() error {
-		_, err := os.Stat(path)
+		_, err := os.Stat(at)
 		return err
 	})
 }
@@ -497,10 +525,11 @@ func (c *Cmd) poll(ctx context.Context, what string, probe func() error) error {
 
 // Hosts returns the topology's hosts file, in the format of hosts(5): every
 // node's addresses under its name and, for each interface, "node-iface".
+// It is every node's /etc/hosts, unless the test wrote its own there.
 func (n *Network) Hosts() string {
 	var b strings.Builder
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	fmt.Fprintf(&b, "# nettest topology %s\n", n.name)
+	fmt.Fprintf(&b, "%s%s\n", shim.HostsMark, n.name)
 	for _, node := range n.Nodes() {
 		for _, in := range node.ifaces {
 			for _, a := range in.p.addrs {

@@ -128,7 +128,12 @@ wait:
 
 	require.Eventually(t, func() bool { return len(processesWith(t, "sleep\x00"+marker)) == 0 }, 5*time.Second, 10*time.Millisecond,
 		"the command's processes die with the test process: left %v", processesWith(t, "sleep\x00"+marker))
-	require.Empty(t, holdersOf(t, inodes, 0), "no process holds a namespace of the killed test")
+	// A dying process's command line is empty before it lets go of its
+	// namespaces (its mount namespace, with the node's own files mounted,
+	// is torn down first): wait for the last to let go.
+	var held []string
+	require.Eventually(t, func() bool { held = holdersOf(t, inodes, 0); return len(held) == 0 }, 5*time.Second, 10*time.Millisecond,
+		"no process holds a namespace of the killed test: held %v", &held)
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	require.NoError(t, err)
 	for _, ino := range inodes {

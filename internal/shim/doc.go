@@ -10,10 +10,13 @@
 //   - joins the node's network namespace (its file descriptor is passed in);
 //   - in the mount namespace it was cloned with, makes every mount private,
 //     mounts /proc for its PID namespace and /sys for the node's network
-//     namespace (so /sys/class/net lists the node's interfaces), and binds
-//     the topology's hosts file over /etc/hosts and a resolv.conf that
-//     sends no query out of the node over /etc/resolv.conf — the host's
-//     /etc is not touched;
+//     namespace (so /sys/class/net lists the node's interfaces), and mounts
+//     the node's own files ([MountFiles]): its /run (and /var/run), /tmp,
+//     /var/tmp and /var/log are bind mounts of the node's directories, its
+//     /etc an overlay of the node's etc/ (hostname, the topology's hosts
+//     file, a resolv.conf that sends no query out of the node, and the
+//     test's files) on the host's /etc — the host's directories are not
+//     touched;
 //   - sets the hostname (its own UTS namespace) to the node's name;
 //   - starts the command, says so on the status pipe ("started PID", or
 //     "noexec ERRNO" when the program cannot be run, or "error ..."),
@@ -28,6 +31,11 @@
 //
 // The parent's side ([Prepare], [Launch], [ParseStarted], [ExitStatus])
 // lives here too, so that the protocol is written in one place.
+//
+// The node's files directory ([MakeFilesDir]) outlives every shim: the
+// parent keeps it (package nettest: a tmpfs mounted nowhere, held by a file
+// descriptor) and passes it to each shim, so that every program of a node
+// sees the same files.
 //
 // It must never import a package of nettest (nettest, fixtures,
 // assertions, ...): the engine imports it. It knows nothing of nodes or

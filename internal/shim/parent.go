@@ -2,7 +2,6 @@ package shim
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -29,9 +28,9 @@ type Request struct {
 	// NetNS is a descriptor of the node's network namespace; the shim
 	// gets a duplicate.
 	NetNS int
-	// Hosts is the topology's hosts file (see [HostsFile]); the caller
-	// closes it after [Launch.Spawn].
-	Hosts *os.File
+	// Files is the node's files directory (see [MakeFilesDir]), opened
+	// O_PATH; the caller closes it after [Launch.Spawn].
+	Files *os.File
 	// Config says what the shim runs; its descriptor numbers are set by
 	// Prepare.
 	Config Config
@@ -75,8 +74,8 @@ func Prepare(r Request) (*Launch, error) {
 	nsf := os.NewFile(uintptr(dup), "netns")
 	l.childEnds = append(l.childEnds, nsf)
 	cfg := r.Config
-	cfg.NetNSFD, cfg.StatusFD, cfg.HostsFD = 3, 4, 5
-	extra := []*os.File{nsf, statusW, r.Hosts}
+	cfg.NetNSFD, cfg.StatusFD, cfg.FilesFD = 3, 4, 5
+	extra := []*os.File{nsf, statusW, r.Files}
 	if r.Detach {
 		// A detached shim waits for a word from this process before it
 		// starts the command (see Release).
@@ -193,28 +192,6 @@ func ExitStatus(rest string) (ws unix.WaitStatus, seen, ok bool) {
 	}
 	n, err := strconv.ParseUint(s, 10, 32)
 	return unix.WaitStatus(n), true, err == nil
-}
-
-// HostsFile returns hosts as an anonymous file in memory (memfd), read
-// from its start: the shim binds it over /etc/hosts in its own mount
-// namespace, and nothing is written to the host's disk. The caller closes
-// it.
-func HostsFile(hosts string) (*os.File, error) {
-	fd, err := unix.MemfdCreate("nettest-hosts", unix.MFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("writing the hosts file: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "hosts")
-	if _, err := f.WriteString(hosts); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("writing the hosts file: %w", err)
-	}
-	// The shim reads it from the start: the offset is shared with it.
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }
 
 // The spawner starts every shim, from one goroutine locked to its OS

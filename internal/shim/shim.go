@@ -33,8 +33,18 @@ type Config struct {
 	// pipe on which the shim reports the command's wait status.
 	NetNSFD  int `json:"netns_fd"`
 	StatusFD int `json:"status_fd"`
-	// HostsFD is the topology's hosts file (a memfd), bound over /etc/hosts.
-	HostsFD int `json:"hosts_fd"`
+	// FilesFD is the node's files directory (see [MakeFilesDir]), opened
+	// O_PATH; Overlay says whether its etc/ goes over the host's /etc as an
+	// overlay (see [MountFiles]).
+	FilesFD int  `json:"files_fd"`
+	Overlay bool `json:"overlay,omitempty"`
+	// FilesPath, when set, is the node's files directory as a path, used
+	// instead of FilesFD: a folder of the parent's mount namespace, which
+	// a descriptor opened there cannot bind from the shim's.
+	FilesPath string `json:"files_path,omitempty"`
+	// Keep are the host's directories that stay reachable in the node at
+	// their paths, though in one of its own (see [MountFiles]).
+	Keep []string `json:"keep,omitempty"`
 	// GoFD, when not 0, is a pipe on which a detached command's parent
 	// says "go" once it has recorded the shim; end of file instead means the
 	// parent died first, and the shim exits without starting the command.
@@ -54,9 +64,10 @@ func Main(raw string) int {
 		fmt.Fprintf(os.Stderr, "nettest shim: bad configuration: %v\n", err)
 		return 127
 	}
-	// Neither the status pipe nor the hosts file reaches the command.
+	// Neither the status pipe nor the node's files directory reaches the
+	// command.
 	unix.CloseOnExec(cfg.StatusFD)
-	unix.CloseOnExec(cfg.HostsFD)
+	unix.CloseOnExec(cfg.FilesFD)
 	s := &shim{cfg: cfg, status: os.NewFile(uintptr(cfg.StatusFD), "status")}
 	if err := s.enterNode(); err != nil {
 		return s.fail("%v", err)
@@ -100,8 +111,8 @@ func (s *shim) fail(format string, args ...any) int {
 }
 
 // enterNode makes the calling thread's namespaces the node's: its network
-// namespace, private mounts with /proc, /sys and the topology's hosts
-// file, and the node's name as hostname.
+// namespace, private mounts with /proc, /sys and the node's own files
+// (/etc, /run, /tmp, ...), and the node's name as hostname.
 func (s *shim) enterNode() error {
 	cfg := s.cfg
 	if err := netns.Set(netns.NsHandle(cfg.NetNSFD)); err != nil {
@@ -117,13 +128,14 @@ func (s *shim) enterNode() error {
 	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
 		return fmt.Errorf("mounting /sys: %v", err)
 	}
-	hosts, err := io.ReadAll(os.NewFile(uintptr(cfg.HostsFD), "hosts"))
-	if err != nil {
-		return fmt.Errorf("reading the topology's hosts file: %v", err)
+	files := cfg.FilesPath
+	if files == "" {
+		files = fmt.Sprintf("/proc/self/fd/%d", cfg.FilesFD)
 	}
-	if err := BindHosts(hosts); err != nil {
+	if err := MountFiles(files, cfg.Overlay, cfg.Keep); err != nil {
 		return err
 	}
+	unix.Close(cfg.FilesFD)
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return fmt.Errorf("setting the hostname: %v", err)
 	}
@@ -204,7 +216,7 @@ func (s *shim) reap(pid int) int {
 	}
 }
 
-// resolvConf is what a command sees as /etc/resolv.conf: names come from
+// resolvConf is what a node's /etc/resolv.conf starts as: names come from
 // /etc/hosts, and a query that gets past it goes to the node's own loopback
 // (nobody answers there, at once) rather than to the host's servers, which
 // are not in the topology.
@@ -217,34 +229,4 @@ var forwarded = []os.Signal{
 	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGTERM,
 	unix.SIGALRM, unix.SIGWINCH, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU,
 	unix.SIGXCPU, unix.SIGXFSZ, unix.SIGVTALRM, unix.SIGPROF, unix.SIGPWR, unix.SIGSYS,
-}
-
-// BindHosts puts the topology's hosts file over /etc/hosts, and resolvConf
-// over /etc/resolv.conf, in the calling thread's own (private) mount
-// namespace, without writing to any disk: it mounts a small tmpfs over /tmp
-// for a moment, writes the files there, binds them and detaches the tmpfs
-// again, which the bind mounts keep alive.
-func BindHosts(hosts []byte) error {
-	const dir = "/tmp"
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4m,mode=0755"); err != nil {
-		return fmt.Errorf("mounting a tmpfs for the hosts file: %w", err)
-	}
-	var err error
-	for _, f := range []struct {
-		name, over string
-		data       []byte
-	}{{"hosts", "/etc/hosts", hosts}, {"resolv.conf", "/etc/resolv.conf", []byte(resolvConf)}} {
-		file := dir + "/" + f.name
-		if err = os.WriteFile(file, f.data, 0o644); err == nil {
-			err = unix.Mount(file, f.over, "", unix.MS_BIND, "")
-		}
-		if err != nil {
-			err = fmt.Errorf("binding the topology's %s over %s: %w", f.name, f.over, err)
-			break
-		}
-	}
-	if uerr := unix.Unmount(dir, unix.MNT_DETACH); err == nil && uerr != nil {
-		err = uerr
-	}
-	return err
 }

@@ -2,9 +2,10 @@ package shim_test
 
 import (
 	"encoding/json"
-	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -55,16 +56,46 @@ func TestExitStatus(t *testing.T) {
 	}
 }
 
-func TestHostsFile(t *testing.T) {
-	const hosts = "127.0.0.1\tlocalhost\n10.0.0.1\ta a-eth0\n"
-	f, err := shim.HostsFile(hosts)
-	if err != nil {
+// TestMakeFilesDir: a node's files directory has the node's root layout
+// with the modes of a real system (/tmp and /var/tmp 1777), its hostname,
+// resolv.conf and the topology's hosts file; the hosts file follows the
+// topology until the test writes its own.
+func TestMakeFilesDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "r1")
+	hosts := "127.0.0.1\tlocalhost\n" + shim.HostsMark + "x\n10.0.0.1\tr1\n"
+	if err := shim.MakeFilesDir(dir, "r1", hosts); err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	got, err := io.ReadAll(f)
-	if err != nil || string(got) != hosts {
-		t.Fatalf("read back %q, %v; want %q", got, err, hosts)
+	for _, p := range shim.Private {
+		fi, err := os.Stat(filepath.Join(dir, p.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode()&(fs.ModePerm|fs.ModeSticky) != p.Mode {
+			t.Errorf("%s: mode %v, want %v", p.Path, fi.Mode(), p.Mode)
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "tmp")); fi.Mode()&fs.ModeSticky == 0 || fi.Mode().Perm() != 0o777 {
+		t.Errorf("tmp: mode %v, want 1777", fi.Mode())
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, "etc", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if read("hostname") != "r1\n" || read("hosts") != hosts || !strings.Contains(read("resolv.conf"), "nameserver 127.0.0.1") {
+		t.Errorf("etc: hostname %q, hosts %q, resolv.conf %q", read("hostname"), read("hosts"), read("resolv.conf"))
+	}
+	newer := hosts + "10.0.0.2\tr2\n"
+	if err := shim.MakeFilesDir(dir, "r1", newer); err != nil || read("hosts") != newer {
+		t.Errorf("hosts not following the topology: %q, %v", read("hosts"), err)
+	}
+	own := "10.9.9.9\tmine\n"
+	os.WriteFile(filepath.Join(dir, "etc", "hosts"), []byte(own), 0o644)
+	if err := shim.MakeFilesDir(dir, "r1", hosts); err != nil || read("hosts") != own {
+		t.Errorf("the test's own hosts file replaced: %q, %v", read("hosts"), err)
 	}
 }
 
@@ -77,7 +108,7 @@ func TestPrepare(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	hosts, err := shim.HostsFile("")
+	hosts, err := os.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +116,7 @@ func TestPrepare(t *testing.T) {
 	for _, detach := range []bool{false, true} {
 		l, err := shim.Prepare(shim.Request{
 			Self: "/proc/self/exe", Name: "nettest-shim:a", Env: []string{"A=1"},
-			NetNS: int(ns.Fd()), Hosts: hosts, Detach: detach,
+			NetNS: int(ns.Fd()), Files: hosts, Detach: detach,
 			Config: shim.Config{Path: "/bin/true", Args: []string{"true"}, Hostname: "a", ExtraEnv: []string{"B=2"}},
 		})
 		if err != nil {
@@ -110,7 +141,7 @@ func TestPrepare(t *testing.T) {
 				t.Errorf("detached: go pipe at %d, want 6", cfg.GoFD)
 			}
 		}
-		if cfg.NetNSFD != 3 || cfg.StatusFD != 4 || cfg.HostsFD != 5 || len(cmd.ExtraFiles) != files || cmd.ExtraFiles[2] != hosts {
+		if cfg.NetNSFD != 3 || cfg.StatusFD != 4 || cfg.FilesFD != 5 || len(cmd.ExtraFiles) != files || cmd.ExtraFiles[2] != hosts {
 			t.Errorf("detach %v: descriptors %+v, %d extra files; want 3, 4, 5 and %d", detach, cfg, len(cmd.ExtraFiles), files)
 		}
 		if cfg.Path != "/bin/true" || cfg.Hostname != "a" || !slices.Equal(cfg.ExtraEnv, []string{"B=2"}) {
