@@ -77,7 +77,8 @@ func TestCaptureFirstPackets(t *testing.T) {
 		require.NoError(t, err)
 		want := []string{"in " + src.String() + " > " + dst.String() + " echo-request", "out " + dst.String() + " > " + src.String() + " echo-reply"}
 		require.Equal(t, want, echoes(t, pkts))
-		require.Equal(t, len(pkts), c.Count())
+		// IPv6's own frames (MLD reports) may arrive between the two calls.
+		require.GreaterOrEqual(t, c.Count(), len(pkts))
 
 		require.NoError(t, c.Stop())
 		require.NoError(t, c.Stop(), "Stop twice")
