@@ -1,7 +1,6 @@
 package nettest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -65,18 +64,10 @@ func (e persistEntry) path(topology string) string {
 func recordPath(topology string) string { return filepath.Join(recordDir, topology+".json") }
 
 func (r *persistRecord) write() error {
-	if err := os.MkdirAll(recordDir, 0o755); err != nil {
-		return privilegeError("creating "+recordDir, err)
+	if err := owner.WriteRecord(recordPath(r.Topology), r); err != nil {
+		return privilegeError("writing "+recordPath(r.Topology), err)
 	}
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := recordPath(r.Topology) + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return privilegeError("writing "+tmp, err)
-	}
-	return os.Rename(tmp, recordPath(r.Topology))
+	return nil
 }
 
 // readRecord reads a topology's record; the name must be a valid topology
@@ -85,13 +76,9 @@ func readRecord(topology string) (*persistRecord, error) {
 	if err := checkName(topology, 32); err != nil {
 		return nil, fmt.Errorf("nettest: topology %w", err)
 	}
-	data, err := os.ReadFile(recordPath(topology))
-	if err != nil {
-		return nil, err
-	}
 	var r persistRecord
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", recordPath(topology), err)
+	if err := owner.ReadRecord(recordPath(topology), &r); err != nil {
+		return nil, err
 	}
 	if r.Topology != topology {
 		return nil, fmt.Errorf("%s: records topology %q", recordPath(topology), r.Topology)

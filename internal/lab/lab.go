@@ -84,20 +84,7 @@ func Path(name string) string { return filepath.Join(Dir, name+".json") }
 func FilesDir(name string) string { return filepath.Join(Dir, name) }
 
 // Write replaces the lab's state file (atomically).
-func (s *State) Write() error {
-	if err := os.MkdirAll(Dir, 0o755); err != nil {
-		return err
-	}
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := Path(s.Name) + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, Path(s.Name))
-}
+func (s *State) Write() error { return owner.WriteRecord(Path(s.Name), s) }
 
 // Claim records a lab before anything of it is made, incomplete and owned
 // by this process, then makes its files folder. It fails if a lab of that
@@ -141,13 +128,9 @@ func Read(name string) (*State, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(Path(name))
-	if err != nil {
-		return nil, err
-	}
 	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("%s: %w", Path(name), err)
+	if err := owner.ReadRecord(Path(name), &s); err != nil {
+		return nil, err
 	}
 	if s.Name != name {
 		return nil, fmt.Errorf("%s: records lab %q", Path(name), s.Name)

@@ -2,9 +2,12 @@ package owner_test
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nettestlab/nettest/internal/owner"
@@ -109,5 +112,30 @@ func TestReap(t *testing.T) {
 		if r := reasons[p]; len(r) < len(want) || r[:len(want)] != want {
 			t.Errorf("%s skipped for %q, want %q...", p, r, want)
 		}
+	}
+}
+
+// TestRecord: a record round-trips; a broken one names its file; a missing
+// one is fs.ErrNotExist; no temporary file is left.
+func TestRecord(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "r.json")
+	in := owner.Self()
+	if err := owner.WriteRecord(path, in); err != nil {
+		t.Fatal(err)
+	}
+	var out owner.Owner
+	if err := owner.ReadRecord(path, &out); err != nil || out != in {
+		t.Fatalf("read back %+v, %v; want %+v", out, err, in)
+	}
+	if _, err := os.Stat(path + ".tmp"); err == nil {
+		t.Errorf("the temporary file is left")
+	}
+	os.WriteFile(path, []byte("{"), 0o644)
+	if err := owner.ReadRecord(path, &out); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("a broken record: %v, want an error naming %s", err, path)
+	}
+	if err := owner.ReadRecord(filepath.Join(dir, "none"), &out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing record: %v", err)
 	}
 }
