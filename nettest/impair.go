@@ -434,3 +434,36 @@ func (l *Link) Impair(imp Impairments) error {
 		return nil
 	})
 }
+
+// Needs lists the kernel features the mechanism needs.
+func (m Mechanism) Needs() []Feature {
+	switch m {
+	case MechanismNetem:
+		return []Feature{FeatureNetem}
+	case MechanismKernel:
+		return []Feature{FeatureTBF, FeatureNFTables}
+	case MechanismUserspace:
+		return []Feature{FeatureTUN}
+	}
+	return nil
+}
+
+// ImpairmentMechanism says which mechanism a link's impairments get, as
+// Build and Link.Impair decide it (one decision, mechanismFor): the one Build
+// picks for the declared impairments with via as the link's ImpairVia, kept
+// for the impairments set while it runs (later), on a kernel that has
+// sch_netem or not. Tools that check a topology before building (nettest-run
+// validate) use it with Mechanism.Needs to say what the kernel lacks.
+func ImpairmentMechanism(via Mechanism, declared Impairments, later []Impairments, netem bool) (Mechanism, error) {
+	has := func() bool { return netem }
+	m, err := mechanismFor(via, declared, has, false)
+	if err != nil {
+		return "", err
+	}
+	for _, imp := range later {
+		if m, err = mechanismFor(m, imp, has, true); err != nil {
+			return "", err
+		}
+	}
+	return m, nil
+}

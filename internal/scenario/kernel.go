@@ -93,50 +93,39 @@ func (s *Scenario) checkFeatures(l *errList, has featureCheck) {
 		need(t.At.Of("nat"), nettest.FeatureNFTables, "NAT")
 	}
 	// Each link's impairments: the topology's, then its impair steps'.
-	imps := map[string][]nettest.Impairments{}
-	for i, name := range s.idx.linkNames {
-		imps[name] = append(imps[name], s.Topology.Links[i].Impair)
-	}
+	later := map[string][]nettest.Impairments{}
 	nftReported := false
 	for _, st := range s.Steps {
 		if im, ok := st.Spec.action().(*ImpairStep); ok {
 			if name := s.checkLink(&errList{}, im.Link); name != "" {
-				imps[name] = append(imps[name], im.imp)
+				later[name] = append(later[name], im.imp)
 			}
 		}
 		if c, ok := st.Spec.action().(changer); ok && c.change() != nil && !nftReported {
 			nftReported = !need(st.Spec.At.Pos, nettest.FeatureNFTables, "step "+st.Name)
 		}
 	}
-	for _, name := range s.idx.linkNames {
+	netem, _ := has(nettest.FeatureNetem)
+	for i, name := range s.idx.linkNames {
 		sp := s.idx.links[name]
-		impaired, kernelCan := false, true
-		for _, imp := range imps[name] {
-			for _, d := range []nettest.Impairment{imp.AB, imp.BA} {
-				impaired = impaired || !d.IsZero()
-				kernelCan = kernelCan && d.Delay == 0 && d.Jitter == 0 && d.LossCorrelation == 0 && d.Duplicate == 0 && d.Reorder == 0 && d.Corrupt == 0
+		via := s.linkVia[name]
+		// The engine's own decision, on this kernel; an impair-via given
+		// is what the link needs, whatever this kernel has.
+		m, err := nettest.ImpairmentMechanism(via, s.Topology.Links[i].Impair, later[name], netem || via == nettest.MechanismNetem)
+		if err != nil {
+			l.add(cmp.Or(sp.via, sp.pos), "link %s: %v", name, err)
+			continue
+		}
+		what := "link " + name + ": impair-via " + string(via)
+		if via == "" {
+			what = "link " + name + ": impaired by " + string(m)
+			if !netem {
+				what += " (this kernel has no netem)"
 			}
 		}
-		what := "link " + name + ": impair-via " + string(s.linkVia[name])
-		switch s.linkVia[name] {
-		case nettest.MechanismNetem:
-			need(sp.via, nettest.FeatureNetem, what)
-		case nettest.MechanismKernel:
-			if need(sp.via, nettest.FeatureTBF, what) {
-				need(sp.via, nettest.FeatureNFTables, what)
-			}
-		case nettest.MechanismUserspace:
-			need(sp.via, nettest.FeatureTUN, what)
-		case "":
-			if !impaired {
-				continue
-			}
-			netem, why := has(nettest.FeatureNetem)
-			tbf, _ := has(nettest.FeatureTBF)
-			nft, _ := has(nettest.FeatureNFTables)
-			tun, whyTUN := has(nettest.FeatureTUN)
-			if !netem && !(kernelCan && tbf && nft) && !tun {
-				l.add(sp.pos, "link %s: its impairments need netem, which this kernel lacks (%s), or userspace, which needs tun (%s)", name, why, whyTUN)
+		for _, f := range m.Needs() {
+			if !need(cmp.Or(sp.via, sp.pos), f, what) {
+				break
 			}
 		}
 	}

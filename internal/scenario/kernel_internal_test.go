@@ -49,7 +49,7 @@ func TestCheckFeatures(t *testing.T) {
 	})
 	want := []string{
 		"k.yaml:10:19: link a-b: impair-via netem needs netem, which this kernel lacks: kernel lacks netem",
-		"k.yaml:12:7: link b-c: its impairments need netem, which this kernel lacks (kernel lacks netem), or userspace, which needs tun (kernel lacks tun)",
+		"k.yaml:12:7: link b-c: impaired by userspace (this kernel has no netem) needs tun, which this kernel lacks: kernel lacks tun",
 		"k.yaml:16:5: a LAN needs bridge, which this kernel lacks: kernel lacks bridge",
 		"k.yaml:19:5: step deny a input: meta l4proto tcp needs nftables, which this kernel lacks: kernel lacks nftables",
 	}
