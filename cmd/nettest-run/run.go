@@ -119,6 +119,15 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 			break
 		}
 		sig.current.Store(&s.Name)
+		if missing := s.Missing(nettest.DetectFeatures); missing != "" {
+			r := scenario.NewUnmetRun(s, missing, os.Getenv(scenario.RequireToolsEnv) == "1")
+			rep.begin(s)
+			rep.StepDone(s, r.Results[0])
+			rep.end(s, r, nil, "")
+			runs = append(runs, r)
+			failed = failed || r.Failed()
+			continue
+		}
 		opts := scenario.Options{Run: cfg.run, FailFast: cfg.failFast, Artifacts: cfg.artifacts, Observer: rep}
 		rep.begin(s)
 		r := scenario.NewRun(s, opts)
