@@ -136,8 +136,8 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 			break
 		}
 		sig.current.Store(&s.Name)
-		if missing := s.Missing(nettest.DetectFeatures); missing != "" {
-			r := scenario.NewUnmetRun(s, missing, os.Getenv(scenario.RequireToolsEnv) == "1")
+		if missing, programs := s.Missing(nettest.DetectFeatures); missing != "" {
+			r := scenario.NewUnmetRun(s, missing, programs && os.Getenv(scenario.RequireToolsEnv) == "1")
 			rep.begin(s)
 			rep.StepDone(s, r.Results[0])
 			rep.end(s, r, nil, "")

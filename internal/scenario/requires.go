@@ -68,9 +68,11 @@ func (s *Scenario) Requirements() []Requirement { return s.requires }
 
 // Missing says what the scenario requires that this machine lacks, in one
 // line ("needs ping (not in PATH: install iputils-ping)"), or "" when it has
-// everything. Programs are looked up in PATH; features are probed with
-// features (nettest.DetectFeatures), called only when a feature is required.
-func (s *Scenario) Missing(features func() (*nettest.Features, error)) string {
+// everything; programs reports whether a program is missing (not only
+// kernel features). Programs are looked up in PATH; features are probed
+// with features (nettest.DetectFeatures), called only when a feature is
+// required.
+func (s *Scenario) Missing(features func() (*nettest.Features, error)) (why string, programs bool) {
 	var progs, hints, feats []string
 	var fs *nettest.Features
 	var fsErr error
@@ -106,14 +108,16 @@ func (s *Scenario) Missing(features func() (*nettest.Features, error)) string {
 	}
 	parts = append(parts, feats...)
 	if len(parts) == 0 {
-		return ""
+		return "", false
 	}
-	return "needs " + strings.Join(parts, ", ")
+	return "needs " + strings.Join(parts, ", "), len(progs) > 0
 }
 
 // NewUnmetRun returns the run of a scenario that did not start because it
 // lacks what it requires (missing, as Missing says it): one result named
-// NAME/requires, skipped, or failed when fail is set (NETTEST_REQUIRE_TOOLS=1).
+// NAME/requires, skipped, or failed when fail is set (NETTEST_REQUIRE_TOOLS=1
+// and a program is missing: a kernel lacking a feature is a skip even then,
+// as in the Go tests).
 func NewUnmetRun(s *Scenario, missing string, fail bool) *Run {
 	res := &StepResult{Name: s.Name + "/requires", Status: Skip, Failure: "skip " + s.Name + ": " + missing}
 	if fail {
