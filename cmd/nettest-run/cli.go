@@ -242,6 +242,7 @@ Every file is checked before anything is built.`,
 	fs.BoolVar(&o.keep, "keep-on-failure", false, "leave a failed topology up to explore")
 	fs.StringVar(&o.artifacts, "artifacts", os.Getenv(nettest.ArtifactsEnv), "keep every capture in `DIR`/<scenario>/ (default $"+nettest.ArtifactsEnv+"; without it, captures are kept only when a scenario fails)")
 	fs.BoolVar(&o.failFast, "failfast", false, "stop at the first failed step")
+	fs.StringVar(&o.shard, "shard", "", "run only shard `K/N` of the files (1 <= K <= N): the i-th file in sorted order goes to shard (i mod N)+1, so N CI jobs with 1/N ... N/N run every file once")
 	o.maxSize = maxSizeFlag(fs)
 	c.RunE = ran(func(_ *cobra.Command, args []string) error {
 		return cmdRun(args, &o, stdout, stderr)
@@ -407,5 +408,6 @@ type runFlags struct {
 	keep      bool
 	failFast  bool
 	artifacts string
+	shard     string
 	maxSize   *int64
 }

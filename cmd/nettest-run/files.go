@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // scenarioArgs expands the arguments of run and validate: a folder stands
@@ -34,4 +36,36 @@ func scenarioArgs(cmd string, args []string) ([]string, error) {
 		files = append(files, in...)
 	}
 	return files, nil
+}
+
+// parseShard reads --shard K/N: 1 <= K <= N.
+func parseShard(v string) (k, n int, err error) {
+	ks, ns, ok := strings.Cut(v, "/")
+	k, kerr := strconv.Atoi(ks)
+	n, nerr := strconv.Atoi(ns)
+	if !ok || kerr != nil || nerr != nil || n < 1 || k < 1 || k > n {
+		return 0, 0, usageError("--shard %s: want K/N, two whole numbers with 1 <= K <= N (1/2 and 2/2 split the files in two)", v)
+	}
+	return k, n, nil
+}
+
+// shard returns the files of shard k of n: the i-th file in sorted order
+// (from 0) belongs to shard (i mod n)+1. The files keep the order given.
+func shard(files []string, k, n int) []string {
+	sorted := slices.Clone(files)
+	slices.Sort(sorted)
+	mine := map[string]bool{}
+	for i, f := range sorted {
+		if i%n == k-1 {
+			mine[f] = true
+		}
+	}
+	var out []string
+	for _, f := range files {
+		if mine[f] {
+			out = append(out, f)
+			delete(mine, f) // a file given twice runs once per shard at most
+		}
+	}
+	return out
 }

@@ -215,6 +215,8 @@ func (t *textReporter) end(s *scenario.Scenario, r *scenario.Run, tails []string
 		word = t.paint("31", "FAIL")
 	case r.Interrupted() != nil:
 		word = t.paint("35", "INTERRUPTED")
+	case r.Unmet():
+		word = t.paint("33", "skip")
 	}
 	how := ""
 	if stop := r.Interrupted(); stop != nil {
@@ -352,6 +354,8 @@ func (j *jsonReporter) end(s *scenario.Scenario, r *scenario.Run, tails []string
 	}
 	if r.Failed() {
 		action, word = "fail", "FAIL"
+	} else if r.Unmet() {
+		action, word = "skip", "SKIP"
 	}
 	j.emit(testEvent{Action: "output", Package: s.File, Test: s.Name, Output: fmt.Sprintf("--- %s: %s (%.2fs)\n", word, s.Name, r.Elapsed().Seconds())})
 	j.emit(testEvent{Action: action, Package: s.File, Test: s.Name, Elapsed: seconds(r.Elapsed())})

@@ -41,6 +41,23 @@ func cmdRun(args []string, o *runFlags, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return usageError("usage: run needs at least one FILE")
 	}
+	if o.shard != "" {
+		k, n, err := parseShard(o.shard)
+		if err != nil {
+			return err
+		}
+		all := len(files)
+		files = shard(files, k, n)
+		line := fmt.Sprintf("shard %d/%d: %d of %s", k, n, len(files), plural(all, "file"))
+		if o.json {
+			fmt.Fprintln(stderr, line)
+		} else {
+			fmt.Fprintln(stdout, line)
+		}
+		if len(files) == 0 {
+			return nil
+		}
+	}
 	cfg := runConfig{junit: o.junit, json: o.json, keep: o.keep, failFast: o.failFast, artifacts: o.artifacts}
 	if o.run != "" {
 		if cfg.run, err = regexp.Compile(o.run); err != nil {
@@ -119,6 +136,15 @@ func runAll(all []*scenario.Scenario, cfg runConfig, stdout, stderr io.Writer) e
 			break
 		}
 		sig.current.Store(&s.Name)
+		if missing, programs := s.Missing(nettest.DetectFeatures); missing != "" {
+			r := scenario.NewUnmetRun(s, missing, programs && os.Getenv(scenario.RequireToolsEnv) == "1")
+			rep.begin(s)
+			rep.StepDone(s, r.Results[0])
+			rep.end(s, r, nil, "")
+			runs = append(runs, r)
+			failed = failed || r.Failed()
+			continue
+		}
 		opts := scenario.Options{Run: cfg.run, FailFast: cfg.failFast, Artifacts: cfg.artifacts, Observer: rep}
 		rep.begin(s)
 		r := scenario.NewRun(s, opts)

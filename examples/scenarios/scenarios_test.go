@@ -3,6 +3,7 @@ package scenarios_test
 import (
 	"context"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +78,38 @@ func TestExamples(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExamplesRequire: each example's requires: names the programs it runs
+// (but sh and hostname, which every machine has) and the kernel features
+// it needs, so that nettest-run skips it where they are missing.
+func TestExamplesRequire(t *testing.T) {
+	for f, progs := range tools {
+		data, err := scenarios.Files.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := scenario.Parse(f, data, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, want []string
+		for _, r := range s.Requirements() {
+			got = append(got, r.Program+string(r.Feature))
+		}
+		for _, p := range progs {
+			if p != "sh" && p != "hostname" {
+				want = append(want, p)
+			}
+		}
+		for _, feat := range features[f] {
+			want = append(want, string(feat))
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: requires %q, want %q", f, got, want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ type File struct {
 	At          `json:"-"`
 	Name        Text     `json:"name" doc:"Names the scenario and its topology: letters, digits, '-' and '_', at most 32 bytes. Persisted namespaces are named nettest-NAME.NODE. Default: the file's name without .yaml."`
 	Description string   `json:"description,omitempty" doc:"What the scenario shows; printed by nothing, for readers."`
+	Requires    []Text   `json:"requires,omitempty" doc:"What the scenario needs: programs looked up in PATH (ping, bird) and kernel features written kernel:FEATURE (kernel:netem, kernel:tun, kernel:nftables, kernel:bridge, kernel:veth ...). When one is missing, nettest-run run skips the scenario saying what to install; with NETTEST_REQUIRE_TOOLS=1 a missing program fails it instead."`
 	Params      Params   `json:"params,omitempty" doc:"Parameters and their defaults, NAME: value. ${NAME} anywhere in the file is replaced by the value; nettest-run --set NAME=VALUE changes it. $${X} is a literal ${X}."`
 	Topology    Topology `json:"topology,required" doc:"The network: nodes, links, LANs, routes, processes."`
 	Steps       []Step   `json:"steps,omitempty" doc:"What to do and check, in order."`

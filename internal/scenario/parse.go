@@ -34,18 +34,19 @@ type Scenario struct {
 	// Steps are the steps in order.
 	Steps []*StepPlan
 
-	idx     *posIndex
-	nodes   []string                     // node names, each once, in file order
-	isNode  map[string]bool              // the same, as a set
-	procRef map[string]bool              // what a start or stop step may name
-	ifaces  map[string]*nodeIfaces       // by node (and LAN switch)
-	linkVia map[string]nettest.Mechanism // each link's impair-via
-	setup   []*nodeOp                    // the topology's firewall and NAT
-	parts   []string                     // partitions in place, while checking steps
-	caps    map[string]*capState         // captures, while checking steps
-	mapKeys map[string]keyAt             // where the keys of mappings with any keys are
-	sysctls []sysctlAt                   // each node's sysctls, where they are written
-	topoErr error                        // the engine's problems with the topology
+	idx      *posIndex
+	nodes    []string                     // node names, each once, in file order
+	isNode   map[string]bool              // the same, as a set
+	procRef  map[string]bool              // what a start or stop step may name
+	ifaces   map[string]*nodeIfaces       // by node (and LAN switch)
+	linkVia  map[string]nettest.Mechanism // each link's impair-via
+	setup    []*nodeOp                    // the topology's firewall and NAT
+	parts    []string                     // partitions in place, while checking steps
+	caps     map[string]*capState         // captures, while checking steps
+	mapKeys  map[string]keyAt             // where the keys of mappings with any keys are
+	sysctls  []sysctlAt                   // each node's sysctls, where they are written
+	topoErr  error                        // the engine's problems with the topology
+	requires []Requirement                // the requires: key
 }
 
 // Instance is one process running in one node.
@@ -191,6 +192,7 @@ func (s *Scenario) check(l *errList) {
 	f := s.Spec
 	s.Name = cmp.Or(f.Name.V, nameFromFile(s.File))
 	s.idx.top = f.At.Of("name")
+	s.checkRequires(l)
 	topo := s.topology(l)
 	s.checkSysctls(l, hostSysctl)
 	s.netTopology(l)

@@ -77,7 +77,7 @@ func TestParseErrors(t *testing.T) {
 		{"yaml syntax", "name: [x\n", "t.yaml:1:1: did not find expected ',' or ']'"},
 		{"empty", "", "t.yaml:1:1: the file is empty: want a scenario (name, topology, steps)"},
 		{"not a mapping", "- a\n", "t.yaml:1:1: want a mapping (key: value), got a list"},
-		{"unknown key", pair + "stepz: []\n", `t.yaml:7:1: unknown key "stepz" (did you mean "steps"?) (want name, description, params, topology, steps)`},
+		{"unknown key", pair + "stepz: []\n", `t.yaml:7:1: unknown key "stepz" (did you mean "steps"?) (want name, description, requires, params, topology, steps)`},
 		{"unknown nested key", strings.Replace(pair, "endpoints:", "endpoint:", 1), `t.yaml:6:7: topology.links[0]: unknown key "endpoint" (did you mean "endpoints"?) (want name, endpoints, mtu, impair, impair-via)`},
 		{"missing key", "name: x\n", `t.yaml:1:1: missing key "topology"`},
 		{"wrong type", pair + "  auto: {ipv4: maybe}\n", `t.yaml:7:16: topology.auto.ipv4: want true or false, got "maybe"`},

@@ -95,6 +95,7 @@ type Run struct {
 	start   time.Time
 	stopped error // why the context ended the run early; nil: it did not
 	invalid bool  // Setup failed because of the file
+	unmet   bool  // not started: the scenario lacks what it requires
 
 	parts    []partition // partitions in place
 	captures map[string]*runCapture
