@@ -1,9 +1,11 @@
 package assertions
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/nettestlab/nettest/nettest"
@@ -41,7 +43,7 @@ func Reachable(t TestingT, n *nettest.Network, nodes []string, opts ...PingOptio
 			return nil, fmt.Errorf("reachability of %s: %w", strings.Join(nodes, ", "), err)
 		}
 		return func() ([]finding, error) {
-			fs, err := parallel(len(m.legs), func(i int) (finding, error) { return m.legs[i].ping(c, true) })
+			fs, err := m.pingAll(c)
 			if err != nil {
 				return nil, err
 			}
@@ -55,6 +57,7 @@ type matrix struct {
 	nodes    []string
 	families []nettest.Family
 	legs     []pingLeg
+	from     []int          // the index in nodes of each leg's source
 	cell     map[[3]int]int // from, to, family index -> leg
 }
 
@@ -90,6 +93,7 @@ func newMatrix(n *nettest.Network, c config, nodes []string) (*matrix, error) {
 					continue // n/a
 				}
 				m.cell[[3]int{i, j, k}] = len(m.legs)
+				m.from = append(m.from, i)
 				m.legs = append(m.legs, pingLeg{from: from.Node, dst: dst, to: to,
 					subject: fmt.Sprintf("ping %s -> %s", from.Ref, to.label(dst.String()))})
 			}
@@ -99,6 +103,75 @@ func newMatrix(n *nettest.Network, c config, nodes []string) (*matrix, error) {
 		return nil, fmt.Errorf("no node has an address to ping")
 	}
 	return m, nil
+}
+
+// Bounds on the pings a Reachable check runs at once: in all (times the
+// requests each sends, as a ping with several spends most of its time
+// waiting for the next), and from one node. 256 one-request pings keep a
+// 2-core machine busy; far more only queue packets in the kernel, which
+// drops them past net.core.netdev_max_backlog (1000 a CPU), and hold a
+// socket each.
+const (
+	reachableWorkers    = 256
+	reachableMaxWorkers = 2048
+	reachablePerSource  = 32
+)
+
+// pingAll runs the matrix's pings, a bounded number at once, and returns
+// their findings in the legs' order, or the first error.
+func (m *matrix) pingAll(c config) ([]finding, error) {
+	order := m.schedule()
+	fs := make([]finding, len(m.legs))
+	errs := make([]error, len(m.legs))
+	workers := min(len(order), reachableWorkers*max(c.count, 1), reachableMaxWorkers)
+	perSource := make([]chan struct{}, len(m.nodes))
+	for i := range perSource {
+		perSource[i] = make(chan struct{}, reachablePerSource)
+	}
+	var next sync.Mutex
+	pos := 0
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				next.Lock()
+				if pos == len(order) || c.ctx.Err() != nil {
+					next.Unlock()
+					return
+				}
+				leg := order[pos]
+				pos++
+				next.Unlock()
+				slot := perSource[m.from[leg]]
+				slot <- struct{}{}
+				fs[leg], errs[leg] = m.legs[leg].ping(c, true)
+				<-slot
+			}
+		})
+	}
+	wg.Wait()
+	if err := c.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return fs, errors.Join(errs...)
+}
+
+// schedule orders the legs in rounds: in round r each node pings the one r
+// places after it, over each family, so that the pings at any moment come
+// from and go to many nodes.
+func (m *matrix) schedule() []int {
+	n := len(m.nodes)
+	order := make([]int, 0, len(m.legs))
+	for r := 1; r < n; r++ {
+		for i := range n {
+			for k := range m.families {
+				if leg, ok := m.cell[[3]int{i, (i + r) % n, k}]; ok {
+					order = append(order, leg)
+				}
+			}
+		}
+	}
+	return order
 }
 
 // summary turns the pings' findings into one: the matrix and the failures.

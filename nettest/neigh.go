@@ -77,6 +77,26 @@ func (in *Interface) neighbours() []netlink.Neigh {
 	return out
 }
 
+// forwarding returns the entry a LAN's switch port gets in its bridge's
+// forwarding database: the MAC of the member at its other end, as the
+// bridge would learn it from the member's first frame. Until it has, the
+// bridge floods frames for that MAC to every port: on a LAN of 1,000 hosts,
+// a first ping to each becomes a million copies, and the CPUs' input
+// backlogs drop them. Nil for any other interface.
+func (in *Interface) forwarding() *netlink.Neigh {
+	peer := in.Peer()
+	if in.p.master == nil || peer == nil || len(peer.p.mac) == 0 {
+		return nil
+	}
+	return &netlink.Neigh{
+		LinkIndex:    in.index(),
+		Family:       unix.AF_BRIDGE,
+		State:        netlink.NUD_REACHABLE,
+		Flags:        netlink.NTF_MASTER | netlink.NTF_EXT_LEARNED, // not aged out; taken over if the MAC moves
+		HardwareAddr: peer.p.mac,
+	}
+}
+
 // onLink reports whether a lies in one of the subnets of prefixes.
 func onLink(prefixes []netip.Prefix, a netip.Addr) bool {
 	for _, p := range prefixes {
@@ -136,9 +156,13 @@ func (n *Node) learnNeighbours(ifaces []*Interface) error {
 			neighs = append(neighs, ne)
 			of = append(of, in)
 		}
+		if fdb := in.forwarding(); fdb != nil {
+			neighs = append(neighs, *fdb)
+			of = append(of, in)
+		}
 	}
 	if len(neighs) == 0 {
-		return nil // a LAN's switch, or a node without addresses
+		return nil // a node without addresses
 	}
 	errs, err := n.ns.neighSet(neighs)
 	if err != nil {
@@ -159,6 +183,9 @@ func (n *Node) learnNeighbours(ifaces []*Interface) error {
 			if off {
 				continue // the user turned IPv6 off here: nothing to resolve
 			}
+		}
+		if ne.Family == unix.AF_BRIDGE {
+			return fmt.Errorf("%s: interface %s: forwarding entry for %s: %w", n.where(), in.p.name, ne.HardwareAddr, err)
 		}
 		return fmt.Errorf("%s: interface %s: neighbour %s lladdr %s: %w", n.where(), in.p.name, ne.IP, ne.HardwareAddr, err)
 	}
@@ -203,11 +230,13 @@ func (ns *namespace) neighSet(neighs []netlink.Neigh) ([]error, error) {
 			req := nl.NewNetlinkRequest(unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE|unix.NLM_F_ACK)
 			req.Seq = atomic.AddUint32(&ns.raw.Seq, 1)
 			req.AddData(&netlink.Ndmsg{Family: uint8(ne.Family), Index: uint32(ne.LinkIndex), State: uint16(ne.State), Flags: uint8(ne.Flags)})
-			dst := ne.IP.To4()
-			if ne.Family == unix.AF_INET6 {
-				dst = ne.IP.To16()
+			if ne.Family != unix.AF_BRIDGE {
+				dst := ne.IP.To4()
+				if ne.Family == unix.AF_INET6 {
+					dst = ne.IP.To16()
+				}
+				req.AddData(nl.NewRtAttr(unix.NDA_DST, dst))
 			}
-			req.AddData(nl.NewRtAttr(unix.NDA_DST, dst))
 			req.AddData(nl.NewRtAttr(unix.NDA_LLADDR, ne.HardwareAddr))
 			pending[req.Seq] = i
 			buf = append(buf, req.Serialize()...)

@@ -118,3 +118,30 @@ func TestLearnNeighboursIPv6Off(t *testing.T) {
 	}
 	ping(t, node(t, n, "h1"), addr(t, n, "h2", nettest.IPv4))
 }
+
+// TestBuildTeachesSwitches: Build returns with each LAN switch knowing the
+// MAC behind each of its ports, as an externally learned entry (never
+// aged out; taken over if the MAC moves): until the bridge learnt it, a
+// first frame to a member went to every port, and on a LAN of 1,000 hosts
+// the first pings flooded the CPUs' input backlogs.
+func TestBuildTeachesSwitches(t *testing.T) {
+	n := build(t, mustTopology(t, nettest.NewBuilder("teach").Host("h1", "h2", "h3").LAN("lan", []string{"h1", "h2", "h3"})))
+	sw := n.Switches()
+	require.Len(t, sw, 1)
+	var fdb []netlink.Neigh
+	err := sw[0].Netlink(func(h *netlink.Handle) (err error) {
+		fdb, err = h.NeighList(0, unix.AF_BRIDGE)
+		return err
+	})
+	require.NoError(t, err)
+	for _, name := range []string{"h1", "h2", "h3"} {
+		member := ifaceOn(t, n, name, "lan")
+		port := member.Peer()
+		require.NotNil(t, port)
+		i := slices.IndexFunc(fdb, func(ne netlink.Neigh) bool {
+			return ne.LinkIndex == port.Index() && ne.HardwareAddr.String() == member.MAC().String()
+		})
+		require.GreaterOrEqual(t, i, 0, "switch has no entry for %s (%s) on port %s: %v", name, member.MAC(), port, fdb)
+		require.NotZero(t, fdb[i].Flags&netlink.NTF_EXT_LEARNED, "%s's entry on %s is not externally learned (flags %#x)", name, port, fdb[i].Flags)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
@@ -178,6 +179,12 @@ var ErrUnreachable = errors.New("unreachable")
 // (IP_RECVERR, which x/net/icmp's socket cannot be given), so an
 // unreachable destination fails at once with the reason. The socket is
 // made inside the node; the ping itself runs on the calling goroutine.
+//
+// A reply counts when the kernel received it within the timeout (its
+// receive timestamp, SO_TIMESTAMPNS), even if this process, on a busy
+// machine, reads it later. A request the kernel has no buffer for
+// (ENOBUFS: a full neighbour table, memory) is sent again, after 1ms, then
+// twice as long each time up to 100ms, for at most the request's timeout.
 func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts ...PingOption) (PingResult, error) {
 	o := newPingConfig(opts)
 	dst = dst.Unmap()
@@ -207,13 +214,26 @@ func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts ...PingOption) (Pi
 	payload := func(i int) []byte { return fmt.Appendf(token[:len(token):len(token)], " nettest %d", i) }
 	sentAt := make([]time.Time, o.count)
 	answered := make([]bool, o.count)
-	buf := make([]byte, 1500)
+	// take counts the reply in b if it answers a request in time.
+	take := func(b []byte, arrived time.Time) {
+		i, ok := p.reply(b, seq0, o.count, payload)
+		if !ok || answered[i] || sentAt[i].IsZero() {
+			return
+		}
+		if rtt := arrived.Sub(sentAt[i]); rtt <= o.timeout {
+			answered[i] = true
+			res.Received++
+			res.RTTs = append(res.RTTs, max(rtt, 0))
+		}
+	}
+	buf, oob := make([]byte, 1500), make([]byte, 128)
 	var nextSend time.Time
 	for res.Received < o.count {
 		now := time.Now()
 		if res.Sent < o.count && !now.Before(nextSend) {
 			i := res.Sent
-			err := p.send((seq0+i)&0xffff, payload(i))
+			sentAt[i] = now
+			err := p.sendRetrying(ctx, (seq0+i)&0xffff, payload(i), o.timeout)
 			res.Sent++
 			if err != nil {
 				if why, ok := sendRefused(err); ok {
@@ -222,12 +242,17 @@ func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts ...PingOption) (Pi
 				}
 				return fail(err)
 			}
-			sentAt[i], nextSend = now, now.Add(o.interval)
+			nextSend = now.Add(o.interval)
 		}
 		wait := nextSend
 		if res.Sent == o.count {
 			wait = sentAt[o.count-1].Add(o.timeout)
 			if !now.Before(wait) {
+				// Replies the kernel received in time may still be queued
+				// when this goroutine runs late, on a busy machine.
+				if err := p.drain(buf, oob, take); err != nil && ctx.Err() != nil {
+					return fail(ctx.Err())
+				}
 				break
 			}
 		}
@@ -237,7 +262,7 @@ func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts ...PingOption) (Pi
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
-		k, _, err := p.conn.ReadFrom(buf)
+		k, oobn, _, _, err := p.conn.ReadMsgUDP(buf, oob)
 		if err != nil {
 			if ctx.Err() != nil {
 				return fail(ctx.Err())
@@ -252,21 +277,87 @@ func (n *Node) Ping(ctx context.Context, dst netip.Addr, opts ...PingOption) (Pi
 			}
 			return fail(err)
 		}
-		arrived := time.Now()
-		i, ok := p.reply(buf[:k], seq0, o.count, payload)
-		if !ok || answered[i] || sentAt[i].IsZero() {
-			continue
-		}
-		if rtt := arrived.Sub(sentAt[i]); rtt <= o.timeout {
-			answered[i] = true
-			res.Received++
-			res.RTTs = append(res.RTTs, rtt)
-		}
+		take(buf[:k], arrival(oob[:oobn]))
 	}
 	if res.Received < res.Sent {
 		return res, &pingError{msg: fmt.Sprintf("%s: ping %s: %s", n.where(), dst, res), unreachable: res.Unreachable != ""}
 	}
 	return res, nil
+}
+
+// Sending an echo request again when the kernel had no buffer for it
+// (ENOBUFS: a full neighbour table, memory): the first retry after
+// sendRetryFirst, each later one after twice the wait before, at most
+// sendRetryMax, for at most the request's timeout.
+const (
+	sendRetryFirst = time.Millisecond
+	sendRetryMax   = 100 * time.Millisecond
+)
+
+// sendRetrying sends one echo request, again while the kernel has no
+// buffer for it, for at most budget; the error is the last send's.
+func (p *pinger) sendRetrying(ctx context.Context, seq int, data []byte, budget time.Duration) error {
+	return retryNoBuffers(ctx, budget, func() error { return p.send(seq, data) })
+}
+
+// retryNoBuffers calls send until it does not fail with ENOBUFS, budget has
+// passed or ctx has ended, waiting longer each time.
+func retryNoBuffers(ctx context.Context, budget time.Duration, send func() error) error {
+	deadline := time.Now().Add(budget)
+	wait := sendRetryFirst
+	for {
+		err := send()
+		if !errors.Is(err, unix.ENOBUFS) {
+			return err
+		}
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			return fmt.Errorf("%w (the kernel had no buffer for it for %v)", err, budget)
+		}
+		t := time.NewTimer(min(wait, left))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		wait = min(2*wait, sendRetryMax)
+	}
+}
+
+// drain hands take each message already queued on the socket, with the
+// time the kernel received it.
+func (p *pinger) drain(buf, oob []byte, take func(b []byte, arrived time.Time)) error {
+	if err := p.conn.SetReadDeadline(time.Time{}); err != nil {
+		return err
+	}
+	raw, err := p.conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return raw.Read(func(fd uintptr) bool {
+		for {
+			k, oobn, _, _, err := unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
+			if err != nil {
+				return true // nothing more queued, or an ICMP error: too late either way
+			}
+			take(buf[:k], arrival(oob[:oobn]))
+		}
+	})
+}
+
+// arrival returns the time the kernel received a message, from its
+// SCM_TIMESTAMPNS control message, or now without one.
+func arrival(oob []byte) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
+				ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+				return time.Unix(ts.Unix())
+			}
+		}
+	}
+	return time.Now()
 }
 
 // pingError reports requests without replies; it is ErrNoReply, and
@@ -322,6 +413,11 @@ func (n *Node) openPinger(dst, src netip.Addr) (*pinger, error) {
 		defer f.Close()
 		if err := unix.SetsockoptInt(fd, level, opt, 1); err != nil {
 			return os.NewSyscallError("setsockopt", err)
+		}
+		// The time each reply arrived, to judge it by rather than the
+		// time this process reads it: late on a busy machine.
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+			return os.NewSyscallError("setsockopt SO_TIMESTAMPNS", err)
 		}
 		var sa unix.Sockaddr = &unix.SockaddrInet4{}
 		if p.v6 {
