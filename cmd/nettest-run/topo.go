@@ -82,11 +82,12 @@ func cmdUp(args []string, set setFlag, maxSize int64, stdout, stderr io.Writer) 
 	if err := nettest.CheckPrivilege(); err != nil {
 		return &exitError{2, err.Error()}
 	}
-	if nettest.Rootless() {
-		return &exitError{2, fmt.Sprintf("up: %v: a lab's namespaces are named under %s, which needs root in the host's user namespace, and this process runs rootless (run needs no named namespaces)", nettest.ErrPrivilege, nettest.NetnsDir)}
-	}
+	// The file's own problems first: they are the same wherever it runs.
 	if es := kernelProblems(s); es != nil {
 		return &exitError{2, es.Error()}
+	}
+	if nettest.Rootless() {
+		return &exitError{2, fmt.Sprintf("up: %v: a lab's namespaces are named under %s, which needs root in the host's user namespace, and this process runs rootless (run needs no named namespaces)", nettest.ErrPrivilege, nettest.NetnsDir)}
 	}
 	if names, _ := lab.UpNames(); slices.Contains(names, s.Name) {
 		return usageError("topology %s is up already: nettest-run down %s first, or give this one another name", s.Name, s.Name)
