@@ -41,6 +41,10 @@ func TestNoEngineErrorText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(files) == 0 {
+		// CI also runs a copy of this test binary elsewhere, as nobody.
+		t.Skip("skipping: the package's source is not in the working directory")
+	}
 	fset := token.NewFileSet()
 	checked := 0
 	var parsed []*ast.File
