@@ -35,7 +35,7 @@ func TestLoopback(t *testing.T) {
 		}
 		lo, err := net.InterfaceByName("lo")
 		if err == nil {
-			err = setUp("lo")
+			err = testenv.SetLinkUp("lo")
 		}
 		if err != nil {
 			t.Error(err)
@@ -89,22 +89,4 @@ func TestLoopback(t *testing.T) {
 		}
 	}()
 	<-done
-}
-
-// setUp brings the interface up with an ioctl (the test has no netlink).
-func setUp(name string) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }

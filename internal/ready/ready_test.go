@@ -62,7 +62,7 @@ func TestPending(t *testing.T) {
 		if want := []string{"lo (operstate down)", "eth9 (missing)"}; !slices.Equal(pending, want) {
 			t.Errorf("down: pending %q, want %q", pending, want)
 		}
-		if err := setUp("lo"); err != nil {
+		if err := testenv.SetLinkUp("lo"); err != nil {
 			t.Error(err)
 			return
 		}
@@ -75,22 +75,4 @@ func TestPending(t *testing.T) {
 		}
 	}()
 	<-done
-}
-
-// setUp brings an interface up with an ioctl.
-func setUp(name string) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
