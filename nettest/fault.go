@@ -142,10 +142,19 @@ func (n *Network) Partition(nodes ...string) (*Partition, error) {
 			p.links = append(p.links, l)
 		}
 	}
-	for _, l := range p.links {
-		if err := l.SetDown(); err != nil {
-			return nil, errors.Join(err, p.Heal(context.Background()))
+	// Every link down first, then one reroute for the whole cut.
+	err := n.use("partition "+p.String(), func() error {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		for _, l := range p.links {
+			if err := l.cut(); err != nil {
+				return err
+			}
 		}
+		return n.reroute()
+	})
+	if err != nil {
+		return nil, errors.Join(err, p.Heal(context.Background()))
 	}
 	return p, nil
 }

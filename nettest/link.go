@@ -238,13 +238,22 @@ func (l *Link) SetDown() error {
 func (l *Link) setDown() error {
 	l.net.mu.Lock()
 	defer l.net.mu.Unlock()
+	if err := l.cut(); err != nil {
+		return err
+	}
+	return l.net.reroute()
+}
+
+// cut sets both ends down, with the network's lock held; the caller
+// reroutes once it has cut all it cuts.
+func (l *Link) cut() error {
 	for _, in := range []*Interface{l.a, l.b} {
 		if err := in.node.ns.nl.LinkSetDown(in.netlinkLink()); err != nil {
 			return fmt.Errorf("nettest: link %s: setting %s down: %w", l.p.name, in, err)
 		}
 		in.up.Store(false)
 	}
-	return l.net.reroute()
+	return nil
 }
 
 // SetUp brings both ends back up and restores what the kernel removed when
