@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -287,8 +288,10 @@ func TestSnapshotSeesEveryCategory(t *testing.T) {
 	require.NoError(t, nft.AddSet(set, []nftables.SetElement{{Key: []byte{0, 80}}, {Key: []byte{1, 187}}}))
 	require.NoError(t, nft.Flush())
 
-	after, err := take(ns)
-	require.NoError(t, err)
+	// The kernel adds an IPv6 address's local route from a work queue, a
+	// moment after AddrAdd returns: wait for it, so that the snapshot below
+	// is of a settled namespace and the counter check sees only the counter.
+	after := settled(t, ns)
 	d := Diff(before, after)
 	t.Logf("diff:\n%s", d)
 	for _, want := range []string{
@@ -301,6 +304,7 @@ func TestSnapshotSeesEveryCategory(t *testing.T) {
 		"+ table 100 inet unicast 198.51.100.0/24 proto boot scope global metric 0 dev hs0 via 198.18.77.2",
 		"+ table main inet unicast 198.18.77.0/24 proto kernel scope link metric 0 dev hs0 src 198.18.77.1",
 		"+ table main inet6 unicast fdf6:fd81:8f7e:77::/64 proto kernel scope global metric 256 dev hs0",
+		"+ table local inet6 local fdf6:fd81:8f7e:77::1/128 proto kernel scope global metric 0 dev hs0",
 		"+ inet prio 1000 from 198.18.77.0/24 lookup 100",
 		"- net.ipv4.ip_forward = 0\n",
 		"+ net.ipv4.ip_forward = 1\n",
@@ -333,6 +337,24 @@ func TestSnapshotSeesEveryCategory(t *testing.T) {
 	again, err := take(ns)
 	require.NoError(t, err)
 	require.Empty(t, Diff(after, again), "counters are not state")
+}
+
+// settled takes snapshots of ns until the IPv6 address's local route, which
+// the kernel installs asynchronously, is there, and returns that snapshot.
+func settled(t *testing.T, ns netns.NsHandle) *State {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, err := take(ns)
+		require.NoError(t, err)
+		if strings.Contains(strings.Join(s.Routes, "\n"), "table local inet6 local fdf6:fd81:8f7e:77::1/128") {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the local route of fdf6:fd81:8f7e:77::1 did not appear in 5s; routes:\n%s", strings.Join(s.Routes, "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // makeNamedNetns bind-mounts a new anonymous namespace at /run/netns/name,
