@@ -1,6 +1,6 @@
 module github.com/nettestlab/nettest
 
-go 1.26.0
+go 1.25.0
 
 require (
 	github.com/google/nftables v0.3.0
@@ -11,8 +11,8 @@ require (
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5
 	go.yaml.in/yaml/v3 v3.0.5
-	golang.org/x/net v0.62.0
-	golang.org/x/sys v0.50.0
+	golang.org/x/net v0.58.0
+	golang.org/x/sys v0.47.0
 )
 
 require (
