@@ -69,9 +69,17 @@ func TestNodeFiles(t *testing.T) {
 	require.NoError(t, err)
 	host, _ := os.ReadFile("/etc/passwd")
 	require.Equal(t, string(host), string(got))
-	_, err = blue.ReadFile("/etc/frr/frr.conf")
+	// blue sees the host's /etc/frr/frr.conf (frr installed), or none: never red's.
+	got, err = blue.ReadFile("/etc/frr/frr.conf")
+	if hostConf, herr := os.ReadFile("/etc/frr/frr.conf"); herr == nil {
+		require.NoError(t, err)
+		require.Equal(t, string(hostConf), string(got), "blue sees the host's file, not red's")
+	} else {
+		require.ErrorIs(t, err, fs.ErrNotExist)
+	}
+	_, err = blue.ReadFile("/etc/" + x + "/frr.conf")
 	require.ErrorIs(t, err, fs.ErrNotExist)
-	require.ErrorContains(t, err, "node blue: reading /etc/frr/frr.conf: no such file or directory")
+	require.ErrorContains(t, err, "node blue: reading /etc/"+x+"/frr.conf: no such file or directory")
 	_, err = red.ReadFile("/usr/lib/x")
 	require.ErrorContains(t, err, "node red: file /usr/lib/x: not one of the node's own files")
 	_, err = os.Stat("/etc/frr/frr.conf")

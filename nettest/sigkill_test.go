@@ -132,7 +132,8 @@ wait:
 	// namespaces (its mount namespace, with the node's own files mounted,
 	// is torn down first): wait for the last to let go.
 	var held []string
-	require.Eventually(t, func() bool { held = holdersOf(t, inodes, 0); return len(held) == 0 }, 5*time.Second, 10*time.Millisecond,
+	// A loaded machine can take seconds; a leak lasts for ever.
+	require.Eventually(t, func() bool { held = holdersOf(t, inodes, 0); return len(held) == 0 }, 30*time.Second, 10*time.Millisecond,
 		"no process holds a namespace of the killed test: held %v", &held)
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	require.NoError(t, err)
