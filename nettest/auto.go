@@ -26,7 +26,7 @@ const (
 // autoPools are the prefixes automatic addressing takes subnets from.
 type autoPools struct {
 	v4Links, v4LANs, v6Links, v6LANs netip.Prefix
-	v4Loopbacks, v6Loopbacks          netip.Prefix
+	v4Loopbacks, v6Loopbacks         netip.Prefix
 }
 
 // pools returns a's pools, the defaults standing in for zero fields, and

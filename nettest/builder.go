@@ -26,7 +26,7 @@ type Builder struct {
 // NewBuilder returns a Builder for a topology of the given name (may be empty).
 func NewBuilder(name string) *Builder {
 	return &Builder{
-		t:       Topology{Name: name, Auto: Auto{IPv4: true, IPv6: true, Routes: true}},
+		t:        Topology{Name: name, Auto: Auto{IPv4: true, IPv6: true, Routes: true}},
 		routes:   map[string][]Route{},
 		sysctls:  map[string]map[string]string{},
 		loopback: map[string]*NodeConfig{},

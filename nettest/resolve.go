@@ -33,9 +33,9 @@ type nodePlan struct {
 	ifaces   []*ifacePlan
 	byIface  map[string]*ifacePlan
 	routes   []*routePlan
-	nextIdx  int  // next interface index to ask the kernel for
-	bad      bool // one of its addresses is at fault
-	pos      int  // position in plan.nodes
+	nextIdx  int          // next interface index to ask the kernel for
+	bad      bool         // one of its addresses is at fault
+	pos      int          // position in plan.nodes
 	loopback []netip.Addr // the addresses on its lo, given or automatic
 	autoLo   bool         // wants automatic loopback addresses
 	rules    []*rulePlan
