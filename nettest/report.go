@@ -150,9 +150,9 @@ func (n *Node) reportPolicy(b *strings.Builder, names map[int]string) error {
 	}
 	var lines []string
 	for _, r := range rules {
-		if r.Priority == 0 && r.Table == unix.RT_TABLE_LOCAL || r.Priority == 32766 && r.Table == unix.RT_TABLE_MAIN ||
-			r.Priority == 32767 && r.Table == unix.RT_TABLE_DEFAULT {
-			continue // the kernel's own
+		if (r.Priority == 0 || r.Priority == 32766 || r.Priority == 32767) &&
+			(r.Table == unix.RT_TABLE_LOCAL || r.Table == unix.RT_TABLE_MAIN || r.Table == unix.RT_TABLE_DEFAULT) {
+			continue // the kernel's own: 0 local, 32766 main, 32767 default (main for IPv6)
 		}
 		lines = append(lines, ruleLine(r))
 	}
