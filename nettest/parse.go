@@ -215,7 +215,7 @@ func (r Route) String() string {
 		b.WriteString(" metric " + strconv.Itoa(r.Metric))
 	}
 	if r.Table != 0 {
-		b.WriteString(" table " + tableName(r.Table))
+		b.WriteString(" table " + strconv.Itoa(r.Table))
 	}
 	for _, h := range r.NextHops {
 		b.WriteString(" nexthop")

@@ -58,7 +58,7 @@ func TestPolicyErrors(t *testing.T) {
 		"node r1: rule from 10.0.0.1/8 table 100: from 10.0.0.1/8 has host bits set",
 		"node r1: rule from 10.0.0.1/32 to fd00::1/128 table 1: selects no packet",
 		"node r1: rule \"bogus 1 table 1\": unknown word \"bogus\"",
-		"node r1: route 0.0.0.0/0 via h1 table local: table 255 is the kernel's local table",
+		"node r1: route 0.0.0.0/0 via h1 table 255: table 255 is the kernel's local table",
 		"node nope: rules given for an unknown node",
 	} {
 		require.ErrorContains(t, err, want)
