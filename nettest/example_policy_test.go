@@ -70,3 +70,23 @@ func ExampleBuilder_Rule() {
 	// h1 reaches srv: false
 	// h2 reaches srv: true
 }
+
+// Policy rules in ip-rule(8) syntax; a node's name stands for its
+// addresses, known at Build.
+func ExampleParsePolicyRule() {
+	for _, s := range []string{
+		"from 198.18.0.5 table 100",
+		"from h2 to r3:lo lookup 100 pref 500",
+		"iif eth0 fwmark 0x1/0xff table main",
+	} {
+		r, err := nettest.ParsePolicyRule(s)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s | table %d, priority %d\n", r, r.Table, r.Priority)
+	}
+	// Output:
+	// from 198.18.0.5/32 table 100 | table 100, priority 0
+	// priority 500 from h2 to r3:lo table 100 | table 100, priority 500
+	// iif eth0 fwmark 0x1/0xff table main | table 254, priority 0
+}
