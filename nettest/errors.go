@@ -53,7 +53,8 @@ type ConfigError struct {
 	Sysctl string
 	// Field is the Go name of the field at fault within the element named
 	// above: "Name", "Kind", "MTU", "Iface", "MAC", "Addrs", "Impair.AB",
-	// "Impair.BA", "ImpairVia", "Members", "Value" (a sysctl's); a Rule's
+	// "Impair.BA", "ImpairVia", "Members", "Value" (a sysctl's),
+	// "Loopback", "AutoLoopback", "Rules" (a policy rule); a Rule's
 	// "Proto", "DstPort" ...; "" for the element as a whole.
 	Field string
 	// Value is the value at fault, as text ("10.0.0.300/24", "70000").

@@ -38,7 +38,8 @@ type Auto struct {
 	// a /64 per LAN from its upper half.
 	IPv6 bool
 	// Routes installs static routes on every node along the shortest paths of
-	// the topology graph, so that every address reaches every other. Only
+	// the topology graph, so that every address reaches every other, the
+	// nodes' loopback addresses included (a host route to each). Only
 	// routers forward: a path never crosses a host. They have the metric
 	// [AutoRouteMetric] in both families; a route the user gives for the same
 	// destination without a metric replaces the automatic one, with another
@@ -122,8 +123,8 @@ type NodeConfig struct {
 	Loopback []netip.Addr
 	// AutoLoopback gives the node a loopback address of every family
 	// automatic addressing has on (Auto.IPv4, Auto.IPv6), from the pools
-	// of loopbacks (Auto.IPv4Loopbacks, the last /64 of Auto.ULA), unless
-	// Loopback gives addresses.
+	// of loopbacks (Auto.IPv4Loopbacks, the last /64 of Auto.ULA). Set
+	// Loopback or AutoLoopback, not both.
 	AutoLoopback bool
 	// Rules are policy-routing rules (ip rule), installed in the order
 	// given; with Route.Table they send some traffic, such as that from
