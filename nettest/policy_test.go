@@ -76,7 +76,7 @@ func policyNet(t *testing.T) *nettest.Network {
 		Link("h1", "r1").Link("h2", "r1").Link("r1", "ra").Link("r1", "rb").Link("srv", "rb").Link("srv", "ra").
 		Loopback("srv", "10.255.0.9", "fd00:255::9").
 		Route("r1", "10.255.0.9 via rb table 100", "fd00:255::9 via rb table 100").
-		Rule("r1", "from h2 table 100").
+		Rule("r1", "from h2 table 100", "iif lo fwmark 0x10/0xff table 200 priority 50", "to srv:lo oif eth3 table 100").
 		Build(context.Background())
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, n.Close()) })
@@ -109,14 +109,15 @@ func TestPolicyRouting(t *testing.T) {
 	for _, want := range []string{
 		"routes (IPv4, table 100):\n     10.255.0.9/32 via " + rb4.String() + " dev eth3\n",
 		"routes (IPv6, table 100):\n     fd00:255::9/128 via " + rb6.String() + " dev eth3 metric 1024\n",
-		"rules:\n",
-		"1000: from " + h24.String() + " lookup 100\n",
-		"1000: from " + h26.String() + " lookup 100\n",
+		"   rules (IPv4):\n     50: from all fwmark 0x10/0xff iif lo lookup 200\n     1000: from " + h24.String() + " lookup 100\n" +
+			"     1002: from all to 10.255.0.9 oif eth3 lookup 100\n",
+		"   rules (IPv6):\n     50: from all fwmark 0x10/0xff iif lo lookup 200\n     1000: from " + h26.String() + " lookup 100\n" +
+			"     1002: from all to fd00:255::9 oif eth3 lookup 100\n",
 	} {
 		require.Contains(t, b.String(), want)
 	}
 	b.Reset()
 	require.NoError(t, h1.Report(&b))
-	require.NotContains(t, b.String(), "rules:", "a node without rules of its own lists none")
+	require.NotContains(t, b.String(), "rules", "a node without rules of its own lists none")
 	require.NotContains(t, b.String(), "table", "a node without tables of its own lists none")
 }

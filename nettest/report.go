@@ -144,21 +144,23 @@ func (n *Node) reportPolicy(b *strings.Builder, names map[int]string) error {
 			writeList(b, byTable[t])
 		}
 	}
-	rules, err := h.RuleList(netlink.FAMILY_ALL)
-	if err != nil {
-		return fmt.Errorf("%s: listing policy rules: %w", n.where(), err)
-	}
-	var lines []string
-	for _, r := range rules {
-		if (r.Priority == 0 || r.Priority == 32766 || r.Priority == 32767) &&
-			(r.Table == unix.RT_TABLE_LOCAL || r.Table == unix.RT_TABLE_MAIN || r.Table == unix.RT_TABLE_DEFAULT) {
-			continue // the kernel's own: 0 local, 32766 main, 32767 default (main for IPv6)
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		rules, err := h.RuleList(fam)
+		if err != nil {
+			return fmt.Errorf("%s: listing policy rules: %w", n.where(), err)
 		}
-		lines = append(lines, ruleLine(r))
-	}
-	if len(lines) > 0 {
-		b.WriteString("   rules:")
-		writeList(b, lines)
+		var lines []string
+		for _, r := range rules {
+			if (r.Priority == 0 || r.Priority == 32766 || r.Priority == 32767) &&
+				(r.Table == unix.RT_TABLE_LOCAL || r.Table == unix.RT_TABLE_MAIN || r.Table == unix.RT_TABLE_DEFAULT) {
+				continue // the kernel's own: 0 local, 32766 main, 32767 default (main for IPv6)
+			}
+			lines = append(lines, ruleLine(r))
+		}
+		if len(lines) > 0 {
+			fmt.Fprintf(b, "   rules (%s):", map[int]string{netlink.FAMILY_V4: "IPv4", netlink.FAMILY_V6: "IPv6"}[fam])
+			writeList(b, lines)
+		}
 	}
 	return nil
 }
