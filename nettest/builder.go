@@ -21,6 +21,7 @@ type Builder struct {
 	sysctls  map[string]map[string]string
 	loopback map[string]*NodeConfig // the Loopback and AutoLoopback asked for each node
 	rules    map[string][]PolicyRule
+	allLo    bool // Loopbacks was called
 }
 
 // NewBuilder returns a Builder for a topology of the given name (may be empty).
@@ -180,9 +181,10 @@ func (b *Builder) Loopback(node string, addrs ...string) *Builder {
 }
 
 // Loopbacks gives every router without loopback addresses of its own an
-// automatic one (see Auto.Loopbacks).
+// automatic one (Auto.Loopbacks), whether it is called before Auto or
+// after.
 func (b *Builder) Loopbacks() *Builder {
-	b.t.Auto.Loopbacks = true
+	b.allLo = true
 	return b
 }
 
@@ -226,6 +228,7 @@ func (b *Builder) Build(ctx context.Context) (*Network, error) {
 // resolve assembles the Topology and validates it once.
 func (b *Builder) resolve() (Topology, *plan, error) {
 	t := b.t
+	t.Auto.Loopbacks = t.Auto.Loopbacks || b.allLo
 	t.Nodes = append([]NodeConfig(nil), b.t.Nodes...)
 	errs := append(problems(nil), b.errs...)
 	known := map[string]bool{}

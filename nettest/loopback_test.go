@@ -48,7 +48,9 @@ func TestLoopbackResolve(t *testing.T) {
 		require.Empty(t, n.Loopback, "node %s has a loopback nobody asked for", n.Name)
 	}
 
-	topo, err := chain(nettest.NewBuilder("lo")).Loopback("r2", "10.255.0.2", "fd00:255::2/128").Loopbacks().Topology()
+	topo, err := chain(nettest.NewBuilder("lo")).Loopback("r2", "10.255.0.2", "fd00:255::2/128").Loopbacks().
+		Auto(nettest.Auto{IPv4: true, IPv6: true, Routes: true}). // after Loopbacks: keeps it
+		Topology()
 	require.NoError(t, err)
 	res, err := topo.Resolve()
 	require.NoError(t, err)
