@@ -11,8 +11,9 @@ import (
 
 // Ping checks that every echo request from the node from to the target to
 // is answered: over each address family the target has, or those chosen
-// with [IPv4] and [IPv6]. from is a node, or "node:iface" to send from that
-// interface's address; to is a node, "node:iface" or an address. Options:
+// with [IPv4] and [IPv6]. from is a node, or "node:iface" ("node:lo") to
+// send from that interface's (loopback's) address; to is a node,
+// "node:iface", "node:lo" or an address. Options:
 // [Count], [Interval], [Timeout], [IPv4], [IPv6], [Within], [Every].
 //
 // The failure says how many replies came and how from's kernel routes the
@@ -82,7 +83,7 @@ func pingLegs(n *nettest.Network, c config, from, to string) ([]pingLeg, error) 
 		if leg.dst, err = dst.addrOf(f); err != nil {
 			return nil, err
 		}
-		if src.Interface != nil {
+		if src.Interface != nil || src.Loopback {
 			if leg.src, err = src.addrOf(f); err != nil {
 				return nil, err
 			}

@@ -10,11 +10,11 @@ import (
 	"github.com/nettestlab/nettest/nettest"
 )
 
-// target is a node, one of its interfaces, an address or (for route checks)
-// a prefix, as named in a check: what [nettest.Network.Lookup] found.
+// target is a node, one of its interfaces, its loopback ("r1:lo"), an
+// address or (for route checks) a prefix, as named in a check: what [nettest.Network.Lookup] found.
 type target struct{ nettest.Target }
 
-// resolve finds what ref names: "h2", "h2:eth1", "198.18.0.14", "fd00::1",
+// resolve finds what ref names: "h2", "h2:eth1", "r1:lo", "198.18.0.14", "fd00::1",
 // or with prefixes, "198.18.4.0/24". An unknown node or interface fails
 // with the names the network has; a link is refused.
 func resolve(n *nettest.Network, ref string, prefixes bool) (target, error) {

@@ -71,6 +71,50 @@ func (p *plan) checkAddrs(errs *problems) {
 			}
 		}
 	}
+	p.checkLoopbacks(errs, owner, subnets)
+}
+
+// checkLoopbacks validates the loopback addresses users gave: host
+// addresses of their own, on no link or LAN's subnet, each on one node.
+func (p *plan) checkLoopbacks(errs *problems, owner map[netip.Addr]*ifacePlan, subnets *subnetIndex) {
+	loOwner := map[netip.Addr]*nodePlan{}
+	for _, np := range p.nodes {
+		for _, a := range np.loopback {
+			w := nodeAt(np.idx, np.name).in("loopback "+a.String()).field("Loopback", a)
+			problem := ""
+			switch {
+			case !a.IsValid():
+				problem = "invalid address (zero netip.Addr)"
+			case a.Is4In6():
+				problem = "IPv4-mapped IPv6 address; write the IPv4 address"
+			case a.Zone() != "":
+				problem = "address has a zone"
+			case a.IsUnspecified():
+				problem = "unspecified address"
+			case a.IsLoopback():
+				problem = "is lo's own address already (127.0.0.0/8, ::1); a loopback address is a router ID such as 10.255.0.1"
+			case a.IsMulticast():
+				problem = "multicast address"
+			case a.Is6() && a.IsLinkLocalUnicast():
+				problem = "IPv6 link-local address"
+			}
+			if problem == "" {
+				if prev := owner[a]; prev != nil {
+					problem = "duplicate: " + prev.String() + " has it already"
+				} else if prevNode := loOwner[a]; prevNode != nil {
+					problem = "duplicate: " + prevNode.name + "'s loopback has it already"
+				} else if s, ok := subnets.overlap(netip.PrefixFrom(a, a.BitLen()), nil); ok {
+					problem = "lies in subnet " + s.prefix.String() + " of " + segAt(s.seg).Where + "; a loopback address must be on no link or LAN"
+				}
+			}
+			if problem != "" {
+				errs.at(w, "%s", problem)
+				np.bad = true
+				continue
+			}
+			loOwner[a] = np
+		}
+	}
 }
 
 // checkMTUs rejects IPv6 on links whose MTU is below IPv6's minimum.

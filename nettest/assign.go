@@ -17,13 +17,15 @@ import (
 //		Uplink *nettest.Link      `nettest:"r1-r2"`
 //		Eth0   *nettest.Interface `nettest:"r1:eth0"`
 //		Server netip.Addr         `nettest:"h2,ipv6"`
+//		R1ID   netip.Addr         `nettest:"r1:lo"`
 //	}
 //	err := n.Assign(&h)
 //
 // A *Node field takes a node or LAN switch name; a *Link field a link name or
 // one of its ends ("node:iface"); an *Interface field "node:iface"; a
-// netip.Addr or netip.Prefix field "node" or "node:iface" with ",ipv4" or
-// ",ipv6" (IPv4 when omitted). Untagged fields are left alone. Every tag that
+// netip.Addr or netip.Prefix field "node", "node:iface" or "node:lo" (the
+// node's loopback address, a /32 or /128 prefix) with ",ipv4" or ",ipv6"
+// (IPv4 when omitted). Untagged fields are left alone. Every tag that
 // names nothing, and every tagged field of another type, is reported in one
 // error; dst is not changed unless all tags resolve.
 func (n *Network) Assign(dst any) error {
@@ -91,6 +93,9 @@ func (n *Network) handle(t reflect.Type, tag string) (reflect.Value, error) {
 		t, err := n.Lookup(ref)
 		if err != nil {
 			return reflect.Value{}, err
+		}
+		if t.Loopback {
+			return reflect.Value{}, fmt.Errorf("%q is the node's loopback, not an interface nettest made: use a netip.Addr field for its address", ref)
 		}
 		if t.Interface == nil {
 			return reflect.Value{}, fmt.Errorf("%q: an interface is named node:iface", ref)

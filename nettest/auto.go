@@ -15,11 +15,18 @@ const (
 	// at random once: links take /64s from its lower half, LANs from its
 	// upper half.
 	DefaultULA = "fdf6:fd81:8f7e::/48"
+	// DefaultIPv4Loopbacks is the pool of automatic IPv4 loopbacks (/32s,
+	// see NodeConfig.AutoLoopback): the last /20 of the benchmarking range,
+	// from 198.19.240.1 up. LAN subnets given out automatically skip those
+	// taken. Automatic IPv6 loopbacks are /128s of the ULA's last /64, from
+	// fdf6:fd81:8f7e:ffff::1 up.
+	DefaultIPv4Loopbacks = "198.19.240.0/20"
 )
 
 // autoPools are the prefixes automatic addressing takes subnets from.
 type autoPools struct {
 	v4Links, v4LANs, v6Links, v6LANs netip.Prefix
+	v4Loopbacks, v6Loopbacks         netip.Prefix
 }
 
 // pools returns a's pools, the defaults standing in for zero fields, and
@@ -40,8 +47,10 @@ func (a Auto) pools(errs *problems) (autoPools, bool) {
 	var ps autoPools
 	ps.v4Links = pick("IPv4Links", a.IPv4Links, DefaultIPv4Links, IPv4, 30)
 	ps.v4LANs = pick("IPv4LANs", a.IPv4LANs, DefaultIPv4LANs, IPv4, 24)
+	ps.v4Loopbacks = pick("IPv4Loopbacks", a.IPv4Loopbacks, DefaultIPv4Loopbacks, IPv4, 30)
 	ula := pick("ULA", a.ULA, DefaultULA, IPv6, 63)
 	if ok {
+		ps.v6Loopbacks = netip.PrefixFrom(lastAddr(ula), 64).Masked()
 		// Halves: links below, LANs above.
 		ps.v6Links = netip.PrefixFrom(ula.Addr(), ula.Bits()+1)
 		ps.v6LANs = netip.PrefixFrom(addPow2(ula.Addr(), 128-ula.Bits()-1), ula.Bits()+1)

@@ -99,6 +99,13 @@ func nthHost(p netip.Prefix, n int) netip.Addr {
 // enabled family, and each end an address in it.
 func (p *plan) autoAddress(errs *problems) {
 	pools, ok := p.auto.pools(errs)
+	if !p.auto.IPv4 && !p.auto.IPv6 {
+		for _, np := range p.nodes {
+			if np.autoLo {
+				errs.at(nodeAt(np.idx, np.name).field("AutoLoopback", true), "an automatic loopback needs automatic IPv4 or IPv6 addressing (Auto.IPv4, Auto.IPv6); give its addresses instead")
+			}
+		}
+	}
 	if !ok || !p.auto.IPv4 && !p.auto.IPv6 {
 		return
 	}
@@ -110,6 +117,14 @@ func (p *plan) autoAddress(errs *problems) {
 			}
 		}
 	}
+	for _, np := range p.nodes {
+		for _, a := range np.loopback {
+			if a.IsValid() {
+				taken = append(taken, netip.PrefixFrom(a, a.BitLen()))
+			}
+		}
+	}
+	taken = p.autoLoopbacks(errs, pools, taken)
 	v4l, v4s := newPool(pools.v4Links, taken), newPool(pools.v4LANs, taken)
 	v6l, v6s := newPool(pools.v6Links, taken), newPool(pools.v6LANs, taken)
 	for _, seg := range p.segs {
@@ -140,6 +155,40 @@ func (p *plan) autoAddress(errs *problems) {
 			}
 		}
 	}
+}
+
+// autoLoopbacks gives every node that asks for automatic loopbacks an
+// address of each family automatic addressing has on, from the loopback
+// pools, from their second address up, skipping taken; it returns taken
+// with those it gave.
+func (p *plan) autoLoopbacks(errs *problems, pools autoPools, taken []netip.Prefix) []netip.Prefix {
+	var v4, v6 *pool
+	var given []netip.Prefix
+	for _, np := range p.nodes {
+		if !np.autoLo || np.isSwitch {
+			continue
+		}
+		if v4 == nil {
+			v4, v6 = newPool(pools.v4Loopbacks, taken), newPool(pools.v6Loopbacks, taken)
+			v4.next, v6.next = v4.next.Next(), v6.next.Next()
+		}
+		for _, w := range []struct {
+			on   bool
+			pool *pool
+		}{{p.auto.IPv4, v4}, {p.auto.IPv6, v6}} {
+			if !w.on {
+				continue
+			}
+			sub, ok := w.pool.take(w.pool.within.Addr().BitLen())
+			if !ok {
+				errs.at(nodeAt(np.idx, np.name).field("AutoLoopback", true), "automatic loopback: %s has no free address left; give loopback addresses yourself", w.pool.within)
+				continue
+			}
+			np.loopback = append(np.loopback, sub.Addr())
+			given = append(given, sub)
+		}
+	}
+	return append(taken, given...)
 }
 
 // subnetsOf returns the distinct subnets of family f on a segment.

@@ -17,8 +17,8 @@ type edge struct {
 // preferred route with the automatic one as backup.
 const AutoRouteMetric = 1024
 
-// autoRoutes installs, on every node, a route to every subnet it is not on,
-// along a shortest path that crosses only routers. Ties go to the neighbour
+// autoRoutes installs, on every node, a route to every subnet it is not on
+// and to every other node's loopback addresses, along a shortest path that crosses only routers. Ties go to the neighbour
 // that comes first in topology order, so the result is deterministic.
 func (p *plan) autoRoutes() {
 	for i, np := range p.nodes {
@@ -122,7 +122,7 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs 
 	}
 	have := make(map[netip.Prefix]bool, len(s.routes)+len(p.segs))
 	for _, r := range s.routes {
-		if !r.auto && (r.metric == 0 || r.metric == AutoRouteMetric) { // another metric: a backup, or preferred; both stay
+		if !r.auto && r.table == 0 && (r.metric == 0 || r.metric == AutoRouteMetric) { // another metric: a backup, or preferred; both stay
 			have[r.dst] = true
 		}
 	}
@@ -176,6 +176,18 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs 
 						add(dst, seen[ip.node.pos])
 					}
 				}
+			}
+		}
+	}
+	// Every other node's loopback addresses, through the first hop
+	// towards that node (a host's too: it answers on them).
+	for _, x := range p.nodes {
+		if x == s || seen[x.pos].order == 0 {
+			continue
+		}
+		for _, a := range x.loopback {
+			if dst := netip.PrefixFrom(a, a.BitLen()); FamilyOf(a) == f && !have[dst] {
+				add(dst, seen[x.pos])
 			}
 		}
 	}

@@ -15,18 +15,23 @@ import (
 // A Builder starts with automatic IPv4 and IPv6 addressing and automatic
 // routes on (see [Auto]); Auto changes that.
 type Builder struct {
-	t       Topology
-	errs    problems
-	routes  map[string][]Route
-	sysctls map[string]map[string]string
+	t        Topology
+	errs     problems
+	routes   map[string][]Route
+	sysctls  map[string]map[string]string
+	loopback map[string]*NodeConfig // the Loopback and AutoLoopback asked for each node
+	rules    map[string][]PolicyRule
+	allLo    bool // Loopbacks was called
 }
 
 // NewBuilder returns a Builder for a topology of the given name (may be empty).
 func NewBuilder(name string) *Builder {
 	return &Builder{
-		t:       Topology{Name: name, Auto: Auto{IPv4: true, IPv6: true, Routes: true}},
-		routes:  map[string][]Route{},
-		sysctls: map[string]map[string]string{},
+		t:        Topology{Name: name, Auto: Auto{IPv4: true, IPv6: true, Routes: true}},
+		routes:   map[string][]Route{},
+		sysctls:  map[string]map[string]string{},
+		loopback: map[string]*NodeConfig{},
+		rules:    map[string][]PolicyRule{},
 	}
 }
 
@@ -148,6 +153,59 @@ func (b *Builder) Route(node string, routes ...string) *Builder {
 	return b
 }
 
+// Loopback gives a node loopback addresses (see NodeConfig.Loopback): the
+// addresses given, each an IPv4 or IPv6 address ("10.255.0.1",
+// "fd00:255::1", "/32" and "/128" allowed), or with none, an automatic
+// address of each family automatic addressing has on:
+//
+//	b.Loopback("r1")                              198.19.240.1, fdf6:fd81:8f7e:ffff::1
+//	b.Loopback("r2", "10.255.0.2", "fd00:255::2")
+func (b *Builder) Loopback(node string, addrs ...string) *Builder {
+	c := b.loopback[node]
+	if c == nil {
+		c = &NodeConfig{}
+		b.loopback[node] = c
+	}
+	if len(addrs) == 0 {
+		c.AutoLoopback = true
+	}
+	for _, s := range addrs {
+		a, err := ParseLoopback(s)
+		if err != nil {
+			b.errs.at(builderNode(node).field("Loopback", s), "%v", err)
+			continue
+		}
+		c.Loopback = append(c.Loopback, a)
+	}
+	return b
+}
+
+// Loopbacks gives every router without loopback addresses of its own an
+// automatic one (Auto.Loopbacks), whether it is called before Auto or
+// after.
+func (b *Builder) Loopbacks() *Builder {
+	b.allLo = true
+	return b
+}
+
+// Rule adds policy-routing rules to a node, in ip-rule(8) syntax (see
+// [ParsePolicyRule]), with the routes of their tables given to Route
+// with "table N":
+//
+//	b.Route("r1", "default via r3 table 100")
+//	b.Rule("r1", "from h1 table 100")
+func (b *Builder) Rule(node string, rules ...string) *Builder {
+	for _, s := range rules {
+		r, err := ParsePolicyRule(s)
+		if err != nil {
+			b.errs.at(builderNode(node).field("Rules", s), "%v", err)
+			continue
+		}
+		b.rules[node] = append(b.rules[node], r)
+	}
+	return b
+}
+
 // Topology returns the topology described so far, and every problem found
 // in it (the Builder's parse errors and Validate's).
 func (b *Builder) Topology() (Topology, error) {
@@ -170,6 +228,7 @@ func (b *Builder) Build(ctx context.Context) (*Network, error) {
 // resolve assembles the Topology and validates it once.
 func (b *Builder) resolve() (Topology, *plan, error) {
 	t := b.t
+	t.Auto.Loopbacks = t.Auto.Loopbacks || b.allLo
 	t.Nodes = append([]NodeConfig(nil), b.t.Nodes...)
 	errs := append(problems(nil), b.errs...)
 	known := map[string]bool{}
@@ -180,6 +239,11 @@ func (b *Builder) resolve() (Topology, *plan, error) {
 		if s := b.sysctls[n.Name]; s != nil {
 			n.Sysctls = s
 		}
+		if c := b.loopback[n.Name]; c != nil {
+			n.Loopback = append(n.Loopback, c.Loopback...)
+			n.AutoLoopback = n.AutoLoopback || c.AutoLoopback && len(n.Loopback) == 0
+		}
+		n.Rules = append(n.Rules, b.rules[n.Name]...)
 	}
 	for _, node := range slices.Sorted(maps.Keys(b.routes)) {
 		if !known[node] {
@@ -189,6 +253,16 @@ func (b *Builder) resolve() (Topology, *plan, error) {
 	for _, node := range slices.Sorted(maps.Keys(b.sysctls)) {
 		if !known[node] {
 			errs.at(builderNode(node).field("Sysctls", nil), "sysctls given for an unknown node")
+		}
+	}
+	for _, node := range slices.Sorted(maps.Keys(b.loopback)) {
+		if !known[node] {
+			errs.at(builderNode(node).field("Loopback", nil), "loopback given for an unknown node")
+		}
+	}
+	for _, node := range slices.Sorted(maps.Keys(b.rules)) {
+		if !known[node] {
+			errs.at(builderNode(node).field("Rules", nil), "rules given for an unknown node")
 		}
 	}
 	p, err := t.resolve()

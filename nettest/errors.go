@@ -45,12 +45,16 @@ type ConfigError struct {
 	// Route is the index of the route at fault in the node's
 	// NodeConfig.Routes.
 	Route int
+	// PolicyRule is the index of the policy rule at fault in the node's
+	// NodeConfig.Rules.
+	PolicyRule int
 	// Sysctl is the key of the node's sysctl at fault, as given
 	// ("net.ipv4.ip_forward").
 	Sysctl string
 	// Field is the Go name of the field at fault within the element named
 	// above: "Name", "Kind", "MTU", "Iface", "MAC", "Addrs", "Impair.AB",
-	// "Impair.BA", "ImpairVia", "Members", "Value" (a sysctl's); a Rule's
+	// "Impair.BA", "ImpairVia", "Members", "Value" (a sysctl's),
+	// "Loopback", "AutoLoopback", "Rules" (a policy rule); a Rule's
 	// "Proto", "DstPort" ...; "" for the element as a whole.
 	Field string
 	// Value is the value at fault, as text ("10.0.0.300/24", "70000").
@@ -74,7 +78,7 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 
 // at returns a ConfigError that names nothing yet: every index -1.
 func at(where string) ConfigError {
-	return ConfigError{Where: where, NodeIndex: -1, LinkIndex: -1, LANIndex: -1, Member: -1, Route: -1}
+	return ConfigError{Where: where, NodeIndex: -1, LinkIndex: -1, LANIndex: -1, Member: -1, Route: -1, PolicyRule: -1}
 }
 
 // nodeAt, linkAt and lanAt name the element of a Topology at fault.

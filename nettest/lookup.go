@@ -16,6 +16,9 @@ type Target struct {
 	Node *Node
 	// Interface is the interface named by "h2:eth0"; nil for "h2".
 	Interface *Interface
+	// Loopback is true for "r1:lo": the node's loopback addresses (see
+	// NodeConfig.Loopback). Node is set, Interface is nil.
+	Loopback bool
 	// Link is the link named by its name ("r1-r2", or the Name in its
 	// LinkConfig).
 	Link *Link
@@ -30,6 +33,7 @@ type Target struct {
 //
 //	h2                  a node, or a LAN's switch, by name
 //	h2:eth0             an interface of a node (Node and Interface are set)
+//	r1:lo               a node's loopback addresses (Node and Loopback are set)
 //	r1-r2               a link, by its name (a node of the same name wins)
 //	198.18.0.14, fd00::1  an address literal
 //	198.18.4.0/24       a prefix literal
@@ -49,6 +53,13 @@ func (n *Network) Lookup(ref string) (Target, error) {
 		node, err := n.Node(nodeName)
 		if err != nil {
 			return Target{}, err
+		}
+		if iface == "lo" {
+			if len(node.p.loopback) == 0 {
+				return Target{}, fmt.Errorf("nettest: node %s has no loopback address (give it one: NodeConfig.Loopback or AutoLoopback, Builder.Loopback, a scenario's loopback: key)", nodeName)
+			}
+			t.Node, t.Loopback = node, true
+			return t, nil
 		}
 		in, err := node.Interface(iface)
 		if err != nil {
@@ -70,7 +81,7 @@ func (n *Network) Lookup(ref string) (Target, error) {
 }
 
 // Addrs returns the addresses the target has: a node's (interfaces in
-// order), an interface's, or the literal; none for a link.
+// order), an interface's, a loopback's, or the literal; none for a link.
 func (t Target) Addrs() []netip.Addr {
 	var prefixes []netip.Prefix
 	switch {
@@ -78,6 +89,8 @@ func (t Target) Addrs() []netip.Addr {
 		return []netip.Addr{t.Addr}
 	case t.Prefix.IsValid():
 		return []netip.Addr{t.Prefix.Addr()}
+	case t.Loopback:
+		return t.Node.Loopback()
 	case t.Interface != nil:
 		prefixes = t.Interface.Addrs()
 	case t.Node != nil:
@@ -96,6 +109,8 @@ func (t Target) String() string { return t.Ref }
 // what names the kind of thing the target is, for errors.
 func (t Target) what() string {
 	switch {
+	case t.Loopback:
+		return "a loopback"
 	case t.Interface != nil:
 		return "an interface"
 	case t.Node != nil:
@@ -108,7 +123,8 @@ func (t Target) what() string {
 	return "a prefix"
 }
 
-// lookupNode resolves "node" or "node:iface" (what Network.Addr takes).
+// lookupNode resolves "node", "node:iface" or "node:lo" (what
+// Network.Addr takes).
 func (n *Network) lookupNode(ref string) (Target, error) {
 	t, err := n.Lookup(ref)
 	if err == nil && t.Node == nil {

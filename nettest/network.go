@@ -129,6 +129,9 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 				return nil, err
 			}
 		}
+		if err := node.addLoopback(); err != nil {
+			return nil, err
+		}
 		if err := node.writeSysctls(); err != nil {
 			return nil, err
 		}
@@ -139,6 +142,9 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 		}
 		report(Progress{Stage: "routes", Done: i, Total: len(n.nodes)})
 		if err := node.addRoutes(false, nil); err != nil {
+			return nil, err
+		}
+		if err := node.addRules(); err != nil {
 			return nil, err
 		}
 	}
@@ -266,12 +272,14 @@ func (n *Network) Link(ref string) (*Link, error) {
 
 // Addr returns an address of family f by reference: "node" gives the node's
 // first address of that family (interfaces in order), "node:iface" the
-// interface's first.
+// interface's first, "node:lo" the node's loopback address.
 func (n *Network) Addr(ref string, f Family) (netip.Addr, error) {
 	t, err := n.lookupNode(ref)
 	switch {
 	case err != nil:
 		return netip.Addr{}, err
+	case t.Loopback:
+		return t.Node.LoopbackAddr(f)
 	case t.Interface != nil:
 		return t.Interface.Addr(f)
 	}

@@ -247,7 +247,7 @@ func (n *Node) addRoutes(replace bool, only func(*routePlan) bool) error {
 }
 
 func (n *Node) netlinkRoute(rp *routePlan) *netlink.Route {
-	r := &netlink.Route{Dst: ipnet(rp.dst), Priority: rp.metric, Family: netlinkFamily(rp.family)}
+	r := &netlink.Route{Dst: ipnet(rp.dst), Priority: rp.metric, Family: netlinkFamily(rp.family), Table: rp.table}
 	hopOf := func(h hopPlan) (int, net.IP) {
 		idx := 0
 		if h.dev != nil {

@@ -38,6 +38,20 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, n), nil
 }
 
+// ParseLoopback reads a loopback address (see NodeConfig.Loopback): an
+// IPv4 or IPv6 address, optionally written with /32 or /128.
+func ParseLoopback(s string) (netip.Addr, error) {
+	addr, bits, hasBits := strings.Cut(s, "/")
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("loopback %s: not an address", s)
+	}
+	if hasBits && bits != strconv.Itoa(a.BitLen()) {
+		return netip.Addr{}, fmt.Errorf("loopback %s: a loopback address is a host address: /%d or no prefix length", s, a.BitLen())
+	}
+	return a, nil
+}
+
 // ParseRoute reads a route in the syntax of ip-route(8), the subset nettest knows:
 //
 //	default via 10.0.0.1
@@ -45,6 +59,7 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 //	192.0.2.0/24 dev eth1
 //	2001:db8::/32 nexthop via fd00::1 weight 2 nexthop via fd00:1::1
 //	default via r1
+//	default via 10.0.1.1 table 100
 //
 // A bare address as destination is a host route (/32 or /128). A gateway
 // that is not an address names a node (see Route.ViaNode).
@@ -123,6 +138,22 @@ func ParseRoute(s string) (Route, error) {
 				return fail("metric %s is not a number", v)
 			}
 			r.Metric = n
+		case "table", "lookup":
+			if hop != nil {
+				return fail("table belongs before the first nexthop")
+			}
+			switch v {
+			case "main":
+				r.Table = tableMain
+			case "default":
+				r.Table = tableDefault
+			default:
+				n, err := strconv.ParseUint(v, 10, 32)
+				if err != nil || n == 0 {
+					return fail("table %s is neither a number from 1 to 4294967295 nor main or default", v)
+				}
+				r.Table = int(n)
+			}
 		case "weight":
 			if hop == nil {
 				return fail("weight belongs to a nexthop")
@@ -133,7 +164,7 @@ func ParseRoute(s string) (Route, error) {
 			}
 			hop.Weight = n
 		default:
-			return fail("unknown word %q (want via, dev, metric, nexthop or weight)", key)
+			return fail("unknown word %q (want via, dev, metric, table, nexthop or weight)", key)
 		}
 	}
 	return r, nil
@@ -182,6 +213,9 @@ func (r Route) String() string {
 	}
 	if r.Metric != 0 {
 		b.WriteString(" metric " + strconv.Itoa(r.Metric))
+	}
+	if r.Table != 0 {
+		b.WriteString(" table " + strconv.Itoa(r.Table))
 	}
 	for _, h := range r.NextHops {
 		b.WriteString(" nexthop")

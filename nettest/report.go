@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -13,8 +14,10 @@ import (
 )
 
 // Report writes what the kernel holds in every node and switch, compactly:
-// interfaces with state and addresses, IPv4 and IPv6 routes of the main
-// table, neighbours, and listening sockets. It reads the kernel, not the
+// interfaces with state and addresses (lo's loopback addresses included),
+// IPv4 and IPv6 routes of the main table and of every other table that
+// has any, policy rules besides the kernel's own, neighbours, and
+// listening sockets. It reads the kernel, not the
 // topology, so it shows what a failing test actually met.
 func (n *Network) Report(w io.Writer) error {
 	var errs []error
@@ -81,6 +84,9 @@ func (n *Node) report(b *strings.Builder) error {
 		fmt.Fprintf(b, "   routes (%s):", map[int]string{netlink.FAMILY_V4: "IPv4", netlink.FAMILY_V6: "IPv6"}[fam])
 		writeList(b, lines)
 	}
+	if err := n.reportPolicy(b, names); err != nil {
+		return err
+	}
 	neighs, err := h.NeighList(0, netlink.FAMILY_ALL)
 	if err != nil {
 		return fmt.Errorf("%s: listing neighbours: %w", n.where(), err)
@@ -112,6 +118,89 @@ func (n *Node) report(b *strings.Builder) error {
 		}
 	}
 	return nil
+}
+
+// reportPolicy writes the node's routing tables other than main and local,
+// and its policy rules other than the kernel's own, when it has any.
+func (n *Node) reportPolicy(b *strings.Builder, names map[int]string) error {
+	h := n.ns.nl
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return fmt.Errorf("%s: listing routes of every table: %w", n.where(), err)
+		}
+		byTable := map[int][]string{}
+		for _, r := range routes {
+			if r.Table == unix.RT_TABLE_MAIN || r.Table == unix.RT_TABLE_LOCAL || r.Table == unix.RT_TABLE_UNSPEC {
+				continue
+			}
+			if fam == netlink.FAMILY_V6 && r.Dst != nil && r.Dst.IP.IsLinkLocalUnicast() {
+				continue
+			}
+			byTable[r.Table] = append(byTable[r.Table], routeLine(r, names))
+		}
+		for _, t := range slices.Sorted(maps.Keys(byTable)) {
+			fmt.Fprintf(b, "   routes (%s, table %s):", map[int]string{netlink.FAMILY_V4: "IPv4", netlink.FAMILY_V6: "IPv6"}[fam], tableName(t))
+			writeList(b, byTable[t])
+		}
+	}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		rules, err := h.RuleList(fam)
+		if err != nil {
+			return fmt.Errorf("%s: listing policy rules: %w", n.where(), err)
+		}
+		var lines []string
+		for _, r := range rules {
+			if (r.Priority == 0 || r.Priority == 32766 || r.Priority == 32767) &&
+				(r.Table == unix.RT_TABLE_LOCAL || r.Table == unix.RT_TABLE_MAIN || r.Table == unix.RT_TABLE_DEFAULT) {
+				continue // the kernel's own: 0 local, 32766 main, 32767 default (main for IPv6)
+			}
+			lines = append(lines, ruleLine(r))
+		}
+		if len(lines) > 0 {
+			fmt.Fprintf(b, "   rules (%s):", map[int]string{netlink.FAMILY_V4: "IPv4", netlink.FAMILY_V6: "IPv6"}[fam])
+			writeList(b, lines)
+		}
+	}
+	return nil
+}
+
+// ruleLine formats a policy rule as ip-rule(8) lists it:
+// "1000: from 198.18.0.1 lookup 100".
+func ruleLine(r netlink.Rule) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "%d:", r.Priority)
+	if r.Invert {
+		s.WriteString(" not")
+	}
+	host := func(n *net.IPNet) string {
+		if ones, bits := n.Mask.Size(); ones == bits {
+			return n.IP.String()
+		}
+		return n.String()
+	}
+	if r.Src != nil {
+		s.WriteString(" from " + host(r.Src))
+	} else {
+		s.WriteString(" from all")
+	}
+	if r.Dst != nil {
+		s.WriteString(" to " + host(r.Dst))
+	}
+	if r.Mark != 0 || r.Mask != nil {
+		fmt.Fprintf(&s, " fwmark %#x", r.Mark)
+		if r.Mask != nil {
+			fmt.Fprintf(&s, "/%#x", *r.Mask)
+		}
+	}
+	if r.IifName != "" {
+		s.WriteString(" iif " + r.IifName)
+	}
+	if r.OifName != "" {
+		s.WriteString(" oif " + r.OifName)
+	}
+	s.WriteString(" lookup " + tableName(r.Table))
+	return s.String()
 }
 
 func writeList(b *strings.Builder, lines []string) {

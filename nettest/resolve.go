@@ -33,9 +33,12 @@ type nodePlan struct {
 	ifaces   []*ifacePlan
 	byIface  map[string]*ifacePlan
 	routes   []*routePlan
-	nextIdx  int  // next interface index to ask the kernel for
-	bad      bool // one of its addresses is at fault
-	pos      int  // position in plan.nodes
+	nextIdx  int          // next interface index to ask the kernel for
+	bad      bool         // one of its addresses is at fault
+	pos      int          // position in plan.nodes
+	loopback []netip.Addr // the addresses on its lo, given or automatic
+	autoLo   bool         // wants automatic loopback addresses
+	rules    []*rulePlan
 }
 
 // sysctlPlan is one of a node's sysctls: the key as given, its file under
@@ -85,6 +88,7 @@ type routePlan struct {
 	dst    netip.Prefix
 	hops   []hopPlan
 	metric int
+	table  int // 0 for main
 	auto   bool
 }
 
@@ -166,6 +170,7 @@ func (t Topology) plan() (*plan, problems) {
 	r.p.autoAddress(&r.errs)
 	r.p.checkMTUs(&r.errs)
 	r.routes()
+	r.rules()
 	return r.p, r.errs
 }
 
@@ -187,6 +192,11 @@ func (r *resolver) nodes() {
 			r.errs.at(w.field("Kind", int(n.Kind)), "kind %d is neither Host nor Router", int(n.Kind))
 		}
 		np := &nodePlan{name: n.Name, idx: i, kind: n.Kind, byIface: map[string]*ifacePlan{}, nextIdx: firstIndex}
+		np.loopback = slices.Clone(n.Loopback)
+		np.autoLo = len(n.Loopback) == 0 && (n.AutoLoopback || r.t.Auto.Loopbacks && n.Kind == Router)
+		if n.AutoLoopback && len(n.Loopback) > 0 {
+			r.errs.at(w.field("AutoLoopback", true), "give loopback addresses or ask for automatic ones, not both")
+		}
 		for _, k := range slices.Sorted(maps.Keys(n.Sysctls)) {
 			v := n.Sysctls[k]
 			sw := w
@@ -463,9 +473,9 @@ func (r *resolver) routes() {
 					r.errs.at(w, "%v", err)
 					continue
 				}
-				key := rp.dst.String() + "/" + strconv.Itoa(rp.metric)
+				key := rp.dst.String() + "/" + strconv.Itoa(rp.metric) + "/" + strconv.Itoa(rp.table)
 				if seen[key] {
-					r.errs.at(w, "duplicate route: another route to %s with metric %d", rp.dst, rp.metric)
+					r.errs.at(w, "duplicate route: another route to %s with metric %d%s", rp.dst, rp.metric, tableNote(rp.table))
 					continue
 				}
 				seen[key] = true
@@ -482,8 +492,15 @@ func (r *resolver) routes() {
 // up to a second. Starting high keeps the two ranges apart.
 const firstIndex = 1000
 
-// hasIPv6 reports whether any interface has an IPv6 address.
+// hasIPv6 reports whether any interface or loopback has an IPv6 address.
 func (p *plan) hasIPv6() bool {
+	for _, np := range p.nodes {
+		for _, a := range np.loopback {
+			if a.Is6() {
+				return true
+			}
+		}
+	}
 	for _, seg := range p.segs {
 		for _, ip := range seg.ends {
 			for _, a := range ip.addrs {

@@ -30,6 +30,11 @@ type ResolvedNode struct {
 	// node's ends of links, then of LANs; a switch's bridge br0, then a
 	// port per member. The loopback is not listed.
 	Interfaces []ResolvedInterface
+	// Loopback are the addresses Build puts on its lo, given or automatic
+	// (NodeConfig.Loopback, AutoLoopback, Auto.Loopbacks).
+	Loopback []netip.Addr
+	// Rules are its policy rules as given.
+	Rules []PolicyRule
 	// Routes are the node's routes with gateways named by node turned into
 	// addresses, and the automatic ones (Auto.Routes) of a valid topology.
 	Routes []Route
@@ -87,7 +92,10 @@ func (t Topology) Resolve() (Resolved, error) {
 func (p *plan) resolved(t Topology) Resolved {
 	var out Resolved
 	for _, np := range p.nodes {
-		rn := ResolvedNode{Name: np.name, Switch: np.isSwitch}
+		rn := ResolvedNode{Name: np.name, Switch: np.isSwitch, Loopback: np.loopback}
+		if !np.isSwitch && np.idx >= 0 && np.idx < len(t.Nodes) {
+			rn.Rules = t.Nodes[np.idx].Rules
+		}
 		for _, ip := range np.ifaces {
 			ri := ResolvedInterface{Node: np.name, Name: ip.name, MAC: ip.mac, Addrs: ip.addrs}
 			switch {

@@ -91,9 +91,17 @@ func (p *plan) gatewayOf(np *nodePlan, ref, dev string, f Family) (netip.Addr, s
 // resolveRoute checks a user route against the node's interfaces and fills in
 // what the kernel needs, or says what is wrong.
 func (np *nodePlan) resolveRoute(r Route) (*routePlan, error) {
-	rp := &routePlan{r: r, metric: r.Metric}
+	rp := &routePlan{r: r, metric: r.Metric, table: r.Table}
 	if r.Metric < 0 || int64(r.Metric) > 1<<32-1 {
 		return nil, fmt.Errorf("metric %d is outside 0..4294967295", r.Metric)
+	}
+	switch {
+	case r.Table < 0 || int64(r.Table) > 1<<32-1:
+		return nil, fmt.Errorf("table %d is outside 1..4294967295", r.Table)
+	case r.Table == tableLocal:
+		return nil, errors.New("table 255 is the kernel's local table; pick another (1 to 252, or above 255)")
+	case r.Table == tableMain:
+		rp.table = 0
 	}
 	hops := r.NextHops
 	if len(hops) > 0 {

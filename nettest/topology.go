@@ -38,7 +38,8 @@ type Auto struct {
 	// a /64 per LAN from its upper half.
 	IPv6 bool
 	// Routes installs static routes on every node along the shortest paths of
-	// the topology graph, so that every address reaches every other. Only
+	// the topology graph, so that every address reaches every other, the
+	// nodes' loopback addresses included (a host route to each). Only
 	// routers forward: a path never crosses a host. They have the metric
 	// [AutoRouteMetric] in both families; a route the user gives for the same
 	// destination without a metric replaces the automatic one, with another
@@ -63,8 +64,19 @@ type Auto struct {
 	IPv4LANs netip.Prefix
 	// ULA is the IPv6 prefix links and LANs take /64s from, /63 or shorter;
 	// the zero Prefix means [DefaultULA], the harness's own random unique
-	// local /48, fdf6:fd81:8f7e::/48 (RFC 4193).
+	// local /48, fdf6:fd81:8f7e::/48 (RFC 4193). Automatic IPv6 loopbacks
+	// are /128s of its last /64 (fdf6:fd81:8f7e:ffff::/64 by default).
 	ULA netip.Prefix
+
+	// Loopbacks gives every router that has no NodeConfig.Loopback an
+	// automatic one, as NodeConfig.AutoLoopback does for one node. Off by
+	// default: nodes have no loopback address unless asked.
+	Loopbacks bool
+	// IPv4Loopbacks is the pool automatic IPv4 loopbacks (/32s) are taken
+	// from, in order, from its second address; the zero Prefix means
+	// [DefaultIPv4Loopbacks], 198.19.240.0/20. Link and LAN subnets given
+	// out automatically skip the loopbacks.
+	IPv4Loopbacks netip.Prefix
 }
 
 // NodeKind says whether a node forwards packets.
@@ -99,8 +111,25 @@ type NodeConfig struct {
 	// keyed as sysctl(8) names them: "net.ipv4.conf.eth0.rp_filter" = "2".
 	// Only the per-namespace net.* tree is accepted.
 	Sysctls map[string]string
-	// Routes are static routes installed in the node's main table.
+	// Routes are static routes, installed in the node's main table, or in
+	// the table a route names (Route.Table).
 	Routes []Route
+	// Loopback are the node's router-ID addresses, put on its lo as /32
+	// (IPv4) or /128 (IPv6) host addresses: stable addresses that do not
+	// depend on any link. Automatic routes (Auto.Routes) reach them from
+	// every other node; "node:lo" names them wherever a reference is read
+	// ([Network.Lookup]); the first IPv4 one is the node's router ID
+	// ([Node.RouterID]).
+	Loopback []netip.Addr
+	// AutoLoopback gives the node a loopback address of every family
+	// automatic addressing has on (Auto.IPv4, Auto.IPv6), from the pools
+	// of loopbacks (Auto.IPv4Loopbacks, the last /64 of Auto.ULA). Set
+	// Loopback or AutoLoopback, not both.
+	AutoLoopback bool
+	// Rules are policy-routing rules (ip rule), installed in the order
+	// given; with Route.Table they send some traffic, such as that from
+	// one source, through a table of its own.
+	Rules []PolicyRule
 }
 
 // Endpoint is one end of a link, or a LAN member: a node and its interface.
@@ -175,6 +204,47 @@ type Route struct {
 	Metric int
 	// NextHops, when set, make the route multipath (ECMP); Via and Dev must then be empty.
 	NextHops []NextHop
+	// Table is the routing table the route goes into, 1 to 4294967295
+	// except 255 (local); 0 and 254 are the main table. Routes in other
+	// tables are used only where a policy rule (NodeConfig.Rules) looks
+	// them up.
+	Table int
+}
+
+// PolicyRule is a policy-routing rule (ip-rule(8)): traffic that matches
+// its selectors (all of those set) is routed by the table it names.
+// [ParsePolicyRule] reads the same rules in ip-rule(8) syntax.
+type PolicyRule struct {
+	// Priority orders the rules, lowest first (ip rule's pref). 0 means the
+	// next free one from 1000 in the order the node's rules are given
+	// (1000, 1001, ...). The kernel's own rules are at 0 (local), 32766
+	// (main) and 32767 (default).
+	Priority int
+	// From selects packets by source prefix (a host prefix for one
+	// address). The zero Prefix: any source.
+	From netip.Prefix
+	// FromNode selects packets by source too, naming the addresses of a
+	// node ("h1": those of its interfaces), an interface ("h1:eth0") or a
+	// loopback ("r2:lo"), each as a host prefix: one kernel rule per
+	// address. Useful with automatic addresses. Set From or FromNode.
+	FromNode string
+	// To and ToNode select packets by destination, as From and FromNode do.
+	To     netip.Prefix
+	ToNode string
+	// IIF selects packets that came in on this interface of the node; "lo"
+	// selects those the node itself sends.
+	IIF string
+	// OIF selects packets whose socket is bound to this interface.
+	OIF string
+	// FwMark selects packets carrying this firewall mark (0: any), under
+	// FwMask when it is not 0.
+	FwMark, FwMask uint32
+	// Table is the routing table to look up: 1 to 4294967295 (254 is
+	// main, 253 default, 255 local).
+	Table int
+	// Family restricts a rule to one family; 0 means those of its
+	// addresses, or both when it selects by no address.
+	Family Family
 }
 
 // NextHop is one path of a multipath route.

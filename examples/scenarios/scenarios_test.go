@@ -21,11 +21,13 @@ var tools = map[string][]string{
 	"routed.yaml":    {"ip", "sh"},
 	"bird-ospf.yaml": {"bird", "ip", "sh"},
 	"faults.yaml":    {},
+	"policy.yaml":    {},
 }
 
 // features lists the kernel features an example needs beyond veth.
 var features = map[string][]nettest.Feature{
 	"faults.yaml": {nettest.FeatureTUN, nettest.FeatureNFTables}, // a userspace link; firewall and NAT
+	"policy.yaml": {nettest.FeatureNFTables},                     // a firewall
 }
 
 // TestExamples runs every example scenario, as `nettest-run run` would,

@@ -120,11 +120,15 @@ func (s *Scenario) checkNode(l *errList, t Text, targets bool) bool {
 			return true
 		}
 	}
-	name := ref
+	name, iface := ref, ""
 	if targets {
-		name, _, _ = strings.Cut(ref, ":")
+		name, iface, _ = strings.Cut(ref, ":")
 	}
 	if s.isNode[name] {
+		if iface == "lo" && !s.hasLoopback[name] {
+			l.add(t.Pos, "%s: node %s has no loopback address (give it one: loopback: auto, or auto: {loopbacks: true} for every router)", ref, name)
+			return false
+		}
 		return true
 	}
 	if ref == "" {

@@ -29,7 +29,8 @@ type Topology struct {
 	Nodes     []NodeSpec    `json:"nodes,required" doc:"Hosts and routers: each is a network namespace. A plain name is a host."`
 	Links     []LinkSpec    `json:"links,omitempty" doc:"veth pairs, each joining two nodes."`
 	LANs      []LANSpec     `json:"lans,omitempty" doc:"Broadcast segments: a bridge (switch) in a namespace of its own, each member attached by a veth pair."`
-	Routes    RouteTable    `json:"routes,omitempty" doc:"Static routes per node, in ip-route syntax: \"default via 10.0.0.1\", \"10.2.0.0/16 via r2 metric 100\", \"default via r1\" (a gateway named by its node)."`
+	Routes    RouteTable    `json:"routes,omitempty" doc:"Static routes per node, in ip-route syntax: \"default via 10.0.0.1\", \"10.2.0.0/16 via r2 metric 100\", \"default via r1\" (a gateway named by its node), \"default via r3 table 100\" (in routing table 100, for rules)."`
+	Rules     RuleTable     `json:"rules,omitempty" doc:"Policy-routing rules per node, in ip-rule syntax, installed in order (priority 1000, 1001 ... unless given): \"from h2 table 100\" (h2's addresses), \"from 10.0.0.0/8 to r3:lo lookup 100\", \"iif eth0 table 200 priority 50\", \"fwmark 0x1 table 300\". The tables' routes are given in routes with \"table N\"."`
 	Auto      *AutoSpec     `json:"auto,omitempty" doc:"What the harness fills in: addresses on links and LANs given none (on by default), routes along shortest paths (off by default)."`
 	Firewall  FirewallTable `json:"firewall,omitempty" doc:"Packet filters per node, node: [entries], installed after the build and before the processes start: allow, deny, reject (rules, checked in order, the first match wins), default-deny, default-allow (policies). Each entry is written as the step of that name, without its node."`
 	NAT       NATTable      `json:"nat,omitempty" doc:"Address translation per node (routers), node: [entries], installed after the build and before the processes start: masquerade: IFACE, snat, port-forward. Each entry is written as the step of that name, without its node."`
@@ -38,10 +39,11 @@ type Topology struct {
 
 // NodeSpec is a host or router. In the file it is a name (a host) or a mapping.
 type NodeSpec struct {
-	At      `json:"-"`
-	Name    Text              `json:"name,required" doc:"The node's name: letters, digits, '-' and '_', at most 63 bytes; its hostname inside processes."`
-	Kind    Text              `json:"kind,omitempty" doc:"host (the default: no forwarding) or router (IPv4 and IPv6 forwarding on)." enum:"host,router"`
-	Sysctls map[string]string `json:"sysctls,omitempty" doc:"net.* sysctls written inside the node, as sysctl(8) names them: net.ipv4.ip_default_ttl: 255."`
+	At       `json:"-"`
+	Name     Text              `json:"name,required" doc:"The node's name: letters, digits, '-' and '_', at most 63 bytes; its hostname inside processes."`
+	Kind     Text              `json:"kind,omitempty" doc:"host (the default: no forwarding) or router (IPv4 and IPv6 forwarding on)." enum:"host,router"`
+	Sysctls  map[string]string `json:"sysctls,omitempty" doc:"net.* sysctls written inside the node, as sysctl(8) names them: net.ipv4.ip_default_ttl: 255."`
+	Loopback *LoopbackSpec     `json:"loopback,omitempty" doc:"Router-ID addresses on the node's lo (/32, /128), reached by automatic routes and named NODE:lo in steps: auto (one per family from 198.19.240.0/20 and the ULA's last /64), or the addresses: [10.255.0.1, \"fd00:255::1\"]. Default: none (see auto: loopbacks)."`
 }
 
 // LinkSpec is a veth pair.
@@ -64,10 +66,11 @@ type LANSpec struct {
 
 // AutoSpec selects automatic addressing and routing.
 type AutoSpec struct {
-	At     `json:"-"`
-	IPv4   *bool `json:"ipv4,omitempty" doc:"A /30 per link from 198.18.0.0/16, a /24 per LAN from 198.19.0.0/16, where no address is given. Default: true."`
-	IPv6   *bool `json:"ipv6,omitempty" doc:"A /64 per link or LAN from fdf6:fd81:8f7e::/48, where no address is given. Default: true."`
-	Routes *bool `json:"routes,omitempty" doc:"Static routes on every node along shortest paths, so that every address reaches every other (only routers forward); routes given in routes: win. Default: false."`
+	At        `json:"-"`
+	IPv4      *bool `json:"ipv4,omitempty" doc:"A /30 per link from 198.18.0.0/16, a /24 per LAN from 198.19.0.0/16, where no address is given. Default: true."`
+	IPv6      *bool `json:"ipv6,omitempty" doc:"A /64 per link or LAN from fdf6:fd81:8f7e::/48, where no address is given. Default: true."`
+	Routes    *bool `json:"routes,omitempty" doc:"Static routes on every node along shortest paths, so that every address reaches every other (only routers forward); routes given in routes: win. Default: false."`
+	Loopbacks *bool `json:"loopbacks,omitempty" doc:"Every router without a loopback key gets loopback: auto. Default: false."`
 }
 
 // Process is a program run inside one node or several.

@@ -34,10 +34,12 @@ type nodeIfaces struct {
 // the parser needs them before anything is built.
 func (s *Scenario) nameIfaces(res nettest.Resolved) {
 	s.ifaces = map[string]*nodeIfaces{}
+	s.hasLoopback = map[string]bool{}
 	for _, n := range res.Nodes {
 		if s.ifaces[n.Name] != nil {
 			continue
 		}
+		s.hasLoopback[n.Name] = len(n.Loopback) > 0
 		ni := &nodeIfaces{names: []string{"lo"}, seg: map[string]string{"lo": ""}}
 		for _, in := range n.Interfaces {
 			ni.names = append(ni.names, in.Name)

@@ -34,19 +34,20 @@ type Scenario struct {
 	// Steps are the steps in order.
 	Steps []*StepPlan
 
-	idx      *posIndex
-	nodes    []string                     // node names, each once, in file order
-	isNode   map[string]bool              // the same, as a set
-	procRef  map[string]bool              // what a start or stop step may name
-	ifaces   map[string]*nodeIfaces       // by node (and LAN switch)
-	linkVia  map[string]nettest.Mechanism // each link's impair-via
-	setup    []*nodeOp                    // the topology's firewall and NAT
-	parts    []string                     // partitions in place, while checking steps
-	caps     map[string]*capState         // captures, while checking steps
-	mapKeys  map[string]keyAt             // where the keys of mappings with any keys are
-	sysctls  []sysctlAt                   // each node's sysctls, where they are written
-	topoErr  error                        // the engine's problems with the topology
-	requires []Requirement                // the requires: key
+	idx         *posIndex
+	nodes       []string                     // node names, each once, in file order
+	isNode      map[string]bool              // the same, as a set
+	procRef     map[string]bool              // what a start or stop step may name
+	ifaces      map[string]*nodeIfaces       // by node (and LAN switch)
+	hasLoopback map[string]bool              // nodes with loopback addresses
+	linkVia     map[string]nettest.Mechanism // each link's impair-via
+	setup       []*nodeOp                    // the topology's firewall and NAT
+	parts       []string                     // partitions in place, while checking steps
+	caps        map[string]*capState         // captures, while checking steps
+	mapKeys     map[string]keyAt             // where the keys of mappings with any keys are
+	sysctls     []sysctlAt                   // each node's sysctls, where they are written
+	topoErr     error                        // the engine's problems with the topology
+	requires    []Requirement                // the requires: key
 }
 
 // Instance is one process running in one node.
@@ -276,10 +277,33 @@ func (s *Scenario) topology(l *errList) *Topology {
 		default:
 			l.add(n.Kind.Pos, "node %s: kind %q: want host or router", n.Name.V, n.Kind.V)
 		}
-		topo.Nodes = append(topo.Nodes, nettest.NodeConfig{Name: n.Name.V, Kind: kind, Sysctls: n.Sysctls})
+		nc := nettest.NodeConfig{Name: n.Name.V, Kind: kind, Sysctls: n.Sysctls}
+		var loAt []Text
+		if lo := n.Loopback; lo != nil {
+			nc.AutoLoopback = lo.Auto
+			if !lo.Auto && len(lo.Addrs) == 0 {
+				l.add(lo.Pos, "node %s: loopback: want auto or addresses", n.Name.V)
+			}
+			for _, a := range lo.Addrs {
+				if a.V == "auto" {
+					l.add(a.Pos, "node %s: loopback: auto stands alone: give addresses or auto, not both", n.Name.V)
+					continue
+				}
+				addr, err := nettest.ParseLoopback(a.V)
+				if err != nil {
+					l.add(a.Pos, "node %s: %v", n.Name.V, err)
+					continue
+				}
+				nc.Loopback = append(nc.Loopback, addr)
+				loAt = append(loAt, a)
+			}
+		}
+		topo.Nodes = append(topo.Nodes, nc)
 		s.idx.nodeIdx = append(s.idx.nodeIdx, cmp.Or(n.Name.Pos, n.At.Pos))
 		s.idx.nodeSysctls = append(s.idx.nodeSysctls, n.At.Of("sysctls"))
+		s.idx.nodeLoopback = append(s.idx.nodeLoopback, loopbackAt{n.At.Of("loopback"), loAt})
 		s.idx.routes = append(s.idx.routes, nil)
+		s.idx.rules = append(s.idx.rules, nil)
 		if _, dup := nodeIdx[n.Name.V]; !dup {
 			nodeIdx[n.Name.V] = i
 		}
@@ -333,6 +357,22 @@ func (s *Scenario) topology(l *errList) *Topology {
 			s.idx.routes[i] = append(s.idx.routes[i], rt.Pos)
 		}
 	}
+	for _, nr := range t.Rules {
+		i, ok := nodeIdx[nr.Node.V]
+		if !ok {
+			l.add(nr.Node.Pos, "rules: unknown node %q (nodes: %s)", nr.Node.V, listNames(s.nodes))
+			continue
+		}
+		for _, rt := range nr.Routes {
+			r, err := nettest.ParsePolicyRule(rt.V)
+			if err != nil {
+				l.add(rt.Pos, "node %s: %v", nr.Node.V, err)
+				continue
+			}
+			topo.Nodes[i].Rules = append(topo.Nodes[i].Rules, r)
+			s.idx.rules[i] = append(s.idx.rules[i], rt.Pos)
+		}
+	}
 	s.Topology = topo
 	// The engine's resolution names the links and interfaces, the
 	// topology valid or not; its problems are reported by check.
@@ -349,15 +389,15 @@ func (s *Scenario) topology(l *errList) *Topology {
 	return t
 }
 
-// autoConfig is the auto key's: IPv4 and IPv6 addresses on, routes off,
-// unless the file says otherwise.
+// autoConfig is the auto key's: IPv4 and IPv6 addresses on, routes and
+// loopbacks off, unless the file says otherwise.
 func autoConfig(a *AutoSpec) nettest.Auto {
 	auto := nettest.Auto{IPv4: true, IPv6: true}
 	if a != nil {
 		for _, x := range []struct {
 			p   *bool
 			dst *bool
-		}{{a.IPv4, &auto.IPv4}, {a.IPv6, &auto.IPv6}, {a.Routes, &auto.Routes}} {
+		}{{a.IPv4, &auto.IPv4}, {a.IPv6, &auto.IPv6}, {a.Routes, &auto.Routes}, {a.Loopbacks, &auto.Loopbacks}} {
 			if x.p != nil {
 				*x.dst = *x.p
 			}

@@ -90,7 +90,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown node in link", strings.Replace(pair, "b:eth0", "c:eth0", 1), `t.yaml:6:39: link a-c: end B: unknown node "c" (nodes: a, b)`},
 		{"unknown node in step", pair + "steps:\n  - ping: {from: a, to: zz}\n", `t.yaml:8:25: unknown node "zz" (nodes: a, b)`},
 		{"unknown node in routes", pair + "  routes: {zz: [default via a]}\n", `t.yaml:7:12: routes: unknown node "zz" (nodes: a, b)`},
-		{"bad route", pair + "  routes: {a: [10.0.0.0/8 vai 10.0.0.2]}\n", `t.yaml:7:16: node a: route "10.0.0.0/8 vai 10.0.0.2": unknown word "vai" (want via, dev, metric, nexthop or weight)`},
+		{"bad route", pair + "  routes: {a: [10.0.0.0/8 vai 10.0.0.2]}\n", `t.yaml:7:16: node a: route "10.0.0.0/8 vai 10.0.0.2": unknown word "vai" (want via, dev, metric, table, nexthop or weight)`},
 		{"engine route error", pair + "  routes:\n    a: [default via 10.9.9.9]\n", "t.yaml:8:9: node a: route default via 10.9.9.9: gateway 10.9.9.9 is on no connected subnet of a (it has eth0 10.0.0.0/24)"},
 		{"overlap", pair + "    - endpoints: [a:eth1 10.0.0.129/25, b:eth1 10.0.0.130/25]\n", "t.yaml:7:26: link a-b-2: interface a:eth1: address 10.0.0.129/25: subnet 10.0.0.128/25 overlaps 10.0.0.0/24 on link a-b (a:eth0)"},
 		{"mtu range", strings.Replace(pair, "b:eth0 10.0.0.2/24]", "b:eth0 10.0.0.2/24]\n      mtu: 10", 1), "t.yaml:7:12: link a-b: MTU 10 is outside 68..65535"},

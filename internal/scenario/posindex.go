@@ -10,15 +10,23 @@ import (
 // them by their fields (the node, link or LAN by its index, the end, the
 // member, the route, the field), to where they are written in the file.
 type posIndex struct {
-	top         Pos
-	nodeIdx     []Pos     // by index in Topology.Nodes: the node's name
-	nodeSysctls []Pos     // the same: its sysctls key
-	routes      [][]Pos   // the same: each of its routes, in order
-	linkSegs    []*segPos // by index in Topology.Links
-	linkNames   []string  // the engine's link names, given or generated
-	isLink      map[string]bool
-	links       map[string]*segPos // by the engine's link name
-	lanSegs     []*segPos          // by index in Topology.LANs
+	top          Pos
+	nodeIdx      []Pos        // by index in Topology.Nodes: the node's name
+	nodeSysctls  []Pos        // the same: its sysctls key
+	routes       [][]Pos      // the same: each of its routes, in order
+	rules        [][]Pos      // the same: each of its policy rules, in order
+	nodeLoopback []loopbackAt // the same: its loopback key
+	linkSegs     []*segPos    // by index in Topology.Links
+	linkNames    []string     // the engine's link names, given or generated
+	isLink       map[string]bool
+	links        map[string]*segPos // by the engine's link name
+	lanSegs      []*segPos          // by index in Topology.LANs
+}
+
+// loopbackAt is where a node's loopback key and its addresses are written.
+type loopbackAt struct {
+	pos   Pos
+	addrs []Text
 }
 
 // segPos is where a link or LAN and its ends are written.
@@ -49,6 +57,18 @@ func (x *posIndex) lookup(ce *nettest.ConfigError) Pos {
 	if p, ok := nth(x.nodeIdx, ce.NodeIndex); ok && ce.LinkIndex < 0 && ce.LANIndex < 0 {
 		if rp, ok := nth(x.routes[ce.NodeIndex], ce.Route); ok {
 			return rp
+		}
+		if rp, ok := nth(x.rules[ce.NodeIndex], ce.PolicyRule); ok {
+			return rp
+		}
+		if ce.Field == "Loopback" || ce.Field == "AutoLoopback" {
+			lo := x.nodeLoopback[ce.NodeIndex]
+			for _, a := range lo.addrs {
+				if addr, err := nettest.ParseLoopback(a.V); err == nil && addr.String() == ce.Value {
+					return a.Pos
+				}
+			}
+			return lo.pos
 		}
 		if ce.Sysctl != "" {
 			return x.nodeSysctls[ce.NodeIndex]

@@ -13,8 +13,8 @@ import (
 // DialStep is a dial check.
 type DialStep struct {
 	At      `json:"-"`
-	From    Text     `json:"from,required" doc:"The node that dials (node:iface: from that interface's address)."`
-	To      Text     `json:"to,required" doc:"A node, node:iface or an address."`
+	From    Text     `json:"from,required" doc:"The node that dials (node:iface: from that interface's address; node:lo: from its loopback address)."`
+	To      Text     `json:"to,required" doc:"A node, node:iface, node:lo (its loopback) or an address."`
 	Port    int      `json:"port,required" doc:"The port, 1 to 65535." min:"1" max:"65535"`
 	Proto   Text     `json:"proto,omitempty" doc:"tcp (the default) or udp (a datagram that must be answered, by an echo process say)." enum:"tcp,udp"`
 	Expect  Text     `json:"expect,omitempty" doc:"open (the default), refused (TCP reset or ICMP port unreachable) or timeout (no answer)." enum:"open,refused,timeout"`

@@ -11,8 +11,8 @@ import (
 // PingStep is a ping or no-ping check.
 type PingStep struct {
 	At      `json:"-"`
-	From    Text     `json:"from,required" doc:"The node that pings, or node:iface to ping from that interface's address."`
-	To      Text     `json:"to,required" doc:"A node (its first address of each family), node:iface, or an address (10.1.1.2, 127.0.0.1)."`
+	From    Text     `json:"from,required" doc:"The node that pings, or node:iface (node:lo) to ping from that interface's (loopback's) address."`
+	To      Text     `json:"to,required" doc:"A node (its first address of each family), node:iface, node:lo (its loopback), or an address (10.1.1.2, 127.0.0.1)."`
 	Count   int      `json:"count,omitempty" doc:"Echo requests to send. Default: 1." min:"1"`
 	Family  Text     `json:"family,omitempty" doc:"ipv4, ipv6 or both. Default: every family the target has." enum:"ipv4,ipv6,both"`
 	Timeout Duration `json:"timeout,omitempty" doc:"How long each request waits for its reply. Default: 1s."`

@@ -13,7 +13,7 @@ import (
 type RouteStep struct {
 	At     `json:"-"`
 	Node   Text `json:"node,required" doc:"The node whose kernel is asked."`
-	To     Text `json:"to,required" doc:"The destination: a node, node:iface, an address or a prefix."`
+	To     Text `json:"to,required" doc:"The destination: a node, node:iface, node:lo (its loopback), an address or a prefix."`
 	Via    Text `json:"via,omitempty" doc:"Expected gateway: an address, a node (any of its addresses) or node:iface."`
 	Dev    Text `json:"dev,omitempty" doc:"Expected outgoing interface."`
 	Src    Text `json:"src,omitempty" doc:"Expected source address: an address, a node or node:iface."`

@@ -204,7 +204,13 @@ type NodeRoutes struct {
 }
 
 func (rt *RouteTable) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
-	d.perNode(n, path, "routes", func(node Text, v *yaml.Node, path string) {
+	d.nodeTexts((*[]NodeRoutes)(rt), n, path, "routes")
+}
+
+// nodeTexts decodes a mapping of node names to a string or a list of
+// strings (what they are, for errors) into rt.
+func (d *decoder) nodeTexts(rt *[]NodeRoutes, n *yaml.Node, path, what string) {
+	d.perNode(n, path, what, func(node Text, v *yaml.Node, path string) {
 		nr := NodeRoutes{Node: node}
 		if v.Kind == yaml.ScalarNode && !isNull(v) {
 			var t Text
@@ -215,6 +221,45 @@ func (rt *RouteTable) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
 		}
 		*rt = append(*rt, nr)
 	})
+}
+
+// RuleTable is the policy-routing rules of each node, in the order of the
+// file; it is written as routes are.
+type RuleTable []NodeRoutes
+
+func (rt *RuleTable) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
+	d.nodeTexts((*[]NodeRoutes)(rt), n, path, "rules")
+}
+
+func (RuleTable) jsonSchema(*schemaGen) map[string]any {
+	rule := map[string]any{"type": "string", "examples": []any{"from h2 table 100", "to 10.9.0.0/16 iif eth0 lookup 200 priority 50"}}
+	return perNodeSchema(map[string]any{"oneOf": []any{rule, map[string]any{"type": "array", "items": rule}}})
+}
+
+// LoopbackSpec is a node's loopback key: auto, or addresses.
+type LoopbackSpec struct {
+	At    `json:"-"`
+	Auto  bool
+	Addrs []Text
+}
+
+func (ls *LoopbackSpec) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
+	ls.At = At{Pos: pos(n)}
+	var l StringList
+	l.unmarshalYAML(d, n, path)
+	if len(l) == 1 && l[0].V == "auto" {
+		ls.Auto = true
+		return
+	}
+	ls.Addrs = l
+}
+
+func (LoopbackSpec) jsonSchema(*schemaGen) map[string]any {
+	addr := map[string]any{"type": "string", "examples": []any{"10.255.0.1", "fd00:255::1"}}
+	return map[string]any{"oneOf": []any{
+		map[string]any{"type": "string", "description": "auto, or one address.", "examples": []any{"auto", "10.255.0.1"}},
+		map[string]any{"type": "array", "items": addr, "description": "The addresses, IPv4 and/or IPv6."},
+	}}
 }
 
 // perNode decodes a mapping of node names to values, in the order of the
