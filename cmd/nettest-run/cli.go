@@ -65,7 +65,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("usage: %s: %v", c.Name(), err)
 	})
-	root.AddGroup(&cobra.Group{ID: "files", Title: "Scenario files:"}, &cobra.Group{ID: "labs", Title: "Labs (topologies left up to explore):"})
+	root.AddGroup(&cobra.Group{ID: "files", Title: "Scenario files:"}, &cobra.Group{ID: "labs", Title: "Labs (topologies left up to explore):"}, &cobra.Group{ID: "change", Title: "Changing a lab that is up:"})
 	for _, c := range []*cobra.Command{demoCommand(stdout, stderr), runCommand(stdout, stderr), validateCommand(stdout, stderr), graphCommand(stdout, stderr)} {
 		c.GroupID = "files"
 		root.AddCommand(c)
@@ -74,6 +74,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		c.GroupID = "labs"
 		root.AddCommand(c)
 	}
+	for _, c := range []*cobra.Command{linkCommand(stdout, stderr), impairCommand(stdout, stderr), partitionCommand(stdout, stderr), healCommand(stdout, stderr), pingallCommand(stdout, stderr), captureCommand(stdout, stderr)} {
+		c.GroupID = "change"
+		root.AddCommand(c)
+	}
+	root.AddCommand(superviseCommand())
 	for _, c := range root.Commands() {
 		c.DisableFlagsInUseLine = true // each Use says its flags
 	}
@@ -383,8 +388,12 @@ else, even named like nettest's, is left alone, and clean says why.`,
 func graphCommand(stdout, stderr io.Writer) *cobra.Command {
 	var format string
 	c := &cobra.Command{
-		Use:               "graph [--format mermaid|dot] FILE",
-		Short:             "print a scenario's topology as a Mermaid or DOT diagram",
+		Use:   "graph [--format mermaid|dot] FILE|LAB",
+		Short: "print a scenario's topology, or a lab's, as a Mermaid or DOT diagram",
+		Long: `graph draws a scenario file's topology with its interfaces and addresses
+as the file gives them; or, given the name of a lab that is up, the lab as
+it runs: every interface with its addresses (automatic ones included), links
+that are down dashed, impairments on their links.`,
 		ValidArgsFunction: scenarioFiles,
 	}
 	set := setFlagOn(c.Flags())

@@ -41,17 +41,17 @@ var (
 
 // State is what nettest-run records of a lab.
 type State struct {
-	Name     string           `json:"name"`
-	File     string           `json:"file"`
-	By       string           `json:"by"` // "up", "run --keep-on-failure"
-	Created  time.Time        `json:"created"`
-	Owner    owner.Owner      `json:"owner"`    // the process that made it
-	Complete bool             `json:"complete"` // false while up is still building it
+	Name     string      `json:"name"`
+	File     string      `json:"file"`
+	By       string      `json:"by"` // "up", "run --keep-on-failure"
+	Created  time.Time   `json:"created"`
+	Owner    owner.Owner `json:"owner"`    // the process that made it
+	Complete bool        `json:"complete"` // false while up is still building it
 	// Supervised says that Owner is the lab's supervisor: the process
 	// that built the lab, keeps it (its userspace links, captures,
 	// partitions) and serves Socket while it runs.
-	Supervised bool `json:"supervised,omitempty"`
-	Topology nettest.Topology `json:"topology"`
+	Supervised bool             `json:"supervised,omitempty"`
+	Topology   nettest.Topology `json:"topology"`
 	// Namespaces are the names under /run/netns; which namespaces they
 	// are is in nettest's own record (see nettest.Network.Persist).
 	Namespaces []string  `json:"namespaces"`
