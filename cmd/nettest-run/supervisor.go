@@ -105,10 +105,11 @@ type liveCapture struct {
 func (lc *liveCapture) stop() { lc.once.Do(func() { close(lc.end) }) }
 
 func cmdSupervise(args []string, set setFlag, maxSize int64) error {
-	ctl := os.NewFile(upFD, "up")
-	if ctl == nil {
-		return usageError("usage: supervise is started by nettest-run up")
+	var sst unix.Stat_t
+	if err := unix.Fstat(upFD, &sst); err != nil || sst.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return usageError("usage: supervise is started by nettest-run up, with a socket to it as file descriptor %d (use nettest-run up FILE)", upFD)
 	}
+	ctl := os.NewFile(upFD, "up")
 	report := func(r upReport) {
 		json.NewEncoder(ctl).Encode(r)
 	}

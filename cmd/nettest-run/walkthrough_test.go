@@ -365,3 +365,85 @@ func killSupervisor(t *testing.T, st *lab.State) {
 		t.Fatalf("the supervisor (pid %d) outlived SIGKILL by 5s", st.Owner.PID)
 	}
 }
+
+// TestLabChanges: partition and heal, a link flapping in the background
+// until link up, an impairment one way then cleared, the refusals of bad
+// requests, and an up that fails leaving nothing.
+func TestLabChanges(t *testing.T) {
+	labTest(t)
+	name, _ := upRing(t, "chg")
+
+	out, _, code := cli(t, "", "partition", name, "h1", "r1")
+	if code != 0 || out != "partition p1: h1, r1 cut off (links r1-r2, r3-r1 down); nettest-run heal "+name+" p1 undoes it\n" {
+		t.Errorf("partition: exit %d", code)
+	}
+	out, _, code = cli(t, "", "pingall", name, "h1", "h2", "--family", "ipv4", "--timeout", "300ms")
+	if code != 1 || !strings.Contains(out, ": 2/2 pings failed\n") {
+		t.Errorf("pingall h1 h2 across the partition: exit %d, want 1 and both failed", code)
+	}
+	if out, _, _ := cli(t, "", "status", name); !strings.Contains(out, "\n  partition p1: h1, r1 cut off (links r1-r2, r3-r1 down)\n") {
+		t.Errorf("status does not show the partition")
+	}
+	if out, _, code := cli(t, "", "graph", "--format", "dot", name); code != 0 || !strings.Contains(out, `label="down", style=dashed];`) {
+		t.Errorf("graph --format dot of the partitioned lab: exit %d, no link dashed", code)
+	}
+	if _, errOut, code := cli(t, "", "heal", name, "p9"); code != 2 || !strings.Contains(errOut, `has no partition "p9" (partitions: p1)`) {
+		t.Errorf("heal of an unknown partition: exit %d", code)
+	}
+	if out, _, code := cli(t, "", "heal", name); code != 0 || !strings.HasPrefix(out, "healed p1: ") {
+		t.Errorf("heal: exit %d", code)
+	}
+	if out, _, code := cli(t, "", "pingall", name, "h1", "h2", "--family", "ipv4"); code != 0 || !strings.Contains(out, ": 0/2 pings failed\n") {
+		t.Errorf("pingall after heal: exit %d", code)
+	}
+
+	if out, _, code := cli(t, "", "link", name, "r2-r3", "flap", "--period", "100ms", "--times", "2"); code != 0 || out != "link r2-r3 flapped 2 times: down 100ms, up 100ms each time; it is up\n" {
+		t.Errorf("link flap --times 2: exit %d", code)
+	}
+	if out, _, code := cli(t, "", "link", name, "r2-r3", "flap", "--period", "200ms", "--times", "0"); code != 0 || !strings.Contains(out, "is flapping") {
+		t.Errorf("link flap --times 0: exit %d", code)
+	}
+	out, _, _ = cli(t, "", "status", "--json", name)
+	if !strings.Contains(out, `"state": "flapping"`) {
+		t.Errorf("status --json does not say r2-r3 is flapping")
+	}
+	if _, _, code := cli(t, "", "link", name, "r2-r3", "up"); code != 0 {
+		t.Errorf("link up of a flapping link: exit %d", code)
+	}
+	if out, _, _ := cli(t, "", "status", name); !regexp.MustCompile(`(?m)^    r2-r3 +r2:eth1 - r3:eth0 +up$`).MatchString(out) {
+		t.Errorf("status: r2-r3 not up after link up stopped its flapping")
+	}
+
+	if out, _, code := cli(t, "", "impair", name, "h1-r1", "--loss", "10%", "--dir", "a-b"); code != 0 || out != "link h1-r1: h1 -> r1: loss 10%; r1 -> h1: none (userspace)\n" {
+		t.Errorf("impair --dir a-b: exit %d", code)
+	}
+	if out, _, code := cli(t, "", "impair", name, "h1-r1", "--clear"); code != 0 || out != "link h1-r1: not impaired (userspace)\n" {
+		t.Errorf("impair --clear: exit %d", code)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"impair", name, "h1-r1"}, "say how"},
+		{[]string{"impair", name, "h1-r1", "--loss", "200%"}, "more than 100%"},
+		{[]string{"impair", name, "h1-r1", "--jitter", "30ms", "--delay", "10ms"}, "jitter"},
+		{[]string{"impair", name, "h1-r1", "--delay", "1ms", "--dir", "up"}, `direction "up"`},
+		{[]string{"link", name, "r1-r2", "sideways"}, "want down, up or flap"},
+		{[]string{"capture", name, "h1:eth9", "-w", "-"}, "no such interface"},
+		{[]string{"capture", name, "h9:eth0", "-w", "-"}, `no node "h9"`},
+		{[]string{"pingall", "nosuch"}, `no topology "nosuch" is up`},
+	} {
+		if _, errOut, code := cli(t, "", c.args...); code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d, want 2 and %q", strings.Join(c.args, " "), code, c.want)
+		}
+	}
+
+	// An up that fails leaves nothing, its supervisor included.
+	bad := uniq("badup")
+	file := scenarioFile(t, "bad.yaml", "name: "+bad+"\ntopology:\n  nodes: [a, b]\n  links:\n    - endpoints: [a, b]\n  processes:\n    - {name: w, node: a, command: [sleep, \"600\"], ready: {file: \"${FILES}/never\", within: 300ms}}\n")
+	t.Cleanup(func() { cli(t, "", "down", bad) })
+	if _, errOut, code := cli(t, "", "up", file); code != 1 || !strings.Contains(errOut, "w") {
+		t.Errorf("up of a lab whose process is never ready: exit %d, want 1", code)
+	}
+	noLeftovers(t, bad)
+}
