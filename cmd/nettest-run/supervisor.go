@@ -495,7 +495,7 @@ func (sv *supervisor) impair(req request) response {
 		return fail(2, "link %s: direction %q: want both, a-b (from %s) or b-a (from %s)", l.Name(), req.Dir, l.A().Node().Name(), l.B().Node().Name())
 	}
 	if err := l.Impair(cur); err != nil {
-		msg := fmt.Sprintf("link %s: %v", l.Name(), err)
+		msg := err.Error() // it names the link
 		if errors.Is(err, nettest.ErrUnsupported) {
 			msg += fmt.Sprintf(" (in the file: impair-via: userspace on the link; then nettest-run down %s and up again)", sv.st.Name)
 		}

@@ -126,6 +126,7 @@ func startSupervisor(s *scenario.Scenario, set setFlag, maxSize int64, stdout, s
 	ours, theirs := os.NewFile(uintptr(fds[0]), "supervisor"), os.NewFile(uintptr(fds[1]), "up")
 	defer ours.Close()
 	cmd := exec.Command("/proc/self/exe", args...)
+	cmd.Args[0] = os.Args[0]            // for ps: nettest-run supervise ... FILE
 	cmd.ExtraFiles = []*os.File{theirs} // its fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	sigs := make(chan os.Signal, 4)
