@@ -325,6 +325,6 @@ func cmdCapture(name, endpoint, out string, duration time.Duration, stdout, stde
 	if err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("capture of %s: %w", endpoint, err)
 	}
-	fmt.Fprintf(stderr, "capture of %s ended: the lab %s went down\n", endpoint, name)
+	fmt.Fprintf(stderr, "capture of %s ended by the lab's supervisor: the lab %s went down, or the interface did (%s says which)\n", endpoint, name, lab.Log(name))
 	return nil
 }

@@ -438,6 +438,22 @@ func TestLabChanges(t *testing.T) {
 		}
 	}
 
+	// SIGTERM to the supervisor takes the lab down.
+	st, err := lab.Read(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(lab.Log(name)); err != nil || !strings.Contains(string(data), "supervisor of "+name) {
+		t.Errorf("the supervisor's log %s: %v\n%s", lab.Log(name), err, data)
+	}
+	syscall.Kill(st.Owner.PID, syscall.SIGTERM)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && st.Owner.Alive(); time.Sleep(20 * time.Millisecond) {
+	}
+	if st.Owner.Alive() {
+		t.Errorf("the supervisor (pid %d) outlived SIGTERM by 20s", st.Owner.PID)
+	}
+	noLeftovers(t, name)
+
 	// An up that fails leaves nothing, its supervisor included.
 	bad := uniq("badup")
 	file := scenarioFile(t, "bad.yaml", "name: "+bad+"\ntopology:\n  nodes: [a, b]\n  links:\n    - endpoints: [a, b]\n  processes:\n    - {name: w, node: a, command: [sleep, \"600\"], ready: {file: \"${FILES}/never\", within: 300ms}}\n")
