@@ -345,8 +345,8 @@ func (sv *supervisor) handle(c net.Conn) {
 	writeResponse(c, resp)
 }
 
-// fail is a response that failed with code.
-func fail(code int, format string, args ...any) response {
+// failed is a response that failed with code.
+func failed(code int, format string, args ...any) response {
 	return response{Code: code, Error: fmt.Sprintf(format, args...)}
 }
 
@@ -369,11 +369,11 @@ func (sv *supervisor) do(req request) response {
 	case "graph":
 		out, err := scenario.GraphLive(sv.st.Name, sv.st.Topology, sv.liveLinks(), req.Format)
 		if err != nil {
-			return fail(2, "%v", err)
+			return failed(2, "%v", err)
 		}
 		return response{OK: true, Text: out}
 	}
-	return fail(2, "lab %s: its supervisor does not know the request %q (a nettest-run of another version?)", sv.st.Name, req.Op)
+	return failed(2, "lab %s: its supervisor does not know the request %q (a nettest-run of another version?)", sv.st.Name, req.Op)
 }
 
 // findLink returns a link of the lab, or a response that lists them.
@@ -384,7 +384,7 @@ func (sv *supervisor) findLink(ref string) (*nettest.Link, *response) {
 		for _, l := range sv.n.Links() {
 			names = append(names, l.Name())
 		}
-		r := fail(2, "lab %s has no link %q (links: %s)", sv.st.Name, ref, strings.Join(names, ", "))
+		r := failed(2, "lab %s has no link %q (links: %s)", sv.st.Name, ref, strings.Join(names, ", "))
 		return nil, &r
 	}
 	return l, nil
@@ -413,19 +413,19 @@ func (sv *supervisor) link(req request) response {
 	case "down":
 		sv.stopFlap(l)
 		if err := l.SetDown(); err != nil {
-			return fail(1, "link %s: %v", l.Name(), err)
+			return failed(1, "link %s: %v", l.Name(), err)
 		}
 		return response{OK: true, Text: fmt.Sprintf("link %s is down (%s and %s)\n", l.Name(), l.A(), l.B())}
 	case "up":
 		sv.stopFlap(l)
 		if err := l.SetUp(ctx); err != nil {
-			return fail(1, "link %s: %v", l.Name(), err)
+			return failed(1, "link %s: %v", l.Name(), err)
 		}
 		return response{OK: true, Text: fmt.Sprintf("link %s is up (%s and %s)\n", l.Name(), l.A(), l.B())}
 	case "flap":
 		sv.stopFlap(l)
 		if req.Period <= 0 {
-			return fail(2, "link %s: flap needs a period above 0", l.Name())
+			return failed(2, "link %s: flap needs a period above 0", l.Name())
 		}
 		if req.Times == 0 {
 			fctx, fcancel := context.WithCancel(context.Background())
@@ -438,11 +438,11 @@ func (sv *supervisor) link(req request) response {
 		fctx, fcancel := context.WithTimeout(context.Background(), time.Duration(req.Times)*2*req.Period+time.Minute)
 		defer fcancel()
 		if err := <-l.Flap(fctx, req.Period, req.Period, req.Times); err != nil {
-			return fail(1, "link %s: flapping: %v", l.Name(), err)
+			return failed(1, "link %s: flapping: %v", l.Name(), err)
 		}
 		return response{OK: true, Text: fmt.Sprintf("link %s flapped %s: down %s, up %s each time; it is up\n", l.Name(), plural(req.Times, "time"), req.Period, req.Period)}
 	}
-	return fail(2, "link %s: %q: want down, up or flap", l.Name(), req.Action)
+	return failed(2, "link %s: %q: want down, up or flap", l.Name(), req.Action)
 }
 
 // impairText says how a link is impaired, each way: "delay 20ms both
@@ -481,7 +481,7 @@ func (sv *supervisor) impair(req request) response {
 		imp = nettest.Impairment{}
 	}
 	if err := imp.Validate(); err != nil {
-		return fail(2, "link %s: %v", l.Name(), err)
+		return failed(2, "link %s: %v", l.Name(), err)
 	}
 	cur := l.Impairments()
 	switch req.Dir {
@@ -492,14 +492,14 @@ func (sv *supervisor) impair(req request) response {
 	case "b-a":
 		cur.BA = imp
 	default:
-		return fail(2, "link %s: direction %q: want both, a-b (from %s) or b-a (from %s)", l.Name(), req.Dir, l.A().Node().Name(), l.B().Node().Name())
+		return failed(2, "link %s: direction %q: want both, a-b (from %s) or b-a (from %s)", l.Name(), req.Dir, l.A().Node().Name(), l.B().Node().Name())
 	}
 	if err := l.Impair(cur); err != nil {
 		msg := err.Error() // it names the link
 		if errors.Is(err, nettest.ErrUnsupported) {
 			msg += fmt.Sprintf(" (in the file: impair-via: userspace on the link; then nettest-run down %s and up again)", sv.st.Name)
 		}
-		return fail(2, "%s", msg)
+		return failed(2, "%s", msg)
 	}
 	text := impairText(l)
 	if text == "" {
@@ -510,7 +510,7 @@ func (sv *supervisor) impair(req request) response {
 
 func (sv *supervisor) partition(req request) response {
 	if len(req.Nodes) == 0 {
-		return fail(2, "partition: name the nodes to cut off")
+		return failed(2, "partition: name the nodes to cut off")
 	}
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
@@ -520,11 +520,11 @@ func (sv *supervisor) partition(req request) response {
 		name = fmt.Sprintf("p%d", sv.nextPart)
 	}
 	if slices.ContainsFunc(sv.parts, func(p namedPartition) bool { return p.name == name }) {
-		return fail(2, "lab %s has a partition %s already (heal it first, or give another --name)", sv.st.Name, name)
+		return failed(2, "lab %s has a partition %s already (heal it first, or give another --name)", sv.st.Name, name)
 	}
 	p, err := sv.n.Partition(req.Nodes...)
 	if err != nil {
-		return fail(2, "partition: %v", err)
+		return failed(2, "partition: %v", err)
 	}
 	sv.parts = append(sv.parts, namedPartition{name, p})
 	return response{OK: true, Text: fmt.Sprintf("partition %s: %s; nettest-run heal %s %s undoes it\n", name, p, sv.st.Name, name)}
@@ -548,7 +548,7 @@ func (sv *supervisor) heal(req request) response {
 		}
 		found = true
 		if err := p.p.Heal(ctx); err != nil {
-			return fail(1, "healing %s: %v", p.name, err)
+			return failed(1, "healing %s: %v", p.name, err)
 		}
 		fmt.Fprintf(&b, "healed %s: %s\n", p.name, p.p)
 	}
@@ -557,7 +557,7 @@ func (sv *supervisor) heal(req request) response {
 		for _, p := range sv.parts {
 			names = append(names, p.name)
 		}
-		return fail(2, "lab %s has no partition %q (partitions: %s)", sv.st.Name, req.Name, strings.Join(names, ", "))
+		return failed(2, "lab %s has no partition %q (partitions: %s)", sv.st.Name, req.Name, strings.Join(names, ", "))
 	}
 	sv.parts = kept
 	return response{OK: true, Text: b.String()}
@@ -578,13 +578,13 @@ func (sv *supervisor) pingall(req request) response {
 		opts = append(opts, assertions.IPv6())
 	case "":
 	default:
-		return fail(2, "pingall: family %q: want ipv4 or ipv6", req.Family)
+		return failed(2, "pingall: family %q: want ipv4 or ipv6", req.Family)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r, err := assertions.PingAll(ctx, sv.n, req.Nodes, opts...)
 	if err != nil {
-		return fail(2, "pingall: %v", err)
+		return failed(2, "pingall: %v", err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "pingall %s: %d/%d pings failed\n%s\n", sv.st.Name, r.Failed, r.Total, r.Matrix)
@@ -631,19 +631,19 @@ func (sv *supervisor) capture(c net.Conn, br *bufio.Reader, req request) {
 		err = fmt.Errorf("want NODE:IFACE (h1:eth0)")
 	}
 	if err != nil {
-		writeResponse(c, fail(2, "capture %s: %v", req.Endpoint, err))
+		writeResponse(c, failed(2, "capture %s: %v", req.Endpoint, err))
 		return
 	}
 	nd, err := sv.n.Node(ep.Node)
 	if err != nil {
-		writeResponse(c, fail(2, "capture %s: %v", req.Endpoint, err))
+		writeResponse(c, failed(2, "capture %s: %v", req.Endpoint, err))
 		return
 	}
 	h := &headed{w: c}
 	capt, err := nd.CaptureTo(ep.Iface, h)
 	if err != nil {
 		if !h.begun {
-			writeResponse(c, fail(2, "%v", err))
+			writeResponse(c, failed(2, "%v", err))
 		}
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -169,8 +170,8 @@ func readLiveCapture(t *testing.T, name string) {
 		capture = exec.Command(os.Args[0], "capture", name, "r1:eth0", "-w", "-")
 		capture.Env = append(os.Environ(), runAsCLI+"=1")
 	}
-	var capErr strings.Builder
-	capture.Stderr = &capErr
+	capErr := &lineWriter{started: make(chan struct{})}
+	capture.Stderr = capErr
 	tshark := exec.Command("tshark", "-l", "-n", "-r", "-")
 	pipe, err := capture.StdoutPipe()
 	if err != nil {
@@ -197,6 +198,12 @@ func readLiveCapture(t *testing.T, name string) {
 		}
 		close(lines)
 	}()
+	// The capture's socket is live once it says it is capturing.
+	select {
+	case <-capErr.started:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the capture did not start within 30s: %s", capErr.String())
+	}
 	ping := exec.Command(bin, "exec", name, "h1", "ping", "-4", "-c", "3", "-i", "0.2", "r2")
 	if bin == "" {
 		ping = exec.Command(os.Args[0], "exec", name, "h1", "ping", "-4", "-c", "3", "-i", "0.2", "r2")
@@ -206,7 +213,7 @@ func readLiveCapture(t *testing.T, name string) {
 		t.Errorf("ping during the capture: %v\n%s", err, out)
 	}
 	seen := ""
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(30 * time.Second)
 	for seen == "" {
 		select {
 		case l, ok := <-lines:
@@ -217,7 +224,7 @@ func readLiveCapture(t *testing.T, name string) {
 				seen = l
 			}
 		case <-timeout:
-			t.Fatalf("tshark showed no ICMP echo within 10s of the pings, the capture still running; it said: %s", capErr.String())
+			t.Fatalf("tshark showed no ICMP echo within 30s of the pings, the capture still running; it said: %s", capErr.String())
 		}
 	}
 	t.Logf("tshark, live: %s", seen)
@@ -462,4 +469,29 @@ func TestLabChanges(t *testing.T) {
 		t.Errorf("up of a lab whose process is never ready: exit %d, want 1", code)
 	}
 	noLeftovers(t, bad)
+}
+
+// lineWriter collects a command's standard error and closes started at
+// the capture's first line ("capturing ...").
+type lineWriter struct {
+	mu      sync.Mutex
+	b       strings.Builder
+	started chan struct{}
+	once    sync.Once
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if strings.Contains(w.b.String(), "capturing ") {
+		w.once.Do(func() { close(w.started) })
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
