@@ -57,7 +57,7 @@ type response struct {
 	Status *labStatus `json:"status,omitempty"`
 }
 
-// errGone is returned for a lab whose supervisor has died.
+// goneError says that a lab's supervisor has died without taking it down.
 type goneError struct{ st *lab.State }
 
 func (e goneError) Error() string {
