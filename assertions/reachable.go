@@ -1,6 +1,7 @@
 package assertions
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -190,6 +191,13 @@ func (m *matrix) summary(fs []finding) finding {
 	if sum.ok {
 		return sum
 	}
+	sum.note = ":\n" + m.table(fs) + "\n" + strings.Join(failed, "\n")
+	return sum
+}
+
+// table draws the matrix of the pings' findings, a row per source and a
+// column per target, and its legend, indented by two spaces.
+func (m *matrix) table(fs []finding) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "  from\\to\t%s\n", strings.Join(m.nodes, "\t"))
@@ -221,6 +229,55 @@ func (m *matrix) summary(fs []finding) finding {
 	if len(m.families) > 1 {
 		legend = "each cell: IPv4/IPv6; X: no reply, n/a: no address of that family"
 	}
-	sum.note = ":\n" + strings.TrimRight(b.String(), "\n") + "\n  (" + legend + ")\n" + strings.Join(failed, "\n")
-	return sum
+	return strings.TrimRight(b.String(), "\n") + "\n  (" + legend + ")"
+}
+
+// Reachability is what one round of Reachable's pings saw, for programs
+// that show the matrix whether or not a ping failed (nettest-run pingall).
+type Reachability struct {
+	// Nodes are the matrix's rows and columns, in order.
+	Nodes []string
+	// Failed and Total count the pings.
+	Failed, Total int
+	// Matrix is the table Reachable's failure shows, legend included:
+	// a row per source, a column per target, each line indented.
+	Matrix string
+	// Failures say what each failed ping saw, one line each, as
+	// Reachable says it.
+	Failures []string
+}
+
+// PingAll pings as Reachable does, once (Within and Every do nothing), and
+// returns what it saw instead of reporting it. An empty nodes means every
+// host and router of the network. The error says why the pings could not
+// be made at all (an unknown node, no address to ping, ctx ended).
+func PingAll(ctx context.Context, n *nettest.Network, nodes []string, opts ...PingOption) (*Reachability, error) {
+	c, err := newConfig("PingAll", options(opts, PingOption.pingOption))
+	if err != nil {
+		return nil, err
+	}
+	if ctx != nil {
+		c.ctx = ctx
+	}
+	if len(nodes) == 0 {
+		for _, nd := range n.Nodes() {
+			nodes = append(nodes, nd.Name())
+		}
+	}
+	m, err := newMatrix(n, c, nodes)
+	if err != nil {
+		return nil, fmt.Errorf("reachability of %s: %w", strings.Join(nodes, ", "), err)
+	}
+	fs, err := m.pingAll(c)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reachability{Nodes: nodes, Total: len(fs), Matrix: m.table(fs)}
+	for _, f := range fs {
+		if !f.ok {
+			r.Failures = append(r.Failures, f.message(0))
+		}
+	}
+	r.Failed = len(r.Failures)
+	return r, nil
 }

@@ -1,6 +1,7 @@
 package assertions_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -48,4 +49,27 @@ func TestReachable(t *testing.T) {
 		"  r1       X   -",
 		"  (X: no reply)",
 	}, lines(msg)[:5])
+}
+
+// TestPingAll: the matrix comes back whether or not a ping failed, with
+// the counts and a line per failed ping.
+func TestPingAll(t *testing.T) {
+	t.Parallel()
+	n := chain(t)
+	r, err := assertions.PingAll(context.Background(), n, []string{"h1", "h2", "h3"}, assertions.IPv4())
+	require.NoError(t, err)
+	require.Equal(t, 0, r.Failed)
+	require.Equal(t, 6, r.Total)
+	require.Empty(t, r.Failures)
+	require.Equal(t, "  from\\to  h1  h2  h3\n  h1       -   ok  ok\n  h2       ok  -   ok\n  h3       ok  ok  -\n  (X: no reply)", r.Matrix)
+
+	require.NoError(t, link(t, n, "r1-h3").SetDown())
+	r, err = assertions.PingAll(context.Background(), n, []string{"h1", "h2", "h3"}, assertions.IPv4(), assertions.Timeout(300*time.Millisecond))
+	require.NoError(t, err)
+	require.Equal(t, 4, r.Failed)
+	require.Len(t, r.Failures, 4)
+	require.Contains(t, r.Matrix, "  h1       -   ok  X\n")
+
+	_, err = assertions.PingAll(context.Background(), n, []string{"h1", "nosuch"})
+	require.ErrorContains(t, err, "nosuch")
 }

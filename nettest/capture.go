@@ -41,6 +41,7 @@ type Capture struct {
 	mu      sync.Mutex // guards what follows, and reading from the socket
 	out     *os.File   // the file; nil in memory
 	mem     *bytes.Buffer
+	stream  io.Writer // CaptureTo's writer, flushed as frames come
 	w       *pcapng.Writer
 	count   int
 	dropped uint64
@@ -85,7 +86,23 @@ const captureBuffer = 256 << 10
 // file's interface block carries the interface's name, and "node:iface" as
 // its description. Call Stop to flush and close it.
 func (n *Node) Capture(iface, path string) (*Capture, error) {
-	c := &Capture{node: n, iface: iface, path: path, done: make(chan struct{}),
+	return n.capture(iface, path, nil)
+}
+
+// CaptureTo is Capture writing the pcapng stream to w as the frames come:
+// the file's header at once, then each batch of frames the socket hands
+// over, flushed, so that a reader shows them live (tshark -r - at the end
+// of a pipe, wireshark -k -i -). Packets cannot read a stream back. The
+// first error writing to w ends the capture; Stop returns it.
+func (n *Node) CaptureTo(iface string, w io.Writer) (*Capture, error) {
+	if w == nil {
+		return nil, fmt.Errorf("nettest: node %s: capture on %s: no writer", n.p.name, iface)
+	}
+	return n.capture(iface, "", w)
+}
+
+func (n *Node) capture(iface, path string, stream io.Writer) (*Capture, error) {
+	c := &Capture{node: n, iface: iface, path: path, stream: stream, done: make(chan struct{}),
 		buf: make([]byte, captureBuffer), oob: make([]byte, 256)}
 	var index int
 	var err error
@@ -131,7 +148,9 @@ func (c *Capture) start(index int) error {
 	n := c.node
 	var err error
 	var w io.Writer
-	if c.path == "" {
+	if c.stream != nil {
+		w = c.stream
+	} else if c.path == "" {
 		c.mem = &bytes.Buffer{}
 		w = c.mem
 	} else if c.out, err = os.Create(c.path); err != nil {
@@ -143,6 +162,11 @@ func (c *Capture) start(index int) error {
 		fmt.Sprintf("nettest capture on %s of topology %s", c, n.net.name))
 	if err == nil {
 		err = c.openSocket(index)
+	}
+	if err == nil && c.stream != nil {
+		if err = c.w.Flush(); err != nil {
+			c.sock.Close()
+		}
 	}
 	if err != nil {
 		if c.out != nil {
@@ -194,6 +218,11 @@ func (c *Capture) drain(fd int) {
 		c.count++
 		return nil
 	})
+	if c.stream != nil && c.err == nil {
+		if err := c.w.Flush(); err != nil {
+			c.err = fmt.Errorf("writing %s: %w", c.where(), err)
+		}
+	}
 }
 
 // sync takes what waits in the socket and the kernel's drop count. It
@@ -209,6 +238,9 @@ func (c *Capture) sync() {
 }
 
 func (c *Capture) where() string {
+	if c.stream != nil {
+		return "the capture's stream"
+	}
 	if c.path == "" {
 		return "the capture"
 	}
@@ -248,6 +280,9 @@ func (c *Capture) Stop() error {
 // file (or memory) after taking what waits in the socket. It works after
 // Stop too, as long as the file is where it was written.
 func (c *Capture) Packets() ([]Packet, error) {
+	if c.stream != nil {
+		return nil, fmt.Errorf("nettest: capture on %s: written to a stream (CaptureTo), which cannot be read back", c)
+	}
 	c.mu.Lock()
 	c.sync()
 	var data []byte

@@ -3,6 +3,7 @@ package nettest_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,4 +334,57 @@ func TestCaptureSurvivesInterfaceDown(t *testing.T) {
 	ping(t, node(t, n, "red"), netip.MustParseAddr("10.1.1.2"))
 	require.Greater(t, c.Count(), before, "frames after the interface came back")
 	require.NoError(t, c.Stop())
+}
+
+// lockedBuffer is a writer the test reads while a capture writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("reader gone") }
+
+// TestCaptureTo: a stream gets the file's header at once and each frame
+// as it comes, before Stop: what a reader at the end of a pipe needs to
+// show packets live. A writer that fails ends the capture with its error.
+func TestCaptureTo(t *testing.T) {
+	t.Parallel()
+	n := build(t, mustTopology(t, nettest.NewBuilder("cap-to").Host("h1", "h2").Link("h1", "h2")))
+	var w lockedBuffer
+	c, err := node(t, n, "h2").CaptureTo("eth0", &w)
+	require.NoError(t, err)
+	defer c.Stop()
+	require.NotEmpty(t, w.bytes(), "the header is written when the capture starts")
+	ping(t, node(t, n, "h1"), addr(t, n, "h2", nettest.IPv4))
+	h1, h2 := addr(t, n, "h1", nettest.IPv4), addr(t, n, "h2", nettest.IPv4)
+	want := []string{"in " + h1.String() + " > " + h2.String() + " echo-request", "out " + h2.String() + " > " + h1.String() + " echo-reply"}
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		pkts, err := nettest.ReadPcapng(bytes.NewReader(w.bytes()))
+		require.NoError(t, err)
+		if got = echoes(t, pkts); len(got) == 2 {
+			break
+		}
+	}
+	require.Equal(t, want, got, "the frames are in the stream before Stop")
+	_, err = c.Packets()
+	require.ErrorContains(t, err, "cannot be read back")
+	require.NoError(t, c.Stop())
+
+	_, err = node(t, n, "h2").CaptureTo("eth0", failingWriter{})
+	require.ErrorContains(t, err, "reader gone")
 }

@@ -65,7 +65,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("usage: %s: %v", c.Name(), err)
 	})
-	root.AddGroup(&cobra.Group{ID: "files", Title: "Scenario files:"}, &cobra.Group{ID: "labs", Title: "Labs (topologies left up to explore):"})
+	root.AddGroup(&cobra.Group{ID: "files", Title: "Scenario files:"}, &cobra.Group{ID: "labs", Title: "Labs (topologies left up to explore):"}, &cobra.Group{ID: "change", Title: "Changing a lab that is up:"})
 	for _, c := range []*cobra.Command{demoCommand(stdout, stderr), runCommand(stdout, stderr), validateCommand(stdout, stderr), graphCommand(stdout, stderr)} {
 		c.GroupID = "files"
 		root.AddCommand(c)
@@ -74,6 +74,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		c.GroupID = "labs"
 		root.AddCommand(c)
 	}
+	for _, c := range []*cobra.Command{linkCommand(stdout, stderr), impairCommand(stdout, stderr), partitionCommand(stdout, stderr), healCommand(stdout, stderr), pingallCommand(stdout, stderr), captureCommand(stdout, stderr)} {
+		c.GroupID = "change"
+		root.AddCommand(c)
+	}
+	root.AddCommand(superviseCommand())
 	for _, c := range root.Commands() {
 		c.DisableFlagsInUseLine = true // each Use says its flags
 	}
@@ -272,8 +277,14 @@ func upCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "up [--set NAME=VALUE] FILE",
 		Short: "build a topology and leave it up (a lab)",
 		Long: `up builds a scenario's topology, starts its processes and leaves them up,
-with named namespaces (ip netns exec nettest-LAB.NODE ...). Its steps are
-not run. status shows it, exec and shell enter it, down removes it.`,
+with named namespaces (ip netns exec nettest-LAB.NODE ...): a lab. Its steps
+are not run. A supervisor process (pid and log in status) builds and keeps
+it — the forwarders of userspace-impaired links, captures, partitions — and
+up returns once the lab is up, or prints why not having left nothing.
+status shows it, exec and shell enter it; link, impair, partition, heal,
+pingall, capture and graph change and show it; down removes it.`,
+		Example: `  nettest-run up examples/scenarios/routed.yaml
+  nettest-run up --set NAME=lab2 lab.yaml`,
 		ValidArgsFunction: scenarioFiles,
 	}
 	set := setFlagOn(c.Flags())
@@ -289,21 +300,32 @@ func statusCommand(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status [LAB] [--json]",
 		Short: "the labs that are up: nodes, links, addresses, processes",
-		Long: `status lists the labs that are up (or only LAB): each node with its
-interfaces, addresses and the processes in its namespace.
+		Long: `status lists the labs that are up (or only LAB): its supervisor, each node
+with its interfaces, addresses and the processes in its namespace, each
+link with its ends, state, impairment and the mechanism that makes it, and
+the partitions. A lab whose supervisor was killed is gone: status says so,
+and down or clean removes what it left.
 
---json prints one JSON object instead:
+--json prints one JSON object instead (docs/lab-status.schema.json):
   {"labs": [{"name", "state", "by", "file", "created", "error",
+             "supervisor": {"pid", "alive", "log", "socket"},
              "nodes": [{"name", "kind", "namespace",
                         "interfaces": [{"name", "state", "mtu", "mac", "addresses"}],
                         "processes": [{"pid", "command", "name"}]}],
-             "links": [{"name", "up", "a": {"node", "interface", "addresses"}, "b": {...}}]}]}
+             "links": [{"name", "up", "state", "mechanism",
+                        "impairment": {"a-b", "b-a"},
+                        "a": {"node", "interface", "addresses"}, "b": {...}}],
+             "partitions": [{"name", "cut", "links"}]}]}
 state is "up", "incomplete" (being brought up, or its maker ended first),
-"unreachable" (error says why) or "persisted" (namespaces nettest kept
-without a lab record); kind is "host", "router" or "switch"; addresses are
-prefixes (10.0.0.1/24) without link-local ones: an interface's as its kernel
-has them, a link end's as the topology gives them, automatic ones included;
-a process's name is set for the processes the scenario started.`,
+"gone" (its supervisor ended without taking it down), "unreachable" (error
+says why) or "persisted" (namespaces nettest kept without a lab record);
+kind is "host", "router" or "switch"; a link's state is "up", "down" or
+"flapping", its mechanism "none", "netem", "tbf+nftables" or "userspace",
+its impairment each way in netem's words ("delay 20ms loss 1%", "" for
+none); addresses are prefixes (10.0.0.1/24) without link-local ones: an
+interface's as its kernel has them, a link end's as the topology gives
+them, automatic ones included; a process's name is set for the processes
+the scenario started.`,
 		ValidArgsFunction: labNames(false),
 	}
 	c.Flags().BoolVar(&jsonOut, "json", false, "print JSON (see above) instead of text")
@@ -352,8 +374,10 @@ func downCommand(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "down LAB",
 		Short: "tear a lab down: its processes, namespaces and files",
-		Long: `down ends a lab's processes and removes its namespaces and files. A lab
-that is not up is already down: down says so and exits 0. A name that
+		Long: `down ends a lab's processes and removes its namespaces and files (its
+supervisor does, and ends). A lab that is not up is already down: down says
+so and exits 0; a lab whose supervisor was killed is gone: down removes what
+it left, says so and exits 0. A name that
 cannot name a lab exits 2, and so does one whose namespaces nettest did
 not make (they are left alone).`,
 		ValidArgsFunction: labNames(false),
@@ -383,8 +407,12 @@ else, even named like nettest's, is left alone, and clean says why.`,
 func graphCommand(stdout, stderr io.Writer) *cobra.Command {
 	var format string
 	c := &cobra.Command{
-		Use:               "graph [--format mermaid|dot] FILE",
-		Short:             "print a scenario's topology as a Mermaid or DOT diagram",
+		Use:   "graph [--format mermaid|dot] FILE|LAB",
+		Short: "print a scenario's topology, or a lab's, as a Mermaid or DOT diagram",
+		Long: `graph draws a scenario file's topology with its interfaces and addresses
+as the file gives them; or, given the name of a lab that is up, the lab as
+it runs: every interface with its addresses (automatic ones included), links
+that are down dashed, impairments on their links.`,
 		ValidArgsFunction: scenarioFiles,
 	}
 	set := setFlagOn(c.Flags())

@@ -597,18 +597,28 @@ func TestRunCaptureKept(t *testing.T) {
 	}
 }
 
-// TestUpRefusesUserspaceLinks: a userspace link's forwarder lives in
-// nettest-run, which up leaves: up says so instead of leaving a dead link.
-func TestUpRefusesUserspaceLinks(t *testing.T) {
+// TestUpUserspaceLinks: a userspace link's forwarder lives in the lab's
+// supervisor, so a lab with one works after up returns: the delay shows
+// in ping's round trip.
+func TestUpUserspaceLinks(t *testing.T) {
 	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
 	testenv.SkipIfRootless(t, "persisting namespaces")
+	testenv.RequireTools(t, "ping")
 	name := uniq("slow")
 	file := scenarioFile(t, "slow.yaml", "name: "+name+"\ntopology:\n  nodes: [a, b]\n  links:\n    - endpoints: [a, b]\n      impair: {both: {delay: 10ms}}\n      impair-via: userspace\n")
 	t.Cleanup(func() { cli(t, "", "down", name) })
-	_, errOut, code := cli(t, "", "up", file)
-	if code != 2 || !strings.Contains(errOut, "up: link a-b: impaired in userspace, by a forwarder inside nettest-run") {
-		t.Errorf("up: exit %d", code)
+	if out, _, code := cli(t, "", "up", file); code != 0 || !strings.Contains(out, "link a-b: impaired in userspace, by the lab's supervisor") {
+		t.Fatalf("up: exit %d", code)
+	}
+	out, _, code := cli(t, "", "exec", name, "a", "ping", "-c", "2", "-i", "0.2", "-W", "2", "b")
+	if m := regexp.MustCompile(`rtt min/avg/max/mdev = ([0-9.]+)/`).FindStringSubmatch(out); code != 0 || m == nil {
+		t.Fatalf("ping a -> b over the userspace link: exit %d", code)
+	} else if rtt, _ := strconv.ParseFloat(m[1], 64); rtt < 20 {
+		t.Errorf("ping's smallest round trip is %vms, want at least 20ms (10ms each way)", rtt)
+	}
+	if out, _, code := cli(t, "", "down", name); code != 0 || out != name+" is down\n" {
+		t.Errorf("down: exit %d", code)
 	}
 	noLeftovers(t, name)
 }

@@ -18,7 +18,7 @@ import (
 // TestHelpPerCommand: every command answers --help (and go test's -help,
 // and help CMD) on stdout with exit 0, doing nothing else.
 func TestHelpPerCommand(t *testing.T) {
-	cmds := []string{"demo", "run", "validate", "graph", "up", "status", "exec", "shell", "down", "clean", "completion"}
+	cmds := []string{"demo", "run", "validate", "graph", "up", "status", "exec", "shell", "down", "clean", "link", "impair", "partition", "heal", "pingall", "capture", "completion"}
 	for _, c := range cmds {
 		for _, args := range [][]string{{c, "--help"}, {c, "-h"}} {
 			out, errOut, code := cli(t, "", args...)

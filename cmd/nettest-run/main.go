@@ -9,9 +9,14 @@
 //	nettest-run status [LAB] [--json]   what is up: nodes, links, addresses, processes
 //	nettest-run exec LAB NODE CMD...    run a command inside a node
 //	nettest-run shell LAB NODE          a shell inside a node
+//	nettest-run link LAB LINK down|up|flap   change a link of a lab
+//	nettest-run impair LAB LINK --delay D ...  impair a link (or --clear)
+//	nettest-run partition LAB NODE...   cut nodes off; heal LAB undoes it
+//	nettest-run pingall LAB             the reachability matrix of a lab
+//	nettest-run capture LAB NODE:IFACE -w -   live pcapng (| tshark -r -)
 //	nettest-run down LAB                tear a topology down
 //	nettest-run clean                   remove everything nettest-run left
-//	nettest-run graph FILE              the topology as a Mermaid or DOT diagram
+//	nettest-run graph FILE|LAB          the topology as a Mermaid or DOT diagram
 //	nettest-run completion bash|zsh|fish|powershell   a shell completion script
 //	nettest-run --version               the version, from the build information
 //

@@ -171,8 +171,9 @@ func startUp(t *testing.T, name string) (*exec.Cmd, *lab.State) {
 }
 
 // TestUpInterrupted: SIGINT or SIGTERM while up waits for a process leaves
-// nothing, at once, with exit 130 or 143; SIGKILL leaves a record that the
-// next clean reaps, process and all.
+// nothing, at once, with exit 130 or 143, and so does SIGKILL of up (its
+// supervisor sees it end); SIGKILL of the supervisor leaves a record that
+// the next clean reaps, process and all.
 func TestUpInterrupted(t *testing.T) {
 	testenv.LockHostState(t)
 	testenv.RequirePrivilege(t)
@@ -202,12 +203,31 @@ func TestUpInterrupted(t *testing.T) {
 		})
 	}
 	t.Run("SIGKILL", func(t *testing.T) {
+		// up killed: its supervisor sees it go and removes what it made.
 		name := uniq("killed")
 		cmd, st := startUp(t, name)
 		cmd.Process.Kill()
 		cmd.Wait()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && (st.Owner.Alive() || st.Processes[0].Alive()); time.Sleep(20 * time.Millisecond) {
+		}
+		if st.Owner.Alive() || st.Processes[0].Alive() {
+			t.Errorf("the supervisor (pid %d) or its process (pid %d) outlived the killed up by 20s", st.Owner.PID, st.Processes[0].PID)
+		}
+		noLeftovers(t, name)
+	})
+	t.Run("SIGKILL supervisor", func(t *testing.T) {
+		// The supervisor killed while up waits (stopped, so that it
+		// cannot clean up either): the record stays for clean to reap.
+		name := uniq("killedsv")
+		cmd, st := startUp(t, name)
+		cmd.Process.Signal(syscall.SIGSTOP)
+		syscall.Kill(st.Owner.PID, syscall.SIGKILL)
+		cmd.Process.Kill()
+		cmd.Wait()
 		if !st.Processes[0].Alive() {
-			t.Fatalf("the detached process died with up: this test cannot tell if clean reaps it")
+			t.Fatalf("the detached process died with its supervisor: this test cannot tell if clean reaps it")
+		}
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && st.Owner.Alive(); time.Sleep(20 * time.Millisecond) {
 		}
 		if out, _, _ := cli(t, "", "status"); !strings.Contains(out, "not fully brought up") {
 			t.Errorf("status does not say %s is half made", name)

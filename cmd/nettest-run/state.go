@@ -29,6 +29,9 @@ func findState(name string) (*lab.State, error) {
 			}
 			return nil, usageError("topology %s was not fully brought up (%s ended first): nettest-run down %s or clean removes what it left", name, st.Owner, name)
 		}
+		if st.Gone() {
+			return nil, &exitError{1, goneError{st}.Error()}
+		}
 		return st, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {

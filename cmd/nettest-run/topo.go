@@ -1,21 +1,24 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nettestlab/nettest/internal/lab"
-	"github.com/nettestlab/nettest/internal/owner"
 	"github.com/nettestlab/nettest/internal/scenario"
 	"github.com/nettestlab/nettest/nettest"
 )
@@ -62,6 +65,13 @@ func cmdValidate(args []string, set setFlag, maxSize int64, stdout, stderr io.Wr
 }
 
 func cmdGraph(args []string, set setFlag, maxSize int64, format string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && lab.CheckName(args[0]) == nil {
+		if _, err := os.Stat(args[0]); errors.Is(err, fs.ErrNotExist) {
+			if st, err := lab.Read(args[0]); err == nil {
+				return graphLab(st, format, stdout)
+			}
+		}
+	}
 	s, err := parseOne("graph", args, set, maxSize)
 	if err != nil {
 		return err
@@ -92,65 +102,117 @@ func cmdUp(args []string, set setFlag, maxSize int64, stdout, stderr io.Writer) 
 	if names, _ := lab.UpNames(); slices.Contains(names, s.Name) {
 		return usageError("topology %s is up already: nettest-run down %s first, or give this one another name", s.Name, s.Name)
 	}
-	// SIGINT or SIGTERM before the lab is complete undoes it all; after,
-	// the lab stays.
-	sig := watchSignals(stderr)
-	defer sig.stop()
-	sig.current.Store(&s.Name)
-	ctx := sig.ctx
+	return startSupervisor(s, set, maxSize, stdout, stderr)
+}
 
-	st := &lab.State{Name: s.Name, File: s.File, By: "up", Created: time.Now(), Owner: owner.Self(), Topology: s.Topology}
-	if abs, err := filepath.Abs(s.File); err == nil {
-		st.File = abs
+// startSupervisor starts the lab's supervisor (this binary, supervise)
+// in a session of its own and waits for its report: the lab is up, or
+// why not (the supervisor then removed what it made). SIGINT or SIGTERM
+// meanwhile is passed on: the supervisor stops and removes it all.
+func startSupervisor(s *scenario.Scenario, set setFlag, maxSize int64, stdout, stderr io.Writer) error {
+	file := s.File
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
 	}
-	// Recorded before anything is made: if this process is killed, clean
-	// finds every part of the lab through this record.
-	if err := st.Claim(); err != nil {
-		return labError(err)
+	args := []string{"supervise", "--max-size", strconv.FormatInt(maxSize, 10)}
+	for k, v := range set {
+		args = append(args, "--set", k+"="+v)
 	}
-	r := scenario.NewRun(s, scenario.Options{Detach: true, FilesDir: lab.FilesDir(s.Name), Adopt: func(p scenario.Started) error {
-		st.Processes = append(st.Processes, lab.Process{Name: p.Name, Node: p.Node, PID: p.PID, StartTime: owner.StartTime(p.PID), Boot: owner.BootID(), Command: p.Command, Dir: p.Dir})
-		return st.Write()
-	}})
-	fail := func(err error) error {
-		r.Close()
-		if rerr := st.Remove(); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("removing what up made: %w", rerr))
-		}
-		if stopped := sig.stopped(); stopped != nil {
-			return &exitError{stopped.code(), fmt.Sprintf("up %s: %v: nothing of it remains", s.Name, stopped)}
-		}
-		return err
-	}
-	t0 := time.Now()
-	if err := r.Setup(ctx); err != nil {
-		if r.InvalidInput() {
-			err = &exitError{2, err.Error()}
-		}
-		return fail(err)
-	}
-	if links := userspaceLinks(r.Network); len(links) > 0 {
-		return fail(&exitError{2, fmt.Sprintf("up: link %s: impaired in userspace, by a forwarder inside nettest-run that ends when up returns, so it would carry nothing (netem and tbf+nftables impairments stay; or use run)", strings.Join(links, ", "))})
-	}
-	names, err := r.Network.Persist()
+	args = append(args, file)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fail(err)
+		return fmt.Errorf("up %s: %w", s.Name, err)
 	}
-	if ctx.Err() != nil {
-		return fail(ctx.Err())
+	ours, theirs := os.NewFile(uintptr(fds[0]), "supervisor"), os.NewFile(uintptr(fds[1]), "up")
+	defer ours.Close()
+	cmd := exec.Command("/proc/self/exe", args...)
+	cmd.Args[0] = os.Args[0]            // for ps: nettest-run supervise ... FILE
+	cmd.ExtraFiles = []*os.File{theirs} // its fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	err = cmd.Start()
+	theirs.Close()
+	if err != nil {
+		return fmt.Errorf("up %s: starting its supervisor: %w", s.Name, err)
 	}
-	st.Namespaces, st.Complete = names, true
-	if err := st.Write(); err != nil {
-		return fail(err)
+	pid := cmd.Process.Pid
+	reports := make(chan upReport, 1)
+	go func() {
+		var rep upReport
+		if err := json.NewDecoder(ours).Decode(&rep); err != nil {
+			rep = upReport{Code: -1}
+		}
+		reports <- rep
+	}()
+	var stopped *interruption
+	var rep upReport
+	for waiting := true; waiting; {
+		select {
+		case sig := <-sigs:
+			if stopped == nil {
+				stopped = &interruption{sig.(syscall.Signal)}
+				fmt.Fprintf(stderr, "\nnettest-run: %s: stopping %s's supervisor (pid %d), which removes what it made\n", signalName(stopped.sig), s.Name, pid)
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
+		case rep = <-reports:
+			waiting = false
+		}
 	}
-	sig.stop() // the lab is up: from here on, a signal ends only this process
-	fmt.Fprintf(stdout, "%s is up (%s, built in %s). Enter a node:\n", s.Name, counts(s), dur(time.Since(t0)))
-	fmt.Fprint(stdout, enterHelp(s.Name, r.Network))
-	for _, p := range st.Processes {
-		fmt.Fprintf(stdout, "  process %s in %s: pid %d, files and output.log in %s\n", p.Name, p.Node, p.PID, p.Dir)
+	if rep.OK {
+		cmd.Process.Release()
+		fmt.Fprint(stdout, rep.Text)
+		return nil
 	}
-	fmt.Fprintf(stdout, "nettest-run status shows it; nettest-run down %s removes it.\n", s.Name)
-	r.Close() // the namespaces are persisted and the processes detached: both stay
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case <-waited:
+	case <-time.After(30 * time.Second):
+	}
+	if rep.Code == -1 { // it ended without a word: what it made is ours to remove
+		msg := fmt.Sprintf("up %s: its supervisor (pid %d) ended before the lab was up", s.Name, pid)
+		if tail := logTail(lab.Log(s.Name), 10); tail != "" {
+			msg += "; its log ends:\n" + tail
+		}
+		if st, err := lab.Read(s.Name); err == nil && st.Owner.PID == pid && !st.Owner.Alive() {
+			if err := st.Remove(); err != nil {
+				msg += fmt.Sprintf("\nremoving what it made: %v", err)
+			}
+		}
+		rep = upReport{Code: 1, Error: msg}
+	}
+	if stopped != nil {
+		return &exitError{stopped.code(), fmt.Sprintf("up %s: %v: nothing of it remains", s.Name, stopped)}
+	}
+	return &exitError{rep.Code, rep.Error}
+}
+
+// logTail returns the last lines of a log file, indented, or "".
+func logTail(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	ls := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return "  " + strings.Join(ls, "\n  ")
+}
+
+// graphLab draws a lab that is up: as its supervisor sees it (link
+// state, impairments), or as its record says for a lab without one.
+func graphLab(st *lab.State, format string, stdout io.Writer) error {
+	if st.Supervised {
+		return askAndPrint(st.Name, request{Op: "graph", Format: format}, stdout)
+	}
+	out, err := scenario.GraphLive(st.Name, st.Topology, nil, format)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	fmt.Fprint(stdout, out)
 	return nil
 }
 
@@ -183,8 +245,18 @@ func cmdDown(args []string, stdout, stderr io.Writer) error {
 		if !st.Complete && st.Owner.Alive() {
 			return usageError("topology %s is being brought up by %s: interrupt that (it removes what it made), or wait", name, st.Owner)
 		}
+		if st.Complete && st.Supervised && st.Owner.Alive() {
+			if _, err := ask(st, request{Op: "down"}); err != nil {
+				return err
+			}
+			break
+		}
 		if err := st.Remove(); err != nil {
 			return err
+		}
+		if st.Complete && st.Gone() {
+			fmt.Fprintf(stdout, "%s is down (it was gone already: its supervisor, %s, had ended without taking it down; removed what it left)\n", name, st.Owner)
+			return nil
 		}
 	}
 	fmt.Fprintf(stdout, "%s is down\n", name)
@@ -229,6 +301,14 @@ func cmdClean(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "left alone: %s: being brought up by %s\n", name, st.Owner)
 			continue
 		}
+		if st.Complete && st.Supervised && st.Owner.Alive() {
+			if _, err := ask(st, request{Op: "down"}); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				continue
+			}
+			fmt.Fprintf(stdout, "removed %s\n", name)
+			continue
+		}
 		for _, p := range st.Processes {
 			if p.Alive() {
 				fmt.Fprintf(stdout, "ending process %s (pid %d) in %s.%s\n", p.Name, p.PID, name, p.Node)
@@ -238,6 +318,8 @@ func cmdClean(args []string, stdout, stderr io.Writer) error {
 		how := ""
 		if !st.Complete {
 			how = fmt.Sprintf(" (left by an interrupted up, %s)", st.Owner)
+		} else if st.Gone() {
+			how = fmt.Sprintf(" (gone: its supervisor, %s, had ended without taking it down)", st.Owner)
 		}
 		fmt.Fprintf(stdout, "removed %s%s\n", name, how)
 	}
@@ -350,76 +432,11 @@ func cmdStatus(args []string, jsonOut bool, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "no topology is up")
 		return nil
 	}
-	procs := netnsProcesses()
+	procs := cachedProcs()
 	for _, name := range names {
-		st, err := lab.Read(name)
-		if err != nil {
-			persisted, _ := nettest.ListPersisted()
-			fmt.Fprintf(stdout, "%s: namespaces %s, not made by nettest-run up (no state: %v)\n\n", name, strings.Join(persisted[name], ", "), err)
-			continue
-		}
-		fmt.Fprintf(stdout, "%s (%s %s, since %s)\n", name, st.By, st.File, st.Created.Format(time.DateTime))
-		if !st.Complete {
-			if st.Owner.Alive() {
-				fmt.Fprintf(stdout, "  being brought up by %s\n\n", st.Owner)
-			} else {
-				fmt.Fprintf(stdout, "  not fully brought up: %s ended first (nettest-run down %s, or clean, removes what it left)\n\n", st.Owner, name)
-			}
-			continue
-		}
-		n, err := nettest.Attach(st.Topology, name)
-		if err != nil {
-			fmt.Fprintf(stdout, "  cannot reach it: %v\n\n", err)
-			continue
-		}
-		ours := map[int]string{}
-		for _, p := range st.Processes {
-			if p.Alive() {
-				ours[p.PID] = p.Name
-			}
-		}
-		for _, node := range append(n.Nodes(), n.Switches()...) {
-			kind := node.Kind().String()
-			if node.IsSwitch() {
-				kind = "switch"
-			}
-			fmt.Fprintf(stdout, "  %-10s %-6s %s\n", node.Name(), kind, nettest.PersistedName(name, node.Name()))
-			for _, line := range ifaceLines(node) {
-				fmt.Fprintf(stdout, "      %s\n", line)
-			}
-			ino := nsInode(filepath.Join(nettest.NetnsDir, nettest.PersistedName(name, node.Name())))
-			for _, p := range procs[ino] {
-				mark := ""
-				if who, ok := ours[p.pid]; ok {
-					mark = " [nettest-run: " + who + "]"
-				}
-				fmt.Fprintf(stdout, "      pid %-7d %s%s\n", p.pid, p.cmdline, mark)
-			}
-		}
-		n.Close()
-		fmt.Fprintln(stdout)
+		statusText(stdout, labStatusFor(name, procs))
 	}
 	return nil
-}
-
-// ifaceLines lists a node's interfaces as the kernel has them, without
-// link-local addresses.
-func ifaceLines(node *nettest.Node) []string {
-	ifaces, err := node.KernelInterfaces()
-	if err != nil {
-		return []string{"(interfaces: " + err.Error() + ")"}
-	}
-	var out []string
-	for _, in := range ifaces {
-		var addrs []string
-		for _, a := range in.Addrs {
-			if !a.Addr().IsLinkLocalUnicast() {
-				addrs = append(addrs, a.String())
-			}
-		}
-		out = append(out, strings.TrimSpace(fmt.Sprintf("%-10s %-8s %s", in.Name, in.OperState, strings.Join(addrs, " "))))
-	}
-	return out
 }
 
 // nsInode returns the inode of a namespace file, which names the namespace

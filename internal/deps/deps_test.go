@@ -51,7 +51,7 @@ var allowed = map[string][]string{
 	"internal/scenario":           {"nettest", "assertions", "internal/owner"},
 	"internal/scenario/schemagen": {"internal/scenario"},
 	"internal/lab":                {"nettest", "internal/owner"},
-	"cmd/nettest-run":             {"internal/scenario", "internal/lab", "nettest", "internal/owner", "examples/scenarios"},
+	"cmd/nettest-run":             {"internal/scenario", "internal/lab", "nettest", "assertions", "internal/owner", "examples/scenarios"},
 
 	// Examples users copy, and the files they read.
 	"examples":           {},

@@ -41,13 +41,17 @@ var (
 
 // State is what nettest-run records of a lab.
 type State struct {
-	Name     string           `json:"name"`
-	File     string           `json:"file"`
-	By       string           `json:"by"` // "up", "run --keep-on-failure"
-	Created  time.Time        `json:"created"`
-	Owner    owner.Owner      `json:"owner"`    // the process that made it
-	Complete bool             `json:"complete"` // false while up is still building it
-	Topology nettest.Topology `json:"topology"`
+	Name     string      `json:"name"`
+	File     string      `json:"file"`
+	By       string      `json:"by"` // "up", "run --keep-on-failure"
+	Created  time.Time   `json:"created"`
+	Owner    owner.Owner `json:"owner"`    // the process that made it
+	Complete bool        `json:"complete"` // false while up is still building it
+	// Supervised says that Owner is the lab's supervisor: the process
+	// that built the lab, keeps it (its userspace links, captures,
+	// partitions) and serves Socket while it runs.
+	Supervised bool             `json:"supervised,omitempty"`
+	Topology   nettest.Topology `json:"topology"`
 	// Namespaces are the names under /run/netns; which namespaces they
 	// are is in nettest's own record (see nettest.Network.Persist).
 	Namespaces []string  `json:"namespaces"`
@@ -82,6 +86,18 @@ func Path(name string) string { return filepath.Join(Dir, name+".json") }
 // FilesDir returns the folder of a lab's processes: always inside Dir,
 // derived from the name, never read from the state file.
 func FilesDir(name string) string { return filepath.Join(Dir, name) }
+
+// Socket returns the unix socket a lab's supervisor serves, in its folder:
+// no process of a scenario is named with a dot, so none can take the name.
+func Socket(name string) string { return filepath.Join(FilesDir(name), "supervisor.sock") }
+
+// Log returns the file a lab's supervisor writes its output to.
+func Log(name string) string { return filepath.Join(FilesDir(name), "supervisor.log") }
+
+// Gone reports whether the lab's supervisor has ended without taking the
+// lab down (killed with SIGKILL, say): what it made is left, unowned, for
+// down or clean to remove.
+func (s *State) Gone() bool { return s.Supervised && !s.Owner.Alive() }
 
 // Write replaces the lab's state file (atomically).
 func (s *State) Write() error { return owner.WriteRecord(Path(s.Name), s) }

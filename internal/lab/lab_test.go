@@ -148,3 +148,28 @@ func TestRemoveEndsOnlyRecordedProcesses(t *testing.T) {
 		t.Errorf("Remove ended a process whose PID matched but whose start time did not")
 	}
 }
+
+// TestGone: a supervised lab is gone once its supervisor no longer runs;
+// a lab without a supervisor never is.
+func TestGone(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip("skipping: no true(1):", err)
+	}
+	dead := owner.Owner{PID: cmd.Process.Pid, Start: 1, Boot: owner.BootID()}
+	for _, c := range []struct {
+		st   State
+		gone bool
+	}{
+		{State{Supervised: true, Owner: owner.Self()}, false},
+		{State{Supervised: true, Owner: dead}, true},
+		{State{Owner: dead}, false},
+	} {
+		if got := c.st.Gone(); got != c.gone {
+			t.Errorf("%+v: Gone() = %v, want %v", c.st, got, c.gone)
+		}
+	}
+	if s, l := Socket("x"), Log("x"); filepath.Dir(s) != FilesDir("x") || filepath.Dir(l) != FilesDir("x") {
+		t.Errorf("Socket %s and Log %s are not in the lab's folder %s", s, l, FilesDir("x"))
+	}
+}

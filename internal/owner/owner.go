@@ -44,9 +44,15 @@ func Of(pid int) Owner {
 }
 
 // Alive reports whether the process the record names still runs: same
-// boot, same PID, same start time.
+// boot, same PID, same start time, and not a zombie (a process that
+// ended, killed say, and that its parent has not yet reaped: it holds
+// nothing any more).
 func (o Owner) Alive() bool {
-	return o.PID > 0 && o.Start != 0 && o.Boot == BootID() && StartTime(o.PID) == o.Start
+	if o.PID <= 0 || o.Start == 0 || o.Boot != BootID() {
+		return false
+	}
+	start, state := stat(o.PID)
+	return start == o.Start && state != "Z" && state != "X"
 }
 
 // String returns "pid N".
@@ -55,21 +61,28 @@ func (o Owner) String() string { return "pid " + strconv.Itoa(o.PID) }
 // StartTime returns a process's start time in clock ticks since boot, or 0
 // when no such process exists.
 func StartTime(pid int) uint64 {
+	start, _ := stat(pid)
+	return start
+}
+
+// stat returns a process's start time (0 when no such process exists) and
+// state ("R", "S", "Z" ...) from /proc/PID/stat.
+func stat(pid int) (start uint64, state string) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, ""
 	}
 	s := string(data)
 	i := strings.LastIndexByte(s, ')') // the command name may hold spaces and ')'
 	if i < 0 {
-		return 0
+		return 0, ""
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return 0
+		return 0, ""
 	}
 	v, _ := strconv.ParseUint(f[19], 10, 64) // field 22; f[0] is field 3
-	return v
+	return v, f[0]
 }
 
 var boot struct {

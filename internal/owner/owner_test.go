@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nettestlab/nettest/internal/owner"
 	"github.com/nettestlab/nettest/internal/testenv"
@@ -137,5 +139,32 @@ func TestRecord(t *testing.T) {
 	}
 	if err := owner.ReadRecord(filepath.Join(dir, "none"), &out); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a missing record: %v", err)
+	}
+}
+
+// TestZombieIsNotAlive: a process killed but not yet reaped by its parent
+// (a zombie: it holds nothing any more) is not alive, though its PID and
+// start time are still there.
+func TestZombieIsNotAlive(t *testing.T) {
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Skip("skipping: no sleep(1):", err)
+	}
+	defer cmd.Wait()
+	o := owner.Of(cmd.Process.Pid)
+	if !o.Alive() {
+		t.Fatal("a running child is not alive")
+	}
+	cmd.Process.Kill()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if data, _ := os.ReadFile("/proc/" + strconv.Itoa(o.PID) + "/stat"); strings.Contains(string(data), ") Z ") {
+			break
+		}
+	}
+	if owner.StartTime(o.PID) != o.Start {
+		t.Fatal("the zombie's start time is gone: this test cannot tell")
+	}
+	if o.Alive() {
+		t.Error("a killed process not yet reaped (a zombie) is alive")
 	}
 }

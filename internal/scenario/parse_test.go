@@ -517,3 +517,26 @@ steps:
 		t.Errorf("step names:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestParseFractionRate: the values the CLI's impair flags take, read as
+// the files read them.
+func TestParseFractionRate(t *testing.T) {
+	for s, want := range map[string]float64{"10%": 0.1, "0.25": 0.25, "100%": 1, ".5": 0.5} {
+		if got, err := scenario.ParseFraction(s); err != nil || got != want {
+			t.Errorf("ParseFraction(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"101%", "2", "ten"} {
+		if _, err := scenario.ParseFraction(s); err == nil {
+			t.Errorf("ParseFraction(%q): no error", s)
+		}
+	}
+	for s, want := range map[string]uint64{"10mbit": 10e6, "500kbit": 500e3, "1gbit": 1e9, "1000": 1000} {
+		if got, err := scenario.ParseRate(s); err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	if _, err := scenario.ParseRate("10mbps"); err == nil || !strings.Contains(err.Error(), "bits per second") {
+		t.Errorf("ParseRate(10mbps): %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"fmt"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -410,24 +411,32 @@ func (f *Fraction) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
 	if !ok {
 		return
 	}
+	v, err := ParseFraction(s)
+	if err != nil {
+		d.add(pos(n), "%s%v", prefix(path), err)
+		return
+	}
+	f.V = v
+}
+
+// ParseFraction reads a probability as scenario files write it: "10%" or
+// 0.1.
+func ParseFraction(s string) (float64, error) {
 	switch {
 	case percentRE.MatchString(s):
 		v, _ := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
 		if v > 100 {
-			d.add(pos(n), "%s%s is more than 100%%", prefix(path), s)
-			return
+			return 0, fmt.Errorf("%s is more than 100%%", s)
 		}
-		f.V = v / 100
+		return v / 100, nil
 	case decimalRE.MatchString(s):
 		v, _ := strconv.ParseFloat(s, 64)
 		if v > 1 {
-			d.add(pos(n), "%s%s is more than 1: write a percentage with %% (%s%%), a fraction from 0 to 1 without", prefix(path), s, s)
-			return
+			return 0, fmt.Errorf("%s is more than 1: write a percentage with %% (%s%%), a fraction from 0 to 1 without", s, s)
 		}
-		f.V = v
-	default:
-		d.add(pos(n), "%s%q is not a probability: write it as 10%% or 0.1", prefix(path), s)
+		return v, nil
 	}
+	return 0, fmt.Errorf("%q is not a probability: write it as 10%% or 0.1", s)
 }
 
 func (Fraction) jsonSchema(*schemaGen) map[string]any {
@@ -455,23 +464,31 @@ func (r *Rate) unmarshalYAML(d *decoder, n *yaml.Node, path string) {
 	if !ok {
 		return
 	}
+	v, err := ParseRate(s)
+	if err != nil {
+		d.add(pos(n), "%s%v", prefix(path), err)
+		return
+	}
+	r.V = v
+}
+
+// ParseRate reads a rate in bits per second as scenario files write it:
+// "10mbit", "500kbit", "1gbit", "1000000".
+func ParseRate(s string) (uint64, error) {
 	if !rateRE.MatchString(s) {
 		if strings.HasSuffix(strings.ToLower(s), "bps") {
-			d.add(pos(n), "%s%q: rates are in bits per second: write 10mbit, 500kbit or 1gbit (tc's bps means bytes per second: 8 times more bits)", prefix(path), s)
-			return
+			return 0, fmt.Errorf("%q: rates are in bits per second: write 10mbit, 500kbit or 1gbit (tc's bps means bytes per second: 8 times more bits)", s)
 		}
-		d.add(pos(n), "%s%q is not a rate: write it as 10mbit, 500kbit, 1gbit or a number of bits per second", prefix(path), s)
-		return
+		return 0, fmt.Errorf("%q is not a rate: write it as 10mbit, 500kbit, 1gbit or a number of bits per second", s)
 	}
 	num := strings.TrimRight(strings.ToLower(s), "kmgbit")
 	mult := map[string]float64{"": 1, "bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9}[strings.ToLower(s[len(num):])]
 	v, _ := strconv.ParseFloat(num, 64)
 	bits := v * mult
 	if bits != float64(uint64(bits)) || bits > 1e15 {
-		d.add(pos(n), "%s%s is not a whole number of bits per second", prefix(path), s)
-		return
+		return 0, fmt.Errorf("%s is not a whole number of bits per second", s)
 	}
-	r.V = uint64(bits)
+	return uint64(bits), nil
 }
 
 func (Rate) jsonSchema(*schemaGen) map[string]any {
