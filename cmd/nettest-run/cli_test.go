@@ -622,3 +622,41 @@ func TestUpUserspaceLinks(t *testing.T) {
 	}
 	noLeftovers(t, name)
 }
+
+// TestBinaryInTmp runs nettest-run from a file at the top of /tmp, which a
+// node's own /tmp hides: the scenario's echo process, nettest-run run
+// again inside the node, must still start.
+func TestBinaryInTmp(t *testing.T) {
+	testenv.RequirePrivilege(t)
+	if bin == "" {
+		t.Skip("skipping: no nettest-run binary built here")
+	}
+	src, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp("/tmp", "nettest-run-top-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(f.Name()) })
+	if _, err := f.Write(src); err != nil {
+		t.Fatal(err)
+	}
+	f.Chmod(0o755)
+	f.Close()
+	file := scenarioFile(t, "echo.yaml", `name: echo
+topology:
+  nodes: [a, b]
+  links:
+    - endpoints: [a, b]
+  processes:
+    - {name: web, node: b, echo: {port: 8080}}
+steps:
+  - dial: {from: a, to: b, port: 8080}
+`)
+	out, err := exec.Command(f.Name(), "run", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s run %s: %v\n%s", f.Name(), file, err, out)
+	}
+}

@@ -174,7 +174,14 @@ func (s *shim) startCommand() (*os.Process, int) {
 			return nil, s.fail("working directory: %v", err)
 		}
 	}
-	child, err := os.StartProcess(cfg.Path, cfg.Args, attr)
+	path := cfg.Path
+	if self, err := os.Executable(); err == nil && self == cfg.Path {
+		// The shim's own binary (a program registered with nettest, run
+		// again): /proc/self/exe finds it even where the node's own /tmp
+		// hides the path it was started from.
+		path = "/proc/self/exe"
+	}
+	child, err := os.StartProcess(path, cfg.Args, attr)
 	if err != nil {
 		// "noexec ERRNO": the parent names the program and the node.
 		var errno unix.Errno
