@@ -179,7 +179,7 @@ func (s *Scenario) steps(l *errList) {
 // nullKey finds an action key written without a value ("- heal:").
 func nullKey(at At) (string, Pos, bool) {
 	for _, k := range stepKeys {
-		if p, ok := at.vals[k]; ok {
+		if p, ok := at.val(k); ok {
 			return k, p, true
 		}
 	}

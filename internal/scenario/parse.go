@@ -171,6 +171,7 @@ func parse(file string, data []byte, set map[string]string, maxSize int64) (*Sce
 		d.params[k] = set[k]
 	}
 	var f File
+	d.release = !hasAlias(doc)
 	d.decode(doc, reflect.ValueOf(&f).Elem(), "")
 	for _, msg := range setErrs {
 		l.add(Pos{}, "%s", msg)
