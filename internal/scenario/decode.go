@@ -276,12 +276,27 @@ type pair struct {
 	fromMerge bool
 }
 
+// manyKeys is how many keys a mapping has before pairs indexes them.
+const manyKeys = 8
+
 // pairs lists a mapping's keys and values, merge keys (<<: *anchor)
 // expanded as YAML says (the mapping's own keys win, then earlier merged
 // mappings), and reports keys that are not scalars or appear twice.
 func (d *decoder) pairs(n *yaml.Node, path string) []pair {
-	var out []pair
-	index := map[string]int{}
+	out := make([]pair, 0, len(n.Content)/2)
+	var index map[string]int // for a mapping of many keys; a few are found faster in out
+	find := func(key string) (int, bool) {
+		if index != nil {
+			j, ok := index[key]
+			return j, ok
+		}
+		for j := range out {
+			if out[j].key == key {
+				return j, true
+			}
+		}
+		return 0, false
+	}
 	var walk func(n *yaml.Node, merged bool)
 	walk = func(n *yaml.Node, merged bool) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -311,10 +326,18 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 				continue
 			}
 			p := pair{key: k.Value, keyNode: k, val: v, fromMerge: merged}
-			j, exists := index[k.Value]
+			j, exists := find(k.Value)
 			switch {
 			case !exists:
-				index[k.Value] = len(out)
+				if index == nil && len(out) == manyKeys {
+					index = make(map[string]int, 2*manyKeys)
+					for j := range out {
+						index[out[j].key] = j
+					}
+				}
+				if index != nil {
+					index[k.Value] = len(out)
+				}
 				out = append(out, p)
 			case merged:
 				// the mapping's own key, or an earlier merged one, wins
