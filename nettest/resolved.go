@@ -85,9 +85,9 @@ func (t Topology) Resolve() (Resolved, error) {
 
 // resolved turns a plan into what Resolve returns.
 func (p *plan) resolved(t Topology) Resolved {
-	var out Resolved
+	out := Resolved{Nodes: make([]ResolvedNode, 0, len(p.nodes))}
 	for _, np := range p.nodes {
-		rn := ResolvedNode{Name: np.name, Switch: np.isSwitch}
+		rn := ResolvedNode{Name: np.name, Switch: np.isSwitch, Interfaces: make([]ResolvedInterface, 0, len(np.ifaces))}
 		for _, ip := range np.ifaces {
 			ri := ResolvedInterface{Node: np.name, Name: ip.name, MAC: ip.mac, Addrs: ip.addrs}
 			switch {
