@@ -65,9 +65,17 @@ type linkPlan struct {
 	idx    int        // index in Topology.Links; -1 for a LAN attachment
 	a, b   *ifacePlan // a is created as the primary end, in a's namespace
 	mtu    int
-	lan    *segment // set for a LAN member's attachment; b is then the switch port
-	impair Impairments
-	via    Mechanism // as asked; the one used is chosen at Build
+	lan    *segment     // set for a LAN member's attachment; b is then the switch port
+	impair *Impairments // nil for none: most links have none
+	via    Mechanism    // as asked; the one used is chosen at Build
+}
+
+// impairments returns the impairments asked of the link (zero for none).
+func (lp *linkPlan) impairments() Impairments {
+	if lp.impair == nil {
+		return Impairments{}
+	}
+	return *lp.impair
 }
 
 type segment struct {
@@ -318,7 +326,11 @@ func (r *resolver) links() {
 			r.errs.at(w, "joins node %s to itself", na.name)
 			continue
 		}
-		lp := &linkPlan{name: name, idx: i, mtu: l.MTU, impair: l.Impair, via: l.ImpairVia}
+		lp := &linkPlan{name: name, idx: i, mtu: l.MTU, via: l.ImpairVia}
+		if l.Impair != (Impairments{}) {
+			imp := l.Impair
+			lp.impair = &imp
+		}
 		r.errs = append(r.errs, lp.impairProblems(l.Impair)...)
 		if _, err := mechanismFor(l.ImpairVia, l.Impair, func() bool { return true }, false); err != nil && l.ImpairVia != MechanismNetem {
 			r.errs.at(w.field("ImpairVia", string(l.ImpairVia)), "%v", err)
