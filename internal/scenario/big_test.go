@@ -295,9 +295,9 @@ func peakHeap(f func()) uint64 {
 // collector running often (GOGC=10: what is live, give or take a tenth),
 // as a multiple of the file's size. It was 37.6 before the decoder let go
 // of the YAML tree as it went and kept positions in slices rather than
-// maps (58 at the default GOGC), 25 since (some 33). Most of what is left
-// is yaml.v3's node tree: some 16 times a file of short values like
-// these, all of it live at once.
+// maps (58 at the default GOGC), 23 to 24 since (30 to 39). Most of what
+// is left is yaml.v3's node tree, some 16 times a file of short values
+// like these and all of it live at once, and the engine's resolution.
 const maxHeapRatio = 32
 
 // TestParseMemoryBigFile: an 8 MiB scenario of 29,000 routers, 58,000
