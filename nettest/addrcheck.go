@@ -5,60 +5,67 @@ import "net/netip"
 // checkAddrs validates user-given addresses: well-formed, usable on an
 // interface, no address twice, no subnet on two segments.
 func (p *plan) checkAddrs(errs *problems) {
-	owner := map[netip.Addr]*ifacePlan{}
-	subnets := newSubnetIndex()
+	n := 0
 	for _, seg := range p.segs {
 		for _, ip := range seg.ends {
-			w := ifaceAt(ip)
+			n += len(ip.addrs)
+		}
+	}
+	owner := make(map[netip.Addr]*ifacePlan, n)
+	subnets := newSubnetIndex(n)
+	for _, seg := range p.segs {
+		for _, ip := range seg.ends {
 			before := len(*errs)
 			for _, a := range ip.addrs {
-				aw := w.in("address "+a.String()).field("Addrs", a)
+				// The address's ConfigError, made for a problem only: most
+				// addresses have none.
+				aw := func() ConfigError { return ifaceAt(ip).in("address "+a.String()).field("Addrs", a) }
 				if !a.IsValid() {
-					errs.at(w.field("Addrs", a), "invalid address (zero netip.Prefix)")
+					errs.at(ifaceAt(ip).field("Addrs", a), "invalid address (zero netip.Prefix)")
 					continue
 				}
 				addr := a.Addr()
 				if addr.Is4In6() {
-					errs.at(aw, "IPv4-mapped IPv6 address; write the IPv4 address")
+					errs.at(aw(), "IPv4-mapped IPv6 address; write the IPv4 address")
 					continue
 				}
 				if addr.Zone() != "" {
-					errs.at(aw, "address has a zone")
+					errs.at(aw(), "address has a zone")
 					continue
 				}
 				switch {
 				case addr.IsUnspecified():
-					errs.at(aw, "unspecified address")
+					errs.at(aw(), "unspecified address")
 					continue
 				case addr.IsLoopback():
-					errs.at(aw, "loopback address; every node has its own lo")
+					errs.at(aw(), "loopback address; every node has its own lo")
 					continue
 				case addr.IsMulticast():
-					errs.at(aw, "multicast address")
+					errs.at(aw(), "multicast address")
 					continue
 				case addr.Is6() && addr.IsLinkLocalUnicast():
-					errs.at(aw, "IPv6 link-local address; the kernel gives every interface one")
+					errs.at(aw(), "IPv6 link-local address; the kernel gives every interface one")
 					continue
 				}
 				if addr.Is4() && a.Bits() <= 30 {
 					m := a.Masked().Addr()
 					if addr == m {
-						errs.at(aw, "is the network address of %s; pick a host address", a.Masked())
+						errs.at(aw(), "is the network address of %s; pick a host address", a.Masked())
 						continue
 					}
 					if addr == lastAddr(a) {
-						errs.at(aw, "is the broadcast address of %s; pick a host address", a.Masked())
+						errs.at(aw(), "is the broadcast address of %s; pick a host address", a.Masked())
 						continue
 					}
 				}
 				if prev := owner[addr]; prev != nil {
-					errs.at(aw, "duplicate: %s has it already", prev)
+					errs.at(aw(), "duplicate: %s has it already", prev)
 					continue
 				}
 				owner[addr] = ip
 				m := a.Masked()
 				if s, ok := subnets.overlap(m, seg); ok {
-					errs.at(aw, "subnet %s overlaps %s on %s (%s)", m, s.prefix, segAt(s.seg).Where, s.by)
+					errs.at(aw(), "subnet %s overlaps %s on %s (%s)", m, s.prefix, segAt(s.seg).Where, s.by)
 				} else {
 					subnets.add(subnet{m, seg, ip})
 				}

@@ -166,7 +166,8 @@ func (l *Link) B() *Interface { return l.b }
 // create makes the veth pair with both ends directly in their namespaces,
 // the A end up, named, addressed by MAC and index; then brings B up.
 func (l *Link) create() error {
-	m, err := mechanismFor(l.p.via, l.p.impair, netemAvailable, false)
+	imp := l.p.impairments()
+	m, err := mechanismFor(l.p.via, imp, netemAvailable, false)
 	if err != nil {
 		// The link asks for what this kernel cannot make: a ConfigError
 		// naming it, wrapping the cause (ErrUnsupported).
@@ -174,15 +175,15 @@ func (l *Link) create() error {
 		c.Problem, c.Err = err.Error(), err
 		return fmt.Errorf("nettest: %w", &c)
 	}
-	l.mech, l.impair = m, l.p.impair
+	l.mech, l.impair = m, imp
 	if m == MechanismUserspace {
-		return l.createTap(l.p.impair)
+		return l.createTap(imp)
 	}
 	if err := l.createOnce(false); err != nil {
 		return err
 	}
 	if m == MechanismNetem || m == MechanismKernel {
-		return l.applyKernel(m, l.p.impair)
+		return l.applyKernel(m, imp)
 	}
 	return nil
 }

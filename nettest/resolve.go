@@ -68,9 +68,17 @@ type linkPlan struct {
 	idx    int        // index in Topology.Links; -1 for a LAN attachment
 	a, b   *ifacePlan // a is created as the primary end, in a's namespace
 	mtu    int
-	lan    *segment // set for a LAN member's attachment; b is then the switch port
-	impair Impairments
-	via    Mechanism // as asked; the one used is chosen at Build
+	lan    *segment     // set for a LAN member's attachment; b is then the switch port
+	impair *Impairments // nil for none: most links have none
+	via    Mechanism    // as asked; the one used is chosen at Build
+}
+
+// impairments returns the impairments asked of the link (zero for none).
+func (lp *linkPlan) impairments() Impairments {
+	if lp.impair == nil {
+		return Impairments{}
+	}
+	return *lp.impair
 }
 
 type segment struct {
@@ -235,46 +243,48 @@ func (r *resolver) lanNames() map[string]bool {
 }
 
 // addIface adds the interface of an endpoint to its node, in the order
-// the endpoints appear (links, then LANs). w names the endpoint.
-func (r *resolver) addIface(w ConfigError, np *nodePlan, e Endpoint, mtu int) *ifacePlan {
+// the endpoints appear (links, then LANs). w names the endpoint: it is
+// called for a problem only, as most endpoints have none.
+func (r *resolver) addIface(w func() ConfigError, np *nodePlan, e Endpoint, mtu int) *ifacePlan {
 	ip := &ifacePlan{node: np, name: e.Iface, mtu: mtu, mac: e.MAC}
 	if e.Iface != "" {
 		if err := checkIfaceName(e.Iface); err != nil {
-			r.errs.at(w.field("Iface", e.Iface), "%v", err)
+			r.errs.at(w().field("Iface", e.Iface), "%v", err)
 		} else if np.byIface[e.Iface] != nil {
-			r.errs.at(w.field("Iface", e.Iface), "node %s has interface %s twice", np.name, e.Iface)
+			r.errs.at(w().field("Iface", e.Iface), "node %s has interface %s twice", np.name, e.Iface)
 		} else {
 			np.byIface[e.Iface] = ip
 		}
 	}
 	if e.MAC != nil && (len(e.MAC) != 6 || e.MAC[0]&1 == 1) {
-		r.errs.at(w.field("MAC", e.MAC), "MAC %s is not a 6-byte unicast address", e.MAC)
+		r.errs.at(w().field("MAC", e.MAC), "MAC %s is not a 6-byte unicast address", e.MAC)
 	}
 	np.ifaces = append(np.ifaces, ip)
 	return ip
 }
 
-// node returns the node an endpoint names, or nil (a problem).
-func (r *resolver) node(w ConfigError, e Endpoint) *nodePlan {
+// node returns the node an endpoint names, or nil (a problem). w names
+// the endpoint, called for a problem only.
+func (r *resolver) node(w func() ConfigError, e Endpoint) *nodePlan {
 	if e.Node == "" {
-		r.errs.at(w.field("Node", nil), "no node given")
+		r.errs.at(w().field("Node", nil), "no node given")
 		return nil
 	}
 	np := r.p.byName[e.Node]
 	if np == nil {
-		r.errs.at(w.field("Node", e.Node), "unknown node %q (nodes: %s)", e.Node, nodeNames(r.t))
+		r.errs.at(w().field("Node", e.Node), "unknown node %q (nodes: %s)", e.Node, nodeNames(r.t))
 	}
 	return np
 }
 
 // endIfaceName reports a bad interface name of an endpoint whose node is
 // unknown, which addIface does not see.
-func (r *resolver) endIfaceName(w ConfigError, e Endpoint) {
+func (r *resolver) endIfaceName(w func() ConfigError, e Endpoint) {
 	if e.Iface == "" {
 		return
 	}
 	if err := checkIfaceName(e.Iface); err != nil {
-		r.errs.at(w.field("Iface", e.Iface), "%v", err)
+		r.errs.at(w().field("Iface", e.Iface), "%v", err)
 	}
 }
 
@@ -298,10 +308,24 @@ func (r *resolver) links() {
 		r.p.linkNames = append(r.p.linkNames, name)
 		w := linkAt(i, name)
 		r.checkMTU(w, l.MTU)
-		ends := [2]ConfigError{w.in("end A"), w.in("end B")}
-		ends[0].End, ends[1].End = "A", "B"
-		na, nb := r.node(ends[0], l.A), r.node(ends[1], l.B)
-		ends[0].Where, ends[1].Where = where(w.Where, "end "+l.A.String()), where(w.Where, "end "+l.B.String())
+		// The ends' ConfigErrors, made for a problem only: an unknown
+		// node is at "end A" or "end B", the rest at the end as written.
+		endAt := func(k int, written bool) func() ConfigError {
+			return func() ConfigError {
+				e, ab := l.A, "A"
+				if k == 1 {
+					e, ab = l.B, "B"
+				}
+				c := w.in("end " + ab)
+				if written {
+					c.Where = where(w.Where, "end "+e.String())
+				}
+				c.End = ab
+				return c
+			}
+		}
+		na, nb := r.node(endAt(0, false), l.A), r.node(endAt(1, false), l.B)
+		ends := [2]func() ConfigError{endAt(0, true), endAt(1, true)}
 		if na == nil || nb == nil {
 			// Still report what is wrong with the ends' names.
 			r.endIfaceName(ends[0], l.A)
@@ -312,7 +336,11 @@ func (r *resolver) links() {
 			r.errs.at(w, "joins node %s to itself", na.name)
 			continue
 		}
-		lp := &linkPlan{name: name, idx: i, mtu: l.MTU, impair: l.Impair, via: l.ImpairVia}
+		lp := &linkPlan{name: name, idx: i, mtu: l.MTU, via: l.ImpairVia}
+		if l.Impair != (Impairments{}) {
+			imp := l.Impair
+			lp.impair = &imp
+		}
 		r.errs = append(r.errs, lp.impairProblems(l.Impair)...)
 		if _, err := mechanismFor(l.ImpairVia, l.Impair, func() bool { return true }, false); err != nil && l.ImpairVia != MechanismNetem {
 			r.errs.at(w.field("ImpairVia", string(l.ImpairVia)), "%v", err)
@@ -371,8 +399,11 @@ func (r *resolver) lans(lanNames map[string]bool) {
 		sw.byIface[br.name] = br
 		seg := &segment{name: l.Name, idx: i, isLAN: true, sw: sw}
 		for k, e := range l.Members {
-			mw := w.in("member " + e.String())
-			mw.Member = k
+			mw := func() ConfigError {
+				mw := w.in("member " + e.String())
+				mw.Member = k
+				return mw
+			}
 			np := r.node(mw, e)
 			if np == nil {
 				r.endIfaceName(mw, e)

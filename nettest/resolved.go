@@ -90,9 +90,9 @@ func (t Topology) Resolve() (Resolved, error) {
 
 // resolved turns a plan into what Resolve returns.
 func (p *plan) resolved(t Topology) Resolved {
-	var out Resolved
+	out := Resolved{Nodes: make([]ResolvedNode, 0, len(p.nodes))}
 	for _, np := range p.nodes {
-		rn := ResolvedNode{Name: np.name, Switch: np.isSwitch, Loopback: np.loopback}
+		rn := ResolvedNode{Name: np.name, Switch: np.isSwitch, Loopback: np.loopback, Interfaces: make([]ResolvedInterface, 0, len(np.ifaces))}
 		if !np.isSwitch && np.idx >= 0 && np.idx < len(t.Nodes) {
 			rn.Rules = t.Nodes[np.idx].Rules
 		}

@@ -111,7 +111,7 @@ func TestSubnetIndexMatchesScan(t *testing.T) {
 		segs[i] = &segment{name: fmt.Sprint(i)}
 	}
 	for round := range 200 {
-		x := newSubnetIndex()
+		x := newSubnetIndex(0)
 		var list []subnet
 		for range 60 {
 			var p netip.Prefix

@@ -36,8 +36,9 @@ type lenKey struct {
 // (0 is none).
 type firstTwo struct{ a, b int }
 
-func newSubnetIndex() *subnetIndex {
-	return &subnetIndex{lens: map[lenKey]bool{}, exact: map[netip.Prefix]firstTwo{}, cover: map[netip.Prefix]firstTwo{}}
+// newSubnetIndex returns an index sized for n subnets.
+func newSubnetIndex(n int) *subnetIndex {
+	return &subnetIndex{list: make([]subnet, 0, n), lens: map[lenKey]bool{}, exact: make(map[netip.Prefix]firstTwo, n), cover: make(map[netip.Prefix]firstTwo, n)}
 }
 
 func (x *subnetIndex) note(m map[netip.Prefix]firstTwo, p netip.Prefix, i int) {

@@ -183,7 +183,7 @@ func (s *Scenario) steps(l *errList) {
 // nullKey finds an action key written without a value ("- heal:").
 func nullKey(at At) (string, Pos, bool) {
 	for _, k := range stepKeys {
-		if p, ok := at.vals[k]; ok {
+		if p, ok := at.val(k); ok {
 			return k, p, true
 		}
 	}
@@ -194,7 +194,7 @@ func nullKey(at At) (string, Pos, bool) {
 // node:iface of one of its ends (of a link, or of a LAN attachment). It
 // returns the link's name (the LAN's, for an attachment).
 func (s *Scenario) checkLink(l *errList, t Text) string {
-	if s.idx.isLink[t.V] {
+	if _, ok := s.idx.links[t.V]; ok {
 		return t.V
 	}
 	node, iface, ok := strings.Cut(t.V, ":")
@@ -202,7 +202,7 @@ func (s *Scenario) checkLink(l *errList, t Text) string {
 		if !s.nodeIface(l, t.Pos, node, iface) {
 			return ""
 		}
-		seg := s.ifaces[node].seg[iface]
+		seg, _ := s.ifaces[node].seg(iface)
 		if seg == "" {
 			l.add(t.Pos, "%s is no link's end", t.V)
 		}

@@ -33,16 +33,34 @@ import (
 // At records where a mapping was in the file, and where each of its values was.
 type At struct {
 	Pos  Pos
-	vals map[string]Pos
+	vals []keyPos // in the file's order; a mapping has a few keys, each once
+}
+
+// keyPos is where the value of a key is. The key is the program's string
+// (a field's or a step kind's name), not the file's, so that an At keeps
+// nothing of the YAML tree alive.
+type keyPos struct {
+	key string
+	pos Pos
 }
 
 // Of returns the position of the value of key, or of the mapping when the
 // key is absent.
 func (a At) Of(key string) Pos {
-	if p, ok := a.vals[key]; ok {
+	if p, ok := a.val(key); ok {
 		return p
 	}
 	return a.Pos
+}
+
+// val returns the position of the value of key, and whether it is given.
+func (a At) val(key string) (Pos, bool) {
+	for _, v := range a.vals {
+		if v.key == key {
+			return v.pos, true
+		}
+	}
+	return Pos{}, false
 }
 
 var atType = reflect.TypeFor[At]()
@@ -82,6 +100,24 @@ type decoder struct {
 	mapKeys map[string]keyAt
 	depth   int
 	aborted bool
+	// release: the items of a list are let go of once decoded, so that
+	// the YAML tree shrinks as the decoded values grow. Only for a tree
+	// without aliases, in which each node is decoded once.
+	release bool
+}
+
+// hasAlias reports whether a YAML tree has an alias (*name) anywhere.
+func hasAlias(root *yaml.Node) bool {
+	stack := []*yaml.Node{root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n.Kind == yaml.AliasNode {
+			return true
+		}
+		stack = append(stack, n.Content...)
+	}
+	return false
 }
 
 func pos(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
@@ -166,6 +202,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, item := range n.Content {
 			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			if d.release {
+				n.Content[i] = nil // decoded: the garbage collector may have it
+			}
 		}
 		v.Set(s)
 	case reflect.Map:
@@ -237,12 +276,27 @@ type pair struct {
 	fromMerge bool
 }
 
+// manyKeys is how many keys a mapping has before pairs indexes them.
+const manyKeys = 8
+
 // pairs lists a mapping's keys and values, merge keys (<<: *anchor)
 // expanded as YAML says (the mapping's own keys win, then earlier merged
 // mappings), and reports keys that are not scalars or appear twice.
 func (d *decoder) pairs(n *yaml.Node, path string) []pair {
-	var out []pair
-	index := map[string]int{}
+	out := make([]pair, 0, len(n.Content)/2)
+	var index map[string]int // for a mapping of many keys; a few are found faster in out
+	find := func(key string) (int, bool) {
+		if index != nil {
+			j, ok := index[key]
+			return j, ok
+		}
+		for j := range out {
+			if out[j].key == key {
+				return j, true
+			}
+		}
+		return 0, false
+	}
 	var walk func(n *yaml.Node, merged bool)
 	walk = func(n *yaml.Node, merged bool) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -272,10 +326,18 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 				continue
 			}
 			p := pair{key: k.Value, keyNode: k, val: v, fromMerge: merged}
-			j, exists := index[k.Value]
+			j, exists := find(k.Value)
 			switch {
 			case !exists:
-				index[k.Value] = len(out)
+				if index == nil && len(out) == manyKeys {
+					index = make(map[string]int, 2*manyKeys)
+					for j := range out {
+						index[out[j].key] = j
+					}
+				}
+				if index != nil {
+					index[k.Value] = len(out)
+				}
 				out = append(out, p)
 			case merged:
 				// the mapping's own key, or an earlier merged one, wins
@@ -342,18 +404,19 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fs := fields(v.Type())
-	at := At{Pos: pos(n), vals: map[string]Pos{}}
-	for _, kv := range d.pairs(n, path) {
+	kvs := d.pairs(n, path)
+	at := At{Pos: pos(n), vals: make([]keyPos, 0, len(kvs))}
+	for _, kv := range kvs {
 		i := slices.IndexFunc(fs, func(f field) bool { return f.name == kv.key })
 		if i < 0 {
 			d.add(pos(kv.keyNode), "%sunknown key %q%s (want %s)", prefix(path), kv.key, suggest(kv.key, fs), keyList(fs))
 			continue
 		}
-		at.vals[kv.key] = pos(kv.val)
+		at.vals = append(at.vals, keyPos{fs[i].name, pos(kv.val)})
 		d.decode(kv.val, v.FieldByIndex(fs[i].index), join(path, kv.key))
 	}
 	for _, f := range fs {
-		if _, ok := at.vals[f.name]; f.required && !ok {
+		if _, ok := at.val(f.name); f.required && !ok {
 			d.add(pos(n), "%smissing key %q", prefix(path), f.name)
 		}
 	}

@@ -107,8 +107,8 @@ func (s *Scenario) checkFeatures(l *errList, has featureCheck) {
 	}
 	netem, _ := has(nettest.FeatureNetem)
 	for i, name := range s.idx.linkNames {
-		sp := s.idx.links[name]
-		via := s.linkVia[name]
+		sp := s.idx.linkSegs[s.idx.links[name]]
+		via := s.linkVia(name)
 		// The engine's own decision, on this kernel; an impair-via given
 		// is what the link needs, whatever this kernel has.
 		m, err := nettest.ImpairmentMechanism(via, s.Topology.Links[i].Impair, later[name], netem || via == nettest.MechanismNetem)

@@ -26,24 +26,50 @@ type nodeOp struct {
 // link or LAN each is on ("" for lo).
 type nodeIfaces struct {
 	names []string
-	seg   map[string]string
+	segs  []string       // index for index with names
+	index map[string]int // names' indexes, for a node of many interfaces only
+}
+
+// manyIfaces is how many interfaces a node has before its nodeIfaces
+// keeps an index: fewer are looked up faster than a map, in less memory.
+const manyIfaces = 16
+
+// seg returns the link or LAN an interface is on, and whether the node has it.
+func (ni *nodeIfaces) seg(iface string) (string, bool) {
+	if ni.index != nil {
+		i, ok := ni.index[iface]
+		return ni.segs[i], ok
+	}
+	for i := len(ni.names) - 1; i >= 0; i-- { // the last of a name twice, as the index has
+		if ni.names[i] == iface {
+			return ni.segs[i], true
+		}
+	}
+	return "", false
 }
 
 // nameIfaces keeps every node's (and LAN switch's) interfaces as the
 // engine's resolution names them, lo first: steps refer to interfaces, so
 // the parser needs them before anything is built.
 func (s *Scenario) nameIfaces(res nettest.Resolved) {
-	s.ifaces = map[string]*nodeIfaces{}
+	s.ifaces = make(map[string]*nodeIfaces, len(res.Nodes))
 	s.hasLoopback = map[string]bool{}
 	for _, n := range res.Nodes {
 		if s.ifaces[n.Name] != nil {
 			continue
 		}
 		s.hasLoopback[n.Name] = len(n.Loopback) > 0
-		ni := &nodeIfaces{names: []string{"lo"}, seg: map[string]string{"lo": ""}}
+		ni := &nodeIfaces{names: make([]string, 1, 1+len(n.Interfaces)), segs: make([]string, 1, 1+len(n.Interfaces))}
+		ni.names[0] = "lo"
 		for _, in := range n.Interfaces {
 			ni.names = append(ni.names, in.Name)
-			ni.seg[in.Name] = cmp.Or(in.Link, in.LAN)
+			ni.segs = append(ni.segs, cmp.Or(in.Link, in.LAN))
+		}
+		if len(ni.names) > manyIfaces {
+			ni.index = make(map[string]int, len(ni.names))
+			for i, name := range ni.names {
+				ni.index[name] = i
+			}
 		}
 		s.ifaces[n.Name] = ni
 	}
@@ -74,7 +100,7 @@ func (s *Scenario) nodeIface(l *errList, p Pos, node, iface string) bool {
 	if ni == nil {
 		return false // an unknown node, reported already
 	}
-	if _, ok := ni.seg[iface]; !ok {
+	if _, ok := ni.seg(iface); !ok {
 		l.add(p, "node %s has no interface %q (it has %s)", node, iface, listNames(ni.names))
 		return false
 	}

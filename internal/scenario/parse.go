@@ -35,19 +35,18 @@ type Scenario struct {
 	Steps []*StepPlan
 
 	idx         *posIndex
-	nodes       []string                     // node names, each once, in file order
-	isNode      map[string]bool              // the same, as a set
-	procRef     map[string]bool              // what a start or stop step may name
-	ifaces      map[string]*nodeIfaces       // by node (and LAN switch)
-	hasLoopback map[string]bool              // nodes with loopback addresses
-	linkVia     map[string]nettest.Mechanism // each link's impair-via
-	setup       []*nodeOp                    // the topology's firewall and NAT
-	parts       []string                     // partitions in place, while checking steps
-	caps        map[string]*capState         // captures, while checking steps
-	mapKeys     map[string]keyAt             // where the keys of mappings with any keys are
-	sysctls     []sysctlAt                   // each node's sysctls, where they are written
-	topoErr     error                        // the engine's problems with the topology
-	requires    []Requirement                // the requires: key
+	nodes       []string               // node names, each once, in file order
+	isNode      map[string]bool        // the same, as a set
+	procRef     map[string]bool        // what a start or stop step may name
+	ifaces      map[string]*nodeIfaces // by node (and LAN switch)
+	hasLoopback map[string]bool        // nodes with loopback addresses
+	setup       []*nodeOp              // the topology's firewall and NAT
+	parts       []string               // partitions in place, while checking steps
+	caps        map[string]*capState   // captures, while checking steps
+	mapKeys     map[string]keyAt       // where the keys of mappings with any keys are
+	sysctls     []sysctlAt             // each node's sysctls, where they are written
+	topoErr     error                  // the engine's problems with the topology
+	requires    []Requirement          // the requires: key
 }
 
 // Instance is one process running in one node.
@@ -172,6 +171,7 @@ func parse(file string, data []byte, set map[string]string, maxSize int64) (*Sce
 		d.params[k] = set[k]
 	}
 	var f File
+	d.release = !hasAlias(doc)
 	d.decode(doc, reflect.ValueOf(&f).Elem(), "")
 	for _, msg := range setErrs {
 		l.add(Pos{}, "%s", msg)
@@ -180,7 +180,7 @@ func parse(file string, data []byte, set map[string]string, maxSize int64) (*Sce
 	if d.aborted {
 		return nil, l.err()
 	}
-	s := &Scenario{File: file, Spec: &f, idx: newPosIndex(), linkVia: map[string]nettest.Mechanism{}, caps: map[string]*capState{}, mapKeys: d.mapKeys}
+	s := &Scenario{File: file, Spec: &f, idx: newPosIndex(), caps: map[string]*capState{}, mapKeys: d.mapKeys}
 	s.check(l)
 	if err := l.err(); err != nil {
 		return nil, err
@@ -314,13 +314,9 @@ func (s *Scenario) topology(l *errList) *Topology {
 			l.add(lk.At.Of("endpoints"), "link: want 2 endpoints, got %d", len(lk.Endpoints))
 			continue
 		}
-		ends := make([]endText, 2)
-		for k, e := range lk.Endpoints {
-			ep, _ := parseEndpoint(l, e)
-			ends[k] = endText{ep, e}
-		}
-		lc.A, lc.B = ends[0].ep, ends[1].ep
-		sp := &segPos{pos: lk.At.Pos, mtu: lk.At.Of("mtu"), ends: ends, via: lk.At.Of("impair-via")}
+		lc.A, _ = parseEndpoint(l, lk.Endpoints[0])
+		lc.B, _ = parseEndpoint(l, lk.Endpoints[1])
+		sp := &segPos{pos: lk.At.Pos, mtu: lk.At.Of("mtu"), ends: lk.Endpoints, via: lk.At.Of("impair-via")}
 		if lk.Impair != nil {
 			lc.Impair, sp.impair = impairments(l, lk.Impair.Directions, lk.Impair.At, "impair")
 		}
@@ -332,11 +328,10 @@ func (s *Scenario) topology(l *errList) *Topology {
 	}
 	for _, lan := range t.LANs {
 		lc := nettest.LANConfig{Name: lan.Name.V, MTU: lan.MTU}
-		sp := &segPos{pos: lan.Name.Pos, mtu: lan.At.Of("mtu")}
+		sp := &segPos{pos: lan.Name.Pos, mtu: lan.At.Of("mtu"), ends: lan.Members}
 		for _, m := range lan.Members {
 			ep, _ := parseEndpoint(l, m)
 			lc.Members = append(lc.Members, ep)
-			sp.ends = append(sp.ends, endText{ep, m})
 		}
 		s.idx.lanSegs = append(s.idx.lanSegs, sp)
 		topo.LANs = append(topo.LANs, lc)
@@ -378,15 +373,23 @@ func (s *Scenario) topology(l *errList) *Topology {
 	// topology valid or not; its problems are reported by check.
 	var res nettest.Resolved
 	res, s.topoErr = topo.Resolve()
+	s.idx.links = make(map[string]int, len(res.Links))
+	s.idx.linkNames = make([]string, len(res.Links))
 	for i, rl := range res.Links {
-		sp := s.idx.linkSegs[i]
-		s.linkVia[rl.Name] = topo.Links[i].ImpairVia
-		s.idx.links[rl.Name] = sp
-		s.idx.linkNames = append(s.idx.linkNames, rl.Name)
-		s.idx.isLink[rl.Name] = true
+		s.idx.links[rl.Name] = i // the last of a name given twice
+		s.idx.linkNames[i] = rl.Name
 	}
 	s.nameIfaces(res)
 	return t
+}
+
+// linkVia is the impair-via of the link of that name (the engine's name,
+// given or generated), or "" for none.
+func (s *Scenario) linkVia(name string) nettest.Mechanism {
+	if i, ok := s.idx.links[name]; ok {
+		return s.Topology.Links[i].ImpairVia
+	}
+	return ""
 }
 
 // autoConfig is the auto key's: IPv4 and IPv6 addresses on, routes and
@@ -417,12 +420,6 @@ func listNames(names []string) string {
 		return strings.Join(names, ", ")
 	}
 	return strings.Join(names[:maxListed], ", ") + ", ... (" + strconv.Itoa(len(names)) + " in all)"
-}
-
-// endText is an endpoint with the text it was read from.
-type endText struct {
-	ep nettest.Endpoint
-	t  Text
 }
 
 // parseEndpoint reads "node[:iface] [addr ...]" (or "... auto").

@@ -11,16 +11,15 @@ import (
 // member, the route, the field), to where they are written in the file.
 type posIndex struct {
 	top          Pos
-	nodeIdx      []Pos        // by index in Topology.Nodes: the node's name
-	nodeSysctls  []Pos        // the same: its sysctls key
-	routes       [][]Pos      // the same: each of its routes, in order
-	rules        [][]Pos      // the same: each of its policy rules, in order
-	nodeLoopback []loopbackAt // the same: its loopback key
-	linkSegs     []*segPos    // by index in Topology.Links
-	linkNames    []string     // the engine's link names, given or generated
-	isLink       map[string]bool
-	links        map[string]*segPos // by the engine's link name
-	lanSegs      []*segPos          // by index in Topology.LANs
+	nodeIdx      []Pos          // by index in Topology.Nodes: the node's name
+	nodeSysctls  []Pos          // the same: its sysctls key
+	routes       [][]Pos        // the same: each of its routes, in order
+	rules        [][]Pos        // the same: each of its policy rules, in order
+	nodeLoopback []loopbackAt   // the same: its loopback key
+	linkSegs     []*segPos      // by index in Topology.Links
+	linkNames    []string       // the engine's link names, given or generated
+	links        map[string]int // index in linkSegs by the engine's link name
+	lanSegs      []*segPos      // by index in Topology.LANs
 }
 
 // loopbackAt is where a node's loopback key and its addresses are written.
@@ -33,13 +32,13 @@ type loopbackAt struct {
 type segPos struct {
 	pos    Pos
 	mtu    Pos
-	ends   []endText
+	ends   []Text           // as written: the file's endpoints or members
 	impair map[string]dirAt // a link's impairments by the engine's direction ("AB", "BA")
 	via    Pos              // a link's impair-via
 }
 
 func newPosIndex() *posIndex {
-	return &posIndex{links: map[string]*segPos{}, isLink: map[string]bool{}}
+	return &posIndex{links: map[string]int{}}
 }
 
 // nth returns list[i], or ok false when i is not an index of it.
@@ -89,9 +88,9 @@ func (x *posIndex) lookup(ce *nettest.ConfigError) Pos {
 	}
 	if e, ok := nth(sp.ends, end); ok {
 		if ce.Field == "Addrs" && ce.Value != "" {
-			return e.addrPos(ce.Value)
+			return addrPos(e, ce.Value)
 		}
-		return e.t.Pos
+		return e.Pos
 	}
 	if ce.Field == "MTU" {
 		return sp.mtu
@@ -114,16 +113,16 @@ func impairMessage(ce *nettest.ConfigError, dirs map[string]dirAt, via Pos) (Pos
 	return Pos{}, "", false
 }
 
-// addrPos finds an address in the end's text.
-func (e *endText) addrPos(addr string) Pos {
-	words := strings.Fields(e.t.V)
+// addrPos finds an address in an end's text.
+func addrPos(e Text, addr string) Pos {
+	words := strings.Fields(e.V)
 	off := 0
 	for _, w := range words {
-		at := off + strings.Index(e.t.V[off:], w)
+		at := off + strings.Index(e.V[off:], w)
 		off = at + len(w)
 		if p, err := nettest.ParsePrefix(w); err == nil && (p.String() == addr || w == addr) {
-			return e.t.At(at)
+			return e.At(at)
 		}
 	}
-	return e.t.Pos
+	return e.Pos
 }

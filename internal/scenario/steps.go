@@ -188,27 +188,27 @@ func (d *decoder) actions(n *yaml.Node, path string, kinds []stepKind, at *At, n
 		d.add(pos(n), "%swant a mapping (key: value), got %s", prefix(path), describe(n))
 		return nil
 	}
-	var known []field
-	if name != nil {
-		known = append(known, field{name: "name"})
+	kvs := d.pairs(n, path)
+	var vals []keyPos
+	if at != nil {
+		vals = make([]keyPos, 0, len(kvs))
 	}
-	for _, k := range kinds {
-		known = append(known, field{name: k.key})
-	}
-	vals := map[string]Pos{}
-	got := map[string]keyed{}
-	for _, kv := range d.pairs(n, path) {
+	var out []keyed
+	for _, kv := range kvs {
 		if kv.key == "name" && name != nil {
-			vals[kv.key] = pos(kv.val)
+			vals = append(vals, keyPos{"name", pos(kv.val)})
 			d.decode(kv.val, reflect.ValueOf(name).Elem(), join(path, kv.key))
 			continue
 		}
 		i := slices.IndexFunc(kinds, func(k stepKind) bool { return k.key == kv.key })
 		if i < 0 {
+			known := knownKeys(kinds, name != nil)
 			d.add(pos(kv.keyNode), "%sunknown key %q%s (want %s)", prefix(path), kv.key, suggest(kv.key, known), keyList(known))
 			continue
 		}
-		vals[kv.key] = pos(kv.val)
+		if at != nil {
+			vals = append(vals, keyPos{kinds[i].key, pos(kv.val)})
+		}
 		// As an optional (pointer) field: nothing is no action.
 		v := d.resolve(kv.val)
 		if v == nil || isNull(v) {
@@ -218,18 +218,30 @@ func (d *decoder) actions(n *yaml.Node, path string, kinds []stepKind, at *At, n
 		d.depth++
 		d.decode(v, reflect.ValueOf(a.value()).Elem(), join(path, kv.key))
 		d.depth--
-		got[kv.key] = keyed{kinds[i].key, kinds[i].role, a}
+		out = append(out, keyed{kinds[i].key, kinds[i].role, a})
 	}
 	if at != nil {
 		*at = At{Pos: pos(n), vals: vals}
 	}
-	var out []keyed
-	for _, k := range kinds {
-		if a, ok := got[k.key]; ok {
-			out = append(out, a)
-		}
-	}
+	// In kinds' order; a key is in a mapping once (pairs sees to that).
+	slices.SortStableFunc(out, func(a, b keyed) int {
+		return slices.IndexFunc(kinds, func(k stepKind) bool { return k.key == a.key }) -
+			slices.IndexFunc(kinds, func(k stepKind) bool { return k.key == b.key })
+	})
 	return out
+}
+
+// knownKeys are the keys a step (withName) or a check may have, for a
+// message about one it may not.
+func knownKeys(kinds []stepKind, withName bool) []field {
+	var known []field
+	if withName {
+		known = append(known, field{name: "name"})
+	}
+	for _, k := range kinds {
+		known = append(known, field{name: k.key})
+	}
+	return known
 }
 
 // Step and Check: exactly one keyword; the schema says so with oneOf.

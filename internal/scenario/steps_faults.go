@@ -70,7 +70,7 @@ func (im *ImpairStep) check(s *Scenario, l *errList) string {
 		l.add(im.At.Pos, "impair: give both, a-b, b-a or none: true")
 	}
 	imp, dirs := impairments(l, d, im.At, "impair")
-	checkImpairments(l, imp, s.linkVia[link], dirs, im.Link)
+	checkImpairments(l, imp, s.linkVia(link), dirs, im.Link)
 	im.imp = imp
 	return "impair " + im.Link.V + ": " + impairDesc(imp)
 }

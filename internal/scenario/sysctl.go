@@ -91,7 +91,7 @@ func (s *Scenario) checkSysctls(l *errList, lookup sysctlLookup) {
 			look := path
 			if iface, dflt, ok := ifaceSysctl(path); ok {
 				if ni := s.ifaces[n.Name.V]; iface != "all" && iface != "default" && ni != nil {
-					if _, has := ni.seg[iface]; !has {
+					if _, has := ni.seg(iface); !has {
 						l.add(sc.at.key, "node %s: sysctl %s: node %s has no interface %q (it has %s)", n.Name.V, key, n.Name.V, iface, listNames(ni.names))
 						continue
 					}

@@ -169,7 +169,7 @@ func (d *decoder) shortForm(n *yaml.Node, path string, v any, at *At, kind yaml.
 		d.decodeStruct(n, reflect.ValueOf(v).Elem(), path)
 		return
 	}
-	*at = At{Pos: pos(n), vals: map[string]Pos{key: pos(n)}}
+	*at = At{Pos: pos(n), vals: []keyPos{{key, pos(n)}}}
 	short()
 }
 
