@@ -161,13 +161,22 @@ func startUp(t *testing.T, name string) (*exec.Cmd, *lab.State) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if st, err := lab.Read(name); err == nil && len(st.Processes) == 1 && st.Processes[0].Alive() {
+		// Recorded, and past the shim's handshake: the shim (the recorded
+		// process) has started its command. Before that word a shim
+		// whose supervisor dies exits, as it must.
+		if st, err := lab.Read(name); err == nil && len(st.Processes) == 1 && st.Processes[0].Alive() && hasChild(st.Processes[0].PID) {
 			return cmd, st
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("up never recorded its process:\n%s", out.String())
 	return nil, nil
+}
+
+// hasChild reports whether process pid has a child process.
+func hasChild(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	return err == nil && len(strings.TrimSpace(string(b))) > 0
 }
 
 // TestUpInterrupted: SIGINT or SIGTERM while up waits for a process leaves
