@@ -84,8 +84,12 @@ type DaemonProc struct {
 	// Args is the command line; Args[0] is looked up in PATH unless it has
 	// a slash.
 	Args []string
+	// ReadyFiles are paths the process makes in the node (its control
+	// socket, its pid file); it is ready once they all exist and Ready
+	// succeeds, and then the next process starts.
+	ReadyFiles []string
 	// Ready is a command run in the node, again and again, until it exits
-	// 0: then the process is ready and the next one starts. Nil: at once.
+	// 0. Nil, and no ReadyFiles: the process is ready at once.
 	Ready []string
 }
 
@@ -188,6 +192,11 @@ func (n *Node) StartDaemon(ctx context.Context, spec DaemonSpec) (*Daemon, error
 		d.mu.Lock()
 		d.procs, d.names = append(d.procs, c), append(d.names, p.name())
 		d.mu.Unlock()
+		for _, f := range p.ReadyFiles {
+			if err := c.WaitFile(ctx, f); err != nil {
+				return fail(fmt.Errorf("%s not ready: %w", p.name(), err))
+			}
+		}
 		if p.Ready != nil {
 			if err := d.poll(ctx, p.Ready); err != nil {
 				return fail(fmt.Errorf("%s not ready: %w", p.name(), err))

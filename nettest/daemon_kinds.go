@@ -29,7 +29,8 @@ func frrDir() string {
 // /etc/frr/frr.conf (with a vtysh.conf that says the configuration is
 // integrated), /run/frr and /var/tmp/frr made in the node's own
 // directories and owned by user frr, zebra started first, then staticd and
-// the others, each ready when vtysh reaches it; then vtysh -b loads
+// the others, each ready when it has made its vty socket in /run/frr
+// (zebra: and its zserv.api socket, which the others connect to); then vtysh -b loads
 // frr.conf into them, as FRR's init script does. The daemons log to their
 // output (--log stdout), which goes where the caller's Mirror says. FRR
 // is ready when vtysh -c "show version" answers; Exec sends a command
@@ -60,11 +61,15 @@ func FRR(conf string, daemons ...string) DaemonSpec {
 		}
 	}
 	for _, d := range all {
-		spec.Procs = append(spec.Procs, DaemonProc{
-			Name:  d,
-			Args:  []string{filepath.Join(dir, d), "--log", "stdout"},
-			Ready: []string{"vtysh", "-d", d, "-c", "show version"},
-		})
+		p := DaemonProc{
+			Name:       d,
+			Args:       []string{filepath.Join(dir, d), "--log", "stdout"},
+			ReadyFiles: []string{"/run/frr/" + d + ".vty"},
+		}
+		if d == "zebra" {
+			p.ReadyFiles = append(p.ReadyFiles, "/run/frr/zserv.api")
+		}
+		spec.Procs = append(spec.Procs, p)
 	}
 	return spec
 }
