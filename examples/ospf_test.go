@@ -54,7 +54,7 @@ protocol ospf v3 {
 // through r5), cuts r1-r2, and requires r1 to reroute through r5 within the
 // dead interval plus a margin, with h1 still reaching h3.
 func TestOSPFReconverges(t *testing.T) {
-	testenv.RequireTools(t, "bird")
+	testenv.RequireTools(t, "bird", "birdc")
 	t.Parallel()
 	const routers = 5
 	n := fixtures.Ring(t, routers, fixtures.NoAutoRoutes(), fixtures.With(func(b *nettest.Builder) {
