@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/template"
 	"time"
 )
@@ -167,12 +168,8 @@ func (n *Node) StartDaemon(ctx context.Context, spec DaemonSpec) (*Daemon, error
 		}
 	}
 	for _, dir := range spec.Dirs {
-		uid, gid, err := lookupOwner(dir.Owner)
-		if err == nil {
-			err = n.MkdirAll(dir.Path, cmpMode(dir.Perm, 0o755), uid, gid)
-		}
-		if err != nil {
-			return fail(fmt.Errorf("directory %s: %w", dir.Path, err))
+		if err := n.daemonDir(dir); err != nil {
+			return fail(err)
 		}
 	}
 	facts := n.Facts(spec.Vars)
@@ -216,6 +213,47 @@ func (n *Node) StartDaemon(ctx context.Context, spec DaemonSpec) (*Daemon, error
 	return d, nil
 }
 
+// daemonDir makes one of a daemon's directories.
+func (n *Node) daemonDir(dir DaemonDir) error {
+	uid, gid, err := lookupOwner(dir.Owner)
+	if err != nil {
+		return fmt.Errorf("directory %s: %w", dir.Path, err)
+	}
+	p, err := n.FilePath(dir.Path)
+	if err != nil {
+		return n.local(err)
+	}
+	err = os.MkdirAll(p, 0o755)
+	if err == nil {
+		err = os.Chmod(p, cmpMode(dir.Perm, 0o755))
+	}
+	if err == nil {
+		err = os.Chown(p, uid, gid)
+	}
+	if err != nil {
+		return fmt.Errorf("directory %s: %w%s", dir.Path, unwrapPath(err), ownerHint(err, dir.Owner))
+	}
+	return nil
+}
+
+// ownerHint explains a chown refused in a user namespace that has no ID
+// for the owner.
+func ownerHint(err error, owner string) string {
+	if owner != "" && errors.Is(err, syscall.EINVAL) && Rootless() {
+		return " (owner " + owner + " has no ID in this rootless user namespace)"
+	}
+	return ""
+}
+
+// local drops the "nettest: node NAME: " that a Node method puts before its
+// errors, for a caller that names the node itself.
+func (n *Node) local(err error) error {
+	if s, ok := strings.CutPrefix(err.Error(), n.where()+": "); ok {
+		return errors.New(s)
+	}
+	return err
+}
+
 // writeDaemonFile renders f's template with facts into the node's file.
 func (n *Node) writeDaemonFile(f DaemonFile, facts NodeFacts) error {
 	text := f.Text
@@ -235,14 +273,14 @@ func (n *Node) writeDaemonFile(f DaemonFile, facts NodeFacts) error {
 		return fmt.Errorf("file %s: %w", f.Path, err)
 	}
 	if err := n.WriteFile(f.Path, []byte(text), cmpMode(f.Perm, 0o644)); err != nil {
-		return err
+		return n.local(err)
 	}
 	p, err := n.FilePath(f.Path)
-	if err == nil {
-		err = os.Lchown(p, uid, gid)
-	}
 	if err != nil {
-		return fmt.Errorf("file %s: %w", f.Path, unwrapPath(err))
+		return n.local(err)
+	}
+	if err := os.Lchown(p, uid, gid); err != nil {
+		return fmt.Errorf("file %s: %w%s", f.Path, unwrapPath(err), ownerHint(err, f.Owner))
 	}
 	return nil
 }

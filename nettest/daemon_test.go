@@ -19,7 +19,7 @@ import (
 func genericDaemon(script string) nettest.DaemonSpec {
 	return nettest.DaemonSpec{
 		Kind:  "gen",
-		Dirs:  []nettest.DaemonDir{{Path: "/run/gen", Perm: 0o750, Owner: "nobody"}},
+		Dirs:  []nettest.DaemonDir{{Path: "/run/gen", Perm: 0o750, Owner: genOwner()}},
 		Files: []nettest.DaemonFile{{Path: "/etc/gen/gen.conf", Text: "name {{.Name}} id {{.RouterID}} x {{.Vars.x}}{{range .Neighbors}} nb {{.Node}}:{{.Interface}} {{.IPv4}} via {{.Local}}{{end}}\n"}},
 		Procs: []nettest.DaemonProc{{Name: "gend", Args: []string{"sh", "-c", script}, Ready: []string{"test", "-f", "/run/gen/ready"}}},
 		Ready: []string{"grep", "-q", "name", "/etc/gen/gen.conf"},
@@ -27,6 +27,15 @@ func genericDaemon(script string) nettest.DaemonSpec {
 		Vars:  map[string]string{"x": "y"},
 		Grace: time.Second,
 	}
+}
+
+// genOwner is the owner of the generic daemon's directory: nobody, or
+// root where nobody has no ID (rootless).
+func genOwner() string {
+	if nettest.Rootless() {
+		return "root"
+	}
+	return "nobody"
 }
 
 // TestDaemonGeneric: a daemon of the user's own gets its directories (with
@@ -41,14 +50,14 @@ func TestDaemonGeneric(t *testing.T) {
 	require.NoError(t, err)
 	out, err := d.Exec(ctx, "cat /etc/gen/gen.conf; ls -ld /run/gen | cut -d' ' -f3")
 	require.NoError(t, err)
-	require.Equal(t, "name a id 10.0.1.1 x y nb b:eth0 10.0.1.2 via eth0\nnobody\n", out)
+	require.Equal(t, "name a id 10.0.1.1 x y nb b:eth0 10.0.1.2 via eth0\n"+genOwner()+"\n", out)
 	_, err = os.Stat("/etc/gen")
 	require.ErrorIs(t, err, os.ErrNotExist, "the host's /etc is untouched")
 	p, err := a.FilePath("/run/gen")
 	require.NoError(t, err)
 	fi, err := os.Stat(p)
 	require.NoError(t, err)
-	u, err := user.Lookup("nobody")
+	u, err := user.Lookup(genOwner())
 	require.NoError(t, err)
 	require.Equal(t, u.Uid, strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Uid)))
 	require.Contains(t, d.Log(), "gend: started\n")
@@ -84,6 +93,11 @@ func TestDaemonStartFails(t *testing.T) {
 	missing.Procs[0].Args = []string{"/nonexistent/zebra"}
 	_, err = a.StartDaemon(ctx, missing)
 	require.ErrorContains(t, err, "node a: gen: /nonexistent/zebra: not found (is gen installed?)")
+
+	elsewhere := genericDaemon("exec sleep 1000")
+	elsewhere.Dirs[0].Path = "/opt/gen"
+	_, err = a.StartDaemon(ctx, elsewhere)
+	require.ErrorContains(t, err, "nettest: node a: gen: file /opt/gen: not one of the node's own files")
 
 	slow := genericDaemon("exec sleep 1000")
 	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)

@@ -147,11 +147,12 @@ func LockHostState(t testing.TB) {
 	t.Cleanup(hostState.Unlock)
 }
 
-// RequireFRR skips the test when FRR is not installed — vtysh in PATH,
+// RequireFRR skips the test when it runs rootless, or when FRR is not installed — vtysh in PATH,
 // zebra, staticd and the daemons named in one of nettest.FRRDirs — or
 // fails it when NETTEST_REQUIRE_TOOLS=1.
 func RequireFRR(t testing.TB, daemons ...string) {
 	t.Helper()
+	SkipIfRootless(t, "FRR (its daemons switch to user frr, who has no ID in a rootless user namespace)")
 	tools := []string{"vtysh"}
 	for _, d := range append([]string{"zebra", "staticd"}, daemons...) {
 		path := filepath.Join(nettest.FRRDirs[0], d)
