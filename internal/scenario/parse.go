@@ -34,19 +34,20 @@ type Scenario struct {
 	// Steps are the steps in order.
 	Steps []*StepPlan
 
-	idx      *posIndex
-	nodes    []string                     // node names, each once, in file order
-	isNode   map[string]bool              // the same, as a set
-	procRef  map[string]bool              // what a start or stop step may name
-	ifaces   map[string]*nodeIfaces       // by node (and LAN switch)
-	linkVia  map[string]nettest.Mechanism // each link's impair-via
-	setup    []*nodeOp                    // the topology's firewall and NAT
-	parts    []string                     // partitions in place, while checking steps
-	caps     map[string]*capState         // captures, while checking steps
-	mapKeys  map[string]keyAt             // where the keys of mappings with any keys are
-	sysctls  []sysctlAt                   // each node's sysctls, where they are written
-	topoErr  error                        // the engine's problems with the topology
-	requires []Requirement                // the requires: key
+	idx         *posIndex
+	nodes       []string                     // node names, each once, in file order
+	isNode      map[string]bool              // the same, as a set
+	procRef     map[string]bool              // what a start or stop step may name
+	ifaces      map[string]*nodeIfaces       // by node (and LAN switch)
+	linkVia     map[string]nettest.Mechanism // each link's impair-via
+	setup       []*nodeOp                    // the topology's firewall and NAT
+	daemonPlans []daemonPlan                 // the topology's daemons
+	parts       []string                     // partitions in place, while checking steps
+	caps        map[string]*capState         // captures, while checking steps
+	mapKeys     map[string]keyAt             // where the keys of mappings with any keys are
+	sysctls     []sysctlAt                   // each node's sysctls, where they are written
+	topoErr     error                        // the engine's problems with the topology
+	requires    []Requirement                // the requires: key
 }
 
 // Instance is one process running in one node.
@@ -196,6 +197,7 @@ func (s *Scenario) check(l *errList) {
 	topo := s.topology(l)
 	s.checkSysctls(l, hostSysctl)
 	s.netTopology(l)
+	s.daemons(l)
 	s.processes(l, topo)
 	s.steps(l)
 	// The engine's checks: names, addresses, subnets, routes, MTUs, each
