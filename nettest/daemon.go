@@ -210,7 +210,37 @@ func (n *Node) StartDaemon(ctx context.Context, spec DaemonSpec) (*Daemon, error
 			return fail(fmt.Errorf("not ready: %w", err))
 		}
 	}
+	n.net.mu.Lock()
+	n.daemons = append(n.daemons, d)
+	n.net.mu.Unlock()
 	return d, nil
+}
+
+// reportLines says, for a node's report, how each of the daemon's
+// processes is, with the last lines it printed.
+func (d *Daemon) reportLines() []string {
+	const tail = 3
+	var lines []string
+	for i, c := range d.Procs() {
+		state := "running"
+		if c.Exited() {
+			state = "ended"
+			if err := exitReason(c.Wait()); err != nil {
+				state += " (" + err.Error() + ")"
+			}
+		}
+		lines = append(lines, fmt.Sprintf("%s: %s %s", d.spec.Kind, d.names[i], state))
+		out := strings.Split(strings.TrimRight(c.Log(), "\n"), "\n")
+		if len(out) > tail {
+			out = out[len(out)-tail:]
+		}
+		for _, l := range out {
+			if l != "" {
+				lines = append(lines, "  | "+l)
+			}
+		}
+	}
+	return lines
 }
 
 // daemonDir makes one of a daemon's directories.

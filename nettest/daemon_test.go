@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,6 +62,9 @@ func TestDaemonGeneric(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, u.Uid, strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Uid)))
 	require.Contains(t, d.Log(), "gend: started\n")
+	var report strings.Builder
+	require.NoError(t, a.Report(&report))
+	require.Contains(t, report.String(), "   daemons:\n     gen: gend running\n       | started\n")
 
 	_, err = d.Exec(ctx, "echo bad; exit 3")
 	require.ErrorContains(t, err, `node a: gen: "echo bad; exit 3": exit status 3: "bad"`)

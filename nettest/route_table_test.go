@@ -3,6 +3,7 @@ package nettest_test
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -47,6 +48,11 @@ func TestRouteTable(t *testing.T) {
 	require.Equal(t, "ospf", nettest.RouteProtocol(188))
 	require.Equal(t, "bgp", nettest.RouteProtocol(186))
 	require.Equal(t, "250", nettest.RouteProtocol(250))
+
+	var report strings.Builder
+	require.NoError(t, h.Report(&report))
+	require.Contains(t, report.String(), "10.0.7.0/24 via 10.0.1.2 dev eth0 proto ospf metric 20\n")
+	require.Contains(t, report.String(), "10.0.9.0/24 via 10.0.1.2 dev eth0\n")
 
 	m, err := h.RouteMatch(netip.MustParseAddr("10.0.7.1"))
 	require.NoError(t, err)
