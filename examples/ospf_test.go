@@ -1,8 +1,10 @@
 package examples_test
 
 import (
+	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,8 +67,12 @@ func TestOSPFReconverges(t *testing.T) {
 
 	// BIRD in every router, with its default paths in the router's own
 	// /etc and /run: nothing is written to the host's.
+	var r1 *nettest.Daemon
 	for i := 1; i <= routers; i++ {
-		fixtures.BIRD(t, n, "r"+strconv.Itoa(i), birdOSPF)
+		d := fixtures.BIRD(t, n, "r"+strconv.Itoa(i), birdOSPF)
+		if i == 1 {
+			r1 = d
+		}
 	}
 
 	// Convergence: r1's route to h3 goes through r2, on both families.
@@ -74,6 +80,13 @@ func TestOSPFReconverges(t *testing.T) {
 		must.RouteVia(t, n, "r1", "h3", "r2", family, assertions.Within(30*time.Second))
 	}
 	must.RouteProto(t, n, "r1", "h3", "bird") // installed by BIRD, not the harness
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// BIRD's own view, through birdc: r1's neighbours r2 and r5 are full,
+	// in OSPFv2 and v3 (the one to r5 may still be loading: ask again).
+	daemonSays(ctx, t, r1, "show ospf neighbors", "r2 and r5 full in OSPFv2 and v3", func(out string) bool {
+		return strings.Count(out, "Full/PtP") == 4
+	})
 	must.Ping(t, n, "h1", "h3", assertions.Within(5*time.Second))
 
 	// Cut r1-r2; OSPF finds the way round through r5.
