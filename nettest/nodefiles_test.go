@@ -69,9 +69,19 @@ func TestNodeFiles(t *testing.T) {
 	require.NoError(t, err)
 	host, _ := os.ReadFile("/etc/passwd")
 	require.Equal(t, string(host), string(got))
-	_, err = blue.ReadFile("/etc/frr/frr.conf")
+	// blue has no frr.conf of its own: it sees the host's, if the host has
+	// one (FRR installed), or none.
+	got, err = blue.ReadFile("/etc/frr/frr.conf")
+	if hostConf, herr := os.ReadFile("/etc/frr/frr.conf"); herr == nil {
+		require.NoError(t, err)
+		require.Equal(t, string(hostConf), string(got))
+	} else {
+		require.ErrorIs(t, err, fs.ErrNotExist)
+		require.ErrorContains(t, err, "node blue: reading /etc/frr/frr.conf: no such file or directory")
+	}
+	_, err = blue.ReadFile("/etc/nettest-none/x.conf")
 	require.ErrorIs(t, err, fs.ErrNotExist)
-	require.ErrorContains(t, err, "node blue: reading /etc/frr/frr.conf: no such file or directory")
+	require.ErrorContains(t, err, "node blue: reading /etc/nettest-none/x.conf: no such file or directory")
 	_, err = red.ReadFile("/usr/lib/x")
 	require.ErrorContains(t, err, "node red: file /usr/lib/x: not one of the node's own files")
 	_, err = os.Stat("/etc/frr/frr.conf")
