@@ -364,8 +364,7 @@ func (d *Daemon) run(ctx context.Context, args []string) (string, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { c.Stop(100 * time.Millisecond) })
 	err := exitReason(c.Wait())
-	stop()
-	if ctx.Err() != nil {
+	if !stop() { // ctx ended it
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
 	return out.String(), err

@@ -45,7 +45,7 @@ func genOwner() string {
 func TestDaemonGeneric(t *testing.T) {
 	n := build(t, mustTopology(t, nettest.NewBuilder("gen").Auto(nettest.Auto{}).Host("a", "b").Link("a=10.0.1.1/24", "b=10.0.1.2/24")))
 	a := node(t, n, "a")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	d, err := a.StartDaemon(ctx, genericDaemon("echo started; touch /run/gen/ready; exec sleep 1000"))
 	require.NoError(t, err)
@@ -82,7 +82,7 @@ func TestDaemonGeneric(t *testing.T) {
 func TestDaemonStartFails(t *testing.T) {
 	n := build(t, mustTopology(t, nettest.NewBuilder("genfail").Auto(nettest.Auto{}).Host("a", "b").Link("a=10.0.1.1/24", "b=10.0.1.2/24")))
 	a := node(t, n, "a")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	_, err := a.StartDaemon(ctx, genericDaemon("echo cannot bind; exit 4"))
 	require.ErrorContains(t, err, `node a: gen: gend not ready: gend ended (exit status 4); its last output: "cannot bind"`)
