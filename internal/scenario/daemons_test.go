@@ -60,3 +60,24 @@ steps:
 `, scenario.Options{})
 	passes(t, r)
 }
+
+// TestRunDaemonDetached: a lab left up (Detach) would lose its daemons
+// with nettest-run: the setup refuses, at the daemons' place.
+func TestRunDaemonDetached(t *testing.T) {
+	r := execute(t, `name: gendup
+topology:
+  nodes: [a, b]
+  links:
+    - endpoints: [a, b]
+  daemons:
+    a:
+      - daemon: {name: gend, command: sleep 1000}
+`, scenario.Options{Detach: true})
+	if len(r.Results) != 1 || r.Results[0].Status != scenario.Fail {
+		t.Fatalf("want the setup to fail, got %+v", r.Results)
+	}
+	want := "t.yaml:8:9: daemons: a lab left up does not keep its daemons yet"
+	if !strings.HasPrefix(r.Results[0].Failure, want) {
+		t.Errorf("failure %q, want it to start with %q", r.Results[0].Failure, want)
+	}
+}
