@@ -17,8 +17,10 @@ import (
 
 // frrOSPF is an frr.conf for every router of a ring: OSPFv2 (IPv4) and
 // OSPFv3 (IPv6) on every interface, hellos every second, a neighbour dead
-// after four silent ones. It is a text/template: each router fills in its
-// own name, router-id and interfaces.
+// after four silent ones, and no throttling of SPF runs and LSAs beyond
+// 500ms (FRR's defaults let a router wait up to 5s after a recent change).
+// It is a text/template: each router fills in its own name, router-id and
+// interfaces.
 const frrOSPF = `frr defaults traditional
 hostname {{.Name}}
 {{range .Interfaces}}interface {{.Name}}
@@ -31,9 +33,14 @@ hostname {{.Name}}
  ipv6 ospf6 dead-interval 4
 {{end}}router ospf
  ospf router-id {{.RouterID}}
+ timers throttle spf 0 50 500
+ timers throttle lsa all 0
+ timers lsa min-arrival 0
 {{range .Interfaces}}{{range .IPv4}} network {{.Masked}} area 0
 {{end}}{{end}}router ospf6
  ospf6 router-id {{.RouterID}}
+ timers throttle spf 0 50 500
+ timers lsa min-arrival 0
 `
 
 // TestFRROSPFRing runs FRR (zebra, ospfd, ospf6d) on a ring of four
