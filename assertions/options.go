@@ -18,6 +18,7 @@ import (
 //	NoDialOption  NoDial
 //	RouteOption   RouteVia, RouteDev, RouteSrc, NoRoute
 //	PacketOption  SawPacket, NoPacket
+//	ConvergeOption Converged
 //
 // [Option] (IPv4, IPv6, Within, Every, Context) is of every family,
 // [TimeoutOption] (Timeout) of the ping and dial ones. A bad value (Count(0),
@@ -41,6 +42,9 @@ type RouteOption interface{ routeOption() option }
 // PacketOption adjusts SawPacket and NoPacket: every [Option].
 type PacketOption interface{ packetOption() option }
 
+// ConvergeOption adjusts Converged: [Settle] and every [Option].
+type ConvergeOption interface{ convergeOption() option }
+
 // TimeoutOption adjusts the ping and dial checks.
 type TimeoutOption interface {
 	PingOption
@@ -55,6 +59,7 @@ type Option interface {
 	NoDialOption
 	RouteOption
 	PacketOption
+	ConvergeOption
 }
 
 // option is what every option is: a named change to a check's config,
@@ -70,18 +75,21 @@ type (
 	noDialOpt  struct{ o option }
 	timeoutOpt struct{ o option }
 	anyOpt     struct{ o option }
+	settleOpt  struct{ o option }
 )
 
-func (p pingOpt) pingOption() option      { return p.o }
-func (p noDialOpt) noDialOption() option  { return p.o }
-func (p timeoutOpt) pingOption() option   { return p.o }
-func (p timeoutOpt) dialOption() option   { return p.o }
-func (p timeoutOpt) noDialOption() option { return p.o }
-func (p anyOpt) pingOption() option       { return p.o }
-func (p anyOpt) dialOption() option       { return p.o }
-func (p anyOpt) noDialOption() option     { return p.o }
-func (p anyOpt) routeOption() option      { return p.o }
-func (p anyOpt) packetOption() option     { return p.o }
+func (p pingOpt) pingOption() option       { return p.o }
+func (p noDialOpt) noDialOption() option   { return p.o }
+func (p timeoutOpt) pingOption() option    { return p.o }
+func (p timeoutOpt) dialOption() option    { return p.o }
+func (p timeoutOpt) noDialOption() option  { return p.o }
+func (p anyOpt) pingOption() option        { return p.o }
+func (p anyOpt) dialOption() option        { return p.o }
+func (p anyOpt) noDialOption() option      { return p.o }
+func (p anyOpt) routeOption() option       { return p.o }
+func (p anyOpt) packetOption() option      { return p.o }
+func (p anyOpt) convergeOption() option    { return p.o }
+func (p settleOpt) convergeOption() option { return p.o }
 
 // options unwraps the options of one family, given as a method
 // expression: options(opts, PingOption.pingOption).
@@ -109,6 +117,7 @@ type config struct {
 	families []nettest.Family // empty: those of the target
 	within   time.Duration
 	every    time.Duration
+	settle   time.Duration
 	refused  bool
 	timedOut bool
 	ctx      context.Context // never nil
@@ -194,6 +203,12 @@ func Within(d time.Duration) Option {
 // default (every check).
 func Every(d time.Duration) Option {
 	return anyOpt{durationOption("Every", d, func(c *config) *time.Duration { return &c.every })}
+}
+
+// Settle sets how long every node's routing table must stay the same for
+// Converged to call the network converged; 3s by default.
+func Settle(d time.Duration) ConvergeOption {
+	return settleOpt{durationOption("Settle", d, func(c *config) *time.Duration { return &c.settle })}
 }
 
 // Refused makes NoDial pass only when the connection is refused: a TCP

@@ -250,3 +250,22 @@ func joinAddrs(as []netip.Addr, sep string) string {
 	}
 	return strings.Join(s, sep)
 }
+
+// RouteProto checks that the route node's kernel matches for dst was
+// installed by protocol proto, as ip route's "proto" names it: "ospf",
+// "bgp", "zebra", "bird", "static", "kernel" (a connected subnet) or
+// "boot" (nettest's own routes); see [nettest.RouteProtocol]. dst and the
+// options are those of [RouteVia]; give [Within] to wait for a daemon to
+// learn the route.
+//
+//	route to h3 (198.18.0.14) on r1: proto boot, want proto ospf (r1's route: 198.18.0.12/30 via 198.18.0.2 dev eth0)
+func RouteProto(t TestingT, n *nettest.Network, node, dst, proto string, opts ...RouteOption) bool {
+	if h, ok := t.(helperT); ok {
+		h.Helper()
+	}
+	return check(t, "RouteProto", n, options(opts, RouteOption.routeOption), routeCheck(n, node, dst, "", "", func(l routeLeg, _ target) (finding, error) {
+		return lookup(l, "proto "+proto, l.node.RouteMatch, func(e nettest.RouteEntry) (bool, string) {
+			return e.Protocol == proto, "proto " + e.Protocol
+		})
+	}))
+}

@@ -6,7 +6,10 @@
 //   - http_test.go: a Go HTTP server in one node, a client in another, two
 //     routers between: the one-minute introduction for application developers;
 //   - ospf_test.go: BIRD 2 running OSPF on five routers, convergence and
-//     reconvergence after a link is cut.
+//     reconvergence after a link is cut;
+//   - frr_test.go: FRR running OSPF (v2 and v3) on a ring of four routers,
+//     failover and recovery, and eBGP between two ASes: one call per router,
+//     a templated frr.conf, no path flags.
 //
 // The package has no code of its own; the examples live in its tests.
 package examples

@@ -1,10 +1,10 @@
 package examples_test
 
 import (
+	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,11 +22,11 @@ const (
 	ospfDead  = 4 * time.Second
 )
 
-// birdConfig is a BIRD 2 configuration running OSPFv2 (IPv4) and OSPFv3
+// birdOSPF is a BIRD 2 configuration running OSPFv2 (IPv4) and OSPFv3
 // (IPv6) on every interface of a router, and installing what it learns in
-// the router's kernel (the router's own namespace, not the host's).
-func birdConfig(routerID string) string {
-	return fmt.Sprintf(`router id %s;
+// the router's kernel (the router's own namespace, not the host's). It is
+// a text/template: each router fills in its own router-id.
+var birdOSPF = fmt.Sprintf(`router id {{.RouterID}};
 log stderr all;
 protocol device { scan time 1; }
 protocol kernel { ipv4 { export all; }; }
@@ -39,8 +39,7 @@ protocol ospf v3 {
 	ipv6 { import all; export none; };
 	area 0 { interface "eth*" { type ptp; hello %d; dead %d; }; };
 }
-`, routerID, int(ospfHello.Seconds()), int(ospfDead.Seconds()), int(ospfHello.Seconds()), int(ospfDead.Seconds()))
-}
+`, int(ospfHello.Seconds()), int(ospfDead.Seconds()), int(ospfHello.Seconds()), int(ospfDead.Seconds()))
 
 // TestOSPFReconverges runs BIRD on five routers in a ring, each with a host:
 //
@@ -57,7 +56,7 @@ protocol ospf v3 {
 // through r5), cuts r1-r2, and requires r1 to reroute through r5 within the
 // dead interval plus a margin, with h1 still reaching h3.
 func TestOSPFReconverges(t *testing.T) {
-	testenv.RequireTools(t, "bird")
+	testenv.RequireTools(t, "bird", "birdc")
 	t.Parallel()
 	const routers = 5
 	n := fixtures.Ring(t, routers, fixtures.NoAutoRoutes(), fixtures.With(func(b *nettest.Builder) {
@@ -66,25 +65,28 @@ func TestOSPFReconverges(t *testing.T) {
 		}
 	}))
 
-	// BIRD in every router, with its configuration and control socket in the
-	// test's own folder: nothing is written to /etc or /run.
-	dir := t.TempDir()
+	// BIRD in every router, with its default paths in the router's own
+	// /etc and /run: nothing is written to the host's.
+	var r1 *nettest.Daemon
 	for i := 1; i <= routers; i++ {
-		r := "r" + strconv.Itoa(i)
-		conf := filepath.Join(dir, r+".conf")
-		if err := os.WriteFile(conf, []byte(birdConfig("10.255.255."+strconv.Itoa(i))), 0o644); err != nil {
-			t.Fatal(err)
+		d := fixtures.BIRD(t, n, "r"+strconv.Itoa(i), birdOSPF)
+		if i == 1 {
+			r1 = d
 		}
-		sock := filepath.Join(dir, r+".ctl")
-		fixtures.Command(t, fixtures.Node(t, n, r), "bird",
-			[]string{"-f", "-c", conf, "-s", sock, "-P", filepath.Join(dir, r+".pid")},
-			fixtures.WaitFile(sock), fixtures.StopGrace(2*time.Second))
 	}
 
 	// Convergence: r1's route to h3 goes through r2, on both families.
 	for _, family := range []assertions.Option{assertions.IPv4(), assertions.IPv6()} {
 		must.RouteVia(t, n, "r1", "h3", "r2", family, assertions.Within(30*time.Second))
 	}
+	must.RouteProto(t, n, "r1", "h3", "bird") // installed by BIRD, not the harness
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// BIRD's own view, through birdc: r1's neighbours r2 and r5 are full,
+	// in OSPFv2 and v3 (the one to r5 may still be loading: ask again).
+	daemonSays(ctx, t, r1, "show ospf neighbors", "r2 and r5 full in OSPFv2 and v3", func(out string) bool {
+		return strings.Count(out, "Full/PtP") == 4
+	})
 	must.Ping(t, n, "h1", "h3", assertions.Within(5*time.Second))
 
 	// Cut r1-r2; OSPF finds the way round through r5.

@@ -25,6 +25,14 @@
 // of the node and kept in memory until [Network.Close] ([Node.WriteFile],
 // [Node.ReadFile], [Node.FilePath]).
 //
+// Daemons are commands too: [Node.StartDaemon] starts one as a
+// [DaemonSpec] says — its directories and templated configuration files in
+// the node's own directories, its processes in order, each waited for —
+// and [Daemon.Exec] sends it commands through its CLI. [FRR] and [BIRD]
+// are ready-made specs that run those suites with their default paths.
+// [Node.RouteTable] lists a node's routes with the protocol that installed
+// each (ospf, bgp, bird, ...).
+//
 // The engine follows a few rules that make it safe on a developer's machine:
 //
 //   - Nothing is created or changed in the caller's (root) network namespace:

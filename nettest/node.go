@@ -18,6 +18,9 @@ type Node struct {
 	p      *nodePlan
 	ns     *namespace
 	ifaces []*Interface
+	// daemons are the daemons started in the node, for its report
+	// (guarded by net.mu).
+	daemons []*Daemon
 }
 
 // Name returns the node's name.

@@ -30,6 +30,8 @@ func TestMain(m *testing.M) {
 		adoptKillHelper()
 	case "execfiles":
 		execFilesHelper()
+	case "frrkill":
+		frrKillHelper()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)

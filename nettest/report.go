@@ -116,6 +116,18 @@ func (n *Node) report(b *strings.Builder) error {
 			b.WriteString("   firewall:")
 			writeList(b, lines)
 		}
+		// The daemons started in it: each process's state and last lines.
+		n.net.mu.Lock()
+		daemons := append([]*Daemon(nil), n.daemons...)
+		n.net.mu.Unlock()
+		if len(daemons) > 0 {
+			var lines []string
+			for _, d := range daemons {
+				lines = append(lines, d.reportLines()...)
+			}
+			b.WriteString("   daemons:")
+			writeList(b, lines)
+		}
 	}
 	return nil
 }
@@ -236,6 +248,9 @@ func routeLine(r netlink.Route, names map[int]string) string {
 	}
 	for _, h := range r.MultiPath {
 		fmt.Fprintf(&s, " nexthop via %s dev %s weight %d", h.Gw, names[h.LinkIndex], h.Hops+1)
+	}
+	if p := RouteProtocol(int(r.Protocol)); p != "boot" && p != "kernel" && p != "0" {
+		s.WriteString(" proto " + p)
 	}
 	if r.Priority != 0 {
 		fmt.Fprintf(&s, " metric %d", r.Priority)

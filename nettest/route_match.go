@@ -26,6 +26,11 @@ type RouteEntry struct {
 	Type string
 	// Metric is the route's priority (lower wins).
 	Metric int
+	// Protocol says who installed the route (ip route's "proto"): "kernel"
+	// for a connected subnet, "boot" for nettest's own routes, "ospf",
+	// "bgp", "zebra", "bird", ... for a routing daemon's (see
+	// [RouteProtocol]).
+	Protocol string
 	// Src is the route's preferred source address, if it has one.
 	Src netip.Addr
 	// NextHops are the route's next hops: one for a single-path route,
@@ -61,6 +66,9 @@ func (r RouteEntry) String() string {
 	}
 	if len(r.NextHops) == 1 {
 		hop(r.NextHops[0])
+	}
+	if r.Protocol != "" && r.Protocol != "boot" && r.Protocol != "kernel" {
+		b.WriteString(" proto " + r.Protocol)
 	}
 	if r.Metric != 0 {
 		b.WriteString(" metric " + strconv.Itoa(r.Metric))
@@ -133,7 +141,7 @@ func routeLinks(r netlink.Route) []int {
 
 // routeEntry converts netlink's answer; names maps interface indexes.
 func routeEntry(r netlink.Route, dst netip.Addr, names map[int]string) RouteEntry {
-	e := RouteEntry{Type: cmp.Or(routeTypes[r.Type], "type "+strconv.Itoa(r.Type)), Metric: r.Priority, Src: addrOf(r.Src)}
+	e := RouteEntry{Type: cmp.Or(routeTypes[r.Type], "type "+strconv.Itoa(r.Type)), Metric: r.Priority, Src: addrOf(r.Src), Protocol: RouteProtocol(int(r.Protocol))}
 	bits := 0
 	if r.Dst != nil {
 		bits, _ = r.Dst.Mask.Size()

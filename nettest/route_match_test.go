@@ -37,8 +37,9 @@ func TestRouteMatch(t *testing.T) {
 	r, err := h.RouteMatch(netip.MustParseAddr("10.0.9.7"))
 	require.NoError(t, err)
 	require.Equal(t, nettest.RouteEntry{
-		Dst:  netip.MustParsePrefix("10.0.9.0/24"),
-		Type: "unicast",
+		Dst:      netip.MustParsePrefix("10.0.9.0/24"),
+		Type:     "unicast",
+		Protocol: "boot",
 		NextHops: []nettest.NextHop{
 			{Via: netip.MustParseAddr("10.0.1.2"), Dev: "up1", Weight: 1},
 			{Via: netip.MustParseAddr("10.0.2.2"), Dev: "up2", Weight: 2},

@@ -109,3 +109,19 @@ func NoPacket(t TestingT, c *nettest.Capture, m assertions.Match, opts ...assert
 	}
 	stopUnless(t, assertions.NoPacket(t, c, m, opts...))
 }
+
+// RouteProto is [assertions.RouteProto], ending the test when it fails.
+func RouteProto(t TestingT, n *nettest.Network, node, dst, proto string, opts ...assertions.RouteOption) {
+	if h, ok := t.(helperT); ok {
+		h.Helper()
+	}
+	stopUnless(t, assertions.RouteProto(t, n, node, dst, proto, opts...))
+}
+
+// Converged is [assertions.Converged], ending the test when it fails.
+func Converged(t TestingT, n *nettest.Network, opts ...assertions.ConvergeOption) {
+	if h, ok := t.(helperT); ok {
+		h.Helper()
+	}
+	stopUnless(t, assertions.Converged(t, n, opts...))
+}

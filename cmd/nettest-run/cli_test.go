@@ -151,7 +151,7 @@ func TestValidate(t *testing.T) {
 	}
 	want := []string{
 		bad + `:3:14: node a: duplicate node name`,
-		bad + `:4:3: topology: unknown key "linkz" (did you mean "links"?) (want nodes, links, lans, routes, rules, auto, firewall, nat, processes)`,
+		bad + `:4:3: topology: unknown key "linkz" (did you mean "links"?) (want nodes, links, lans, routes, rules, auto, firewall, nat, daemons, processes)`,
 		bad + `:6:25: unknown node "b" (nodes: a)`,
 	}
 	if got := strings.TrimSpace(errOut); got != strings.Join(want, "\n") {

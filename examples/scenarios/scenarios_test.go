@@ -20,6 +20,7 @@ var tools = map[string][]string{
 	"lan.yaml":       {"ping", "hostname", "sh"},
 	"routed.yaml":    {"ip", "sh"},
 	"bird-ospf.yaml": {"bird", "ip", "sh"},
+	"frr-ospf.yaml":  {"vtysh", "ip", "sh"},
 	"faults.yaml":    {},
 	"policy.yaml":    {},
 }
@@ -45,6 +46,9 @@ func TestExamples(t *testing.T) {
 				t.Fatalf("%s: say which tools it needs in tools", f)
 			}
 			testenv.RequireTools(t, want...)
+			if strings.HasPrefix(f, "frr-") {
+				testenv.RequireFRR(t, "ospfd", "ospf6d")
+			}
 			if need := features[f]; len(need) > 0 {
 				fs, err := nettest.DetectFeatures()
 				if err != nil {

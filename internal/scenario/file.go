@@ -13,7 +13,7 @@ type File struct {
 	Description string   `json:"description,omitempty" doc:"What the scenario shows; printed by nothing, for readers."`
 	Requires    []Text   `json:"requires,omitempty" doc:"What the scenario needs: programs looked up in PATH (ping, bird) and kernel features written kernel:FEATURE (kernel:netem, kernel:tun, kernel:nftables, kernel:bridge, kernel:veth ...). When one is missing, nettest-run run skips the scenario saying what to install; with NETTEST_REQUIRE_TOOLS=1 a missing program fails it instead."`
 	Params      Params   `json:"params,omitempty" doc:"Parameters and their defaults, NAME: value. ${NAME} anywhere in the file is replaced by the value; nettest-run --set NAME=VALUE changes it. $${X} is a literal ${X}."`
-	Topology    Topology `json:"topology,required" doc:"The network: nodes, links, LANs, routes, processes."`
+	Topology    Topology `json:"topology,required" doc:"The network: nodes, links, LANs, routes, daemons, processes."`
 	Steps       []Step   `json:"steps,omitempty" doc:"What to do and check, in order."`
 }
 
@@ -34,6 +34,7 @@ type Topology struct {
 	Auto      *AutoSpec     `json:"auto,omitempty" doc:"What the harness fills in: addresses on links and LANs given none (on by default), routes along shortest paths (off by default)."`
 	Firewall  FirewallTable `json:"firewall,omitempty" doc:"Packet filters per node, node: [entries], installed after the build and before the processes start: allow, deny, reject (rules, checked in order, the first match wins), default-deny, default-allow (policies). Each entry is written as the step of that name, without its node."`
 	NAT       NATTable      `json:"nat,omitempty" doc:"Address translation per node (routers), node: [entries], installed after the build and before the processes start: masquerade: IFACE, snat, port-forward. Each entry is written as the step of that name, without its node."`
+	Daemons   DaemonTable   `json:"daemons,omitempty" doc:"Daemons per node, node: [entries] — frr, bird, or daemon (any other) — started after the firewall and NAT and before the processes, each with its default paths in the node's own /etc, /run and /var/tmp, waited for until ready, stopped at the end."`
 	Processes []Process     `json:"processes,omitempty" doc:"Programs to run inside nodes, started after the topology is built (unless start: false), each waited for as its ready key says, stopped at the end."`
 }
 

@@ -41,6 +41,7 @@ type Scenario struct {
 	ifaces      map[string]*nodeIfaces // by node (and LAN switch)
 	hasLoopback map[string]bool        // nodes with loopback addresses
 	setup       []*nodeOp              // the topology's firewall and NAT
+	daemonPlans []daemonPlan           // the topology's daemons
 	parts       []string               // partitions in place, while checking steps
 	caps        map[string]*capState   // captures, while checking steps
 	mapKeys     map[string]keyAt       // where the keys of mappings with any keys are
@@ -197,6 +198,7 @@ func (s *Scenario) check(l *errList) {
 	topo := s.topology(l)
 	s.checkSysctls(l, hostSysctl)
 	s.netTopology(l)
+	s.daemons(l)
 	s.processes(l, topo)
 	s.steps(l)
 	// The engine's checks: names, addresses, subnets, routes, MTUs, each

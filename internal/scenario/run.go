@@ -89,6 +89,7 @@ type Run struct {
 	opts    Options
 	Network *nettest.Network
 	procs   map[string]*proc // by instance name
+	daemons []*nettest.Daemon
 	filesIn string
 	tmpDir  bool
 	Results []*StepResult
@@ -229,6 +230,9 @@ func (r *Run) setup(ctx context.Context) (err error) {
 	if err := r.applySetup(); err != nil {
 		return err
 	}
+	if err := r.startDaemons(ctx); err != nil {
+		return err
+	}
 	for _, in := range r.S.Processes {
 		if in.Spec.Start != nil && !*in.Spec.Start {
 			continue
@@ -302,6 +306,9 @@ func (r *Run) CloseContext(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	if !r.opts.Detach {
+		failures = append(failures, r.stopDaemons()...)
+	}
 	if r.Network != nil {
 		if err := r.Network.Close(); err != nil {
 			failures = append(failures, err.Error())

@@ -59,6 +59,7 @@ var stepKinds = []stepKind{
 	{"no-ping", checks, func() action { return &PingStep{no: true} }, "No echo request is answered."},
 	{"dial", checks, func() action { return &DialStep{} }, "A TCP connection or UDP exchange, expected to open, be refused or time out."},
 	{"route", checks, func() action { return &RouteStep{} }, "The route a node's kernel chooses for a destination (ip route get)."},
+	{"converged", checks, func() action { return &ConvergedStep{} }, "The network has converged: every node's routing table (each route with its protocol) held still for settle, then every host reached every other host (every node, with fewer than two hosts). The wait after starting routing daemons or cutting a link."},
 	{"exec", checks, func() action { return &ExecStep{} }, "Run a command inside a node and check its exit code and output. Its output is printed."},
 	{"saw-packet", checks, func() action { return &PacketStep{} }, "At least one frame a capture has recorded so far matches (running or stopped)."},
 	{"no-packet", checks, func() action { return &PacketStep{no: true} }, "No frame a capture has recorded so far matches; a capture that dropped frames fails it."},

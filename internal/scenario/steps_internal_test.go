@@ -14,6 +14,7 @@ var stepSamples = map[string]string{
 	"no-ping":        "- no-ping: {from: h1, to: h2}",
 	"dial":           "- dial: {from: h1, to: h2, port: 80}",
 	"route":          "- route: {node: h1, to: h2, via: r1}",
+	"converged":      "- converged: {settle: 100ms, within: 10s}",
 	"exec":           "- exec: {node: h1, command: \"true\"}",
 	"saw-packet":     "- capture: h1:eth0\n- saw-packet: {capture: h1:eth0}",
 	"no-packet":      "- capture: h1:eth0\n- no-packet: {capture: h1:eth0, proto: tcp}",

@@ -9,7 +9,7 @@ import (
 
 // The route step.
 
-// RouteStep is a route check: give one of via, dev, src or none.
+// RouteStep is a route check: give one of via, dev, src, proto or none.
 type RouteStep struct {
 	At     `json:"-"`
 	Node   Text `json:"node,required" doc:"The node whose kernel is asked."`
@@ -18,6 +18,7 @@ type RouteStep struct {
 	Dev    Text `json:"dev,omitempty" doc:"Expected outgoing interface."`
 	Src    Text `json:"src,omitempty" doc:"Expected source address: an address, a node or node:iface."`
 	None   bool `json:"none,omitempty" doc:"true: the node has no route to it."`
+	Proto  Text `json:"proto,omitempty" doc:"Expected protocol of the route, as ip route names it: ospf, bgp, bird, zebra, static, kernel (a connected subnet), boot (nettest's own routes)."`
 	Family Text `json:"family,omitempty" doc:"ipv4, ipv6 or both. Default: every family the destination has." enum:"ipv4,ipv6,both"`
 }
 
@@ -39,11 +40,14 @@ func (rt *RouteStep) check(s *Scenario, l *errList) string {
 		s.checkNode(l, rt.Src, true)
 		want = append(want, "src "+rt.Src.V)
 	}
+	if rt.Proto.V != "" {
+		want = append(want, "proto "+rt.Proto.V)
+	}
 	if rt.None {
 		want = append(want, "none")
 	}
 	if len(want) != 1 {
-		l.add(rt.At.Pos, "route: give one of via, dev, src or none: true")
+		l.add(rt.At.Pos, "route: give one of via, dev, src, proto or none: true")
 	}
 	return "route " + rt.Node.V + " -> " + rt.To.V + ": " + strings.Join(want, " ")
 }
@@ -59,6 +63,8 @@ func (rt *RouteStep) run(ctx context.Context, r *Run, t timing) ([]string, strin
 		assertions.RouteDev(rec, n, rt.Node.V, rt.To.V, rt.Dev.V, opts...)
 	case rt.Src.V != "":
 		assertions.RouteSrc(rec, n, rt.Node.V, rt.To.V, rt.Src.V, opts...)
+	case rt.Proto.V != "":
+		assertions.RouteProto(rec, n, rt.Node.V, rt.To.V, rt.Proto.V, opts...)
 	default:
 		assertions.NoRoute(rec, n, rt.Node.V, rt.To.V, opts...)
 	}

@@ -146,3 +146,23 @@ func LockHostState(t testing.TB) {
 	hostState.Lock()
 	t.Cleanup(hostState.Unlock)
 }
+
+// RequireFRR skips the test when it runs rootless, or when FRR is not installed — vtysh in PATH,
+// zebra, staticd and the daemons named in one of nettest.FRRDirs — or
+// fails it when NETTEST_REQUIRE_TOOLS=1.
+func RequireFRR(t testing.TB, daemons ...string) {
+	t.Helper()
+	SkipIfRootless(t, "FRR (its daemons switch to user frr, who has no ID in a rootless user namespace)")
+	tools := []string{"vtysh"}
+	for _, d := range append([]string{"zebra", "staticd"}, daemons...) {
+		path := filepath.Join(nettest.FRRDirs[0], d)
+		for _, dir := range nettest.FRRDirs {
+			if _, err := os.Stat(filepath.Join(dir, d)); err == nil {
+				path = filepath.Join(dir, d)
+				break
+			}
+		}
+		tools = append(tools, path)
+	}
+	RequireTools(t, tools...)
+}
