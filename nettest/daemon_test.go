@@ -109,3 +109,19 @@ func TestDaemonStartFails(t *testing.T) {
 	_, err = a.StartDaemon(short, slow)
 	require.ErrorContains(t, err, "node a: gen: gend not ready: test -f /run/gen/ready: context deadline exceeded")
 }
+
+// TestDaemonRouterIDFromLoopback: a node with a loopback address gives
+// its daemons that address as their router-id, not its lowest link address.
+func TestDaemonRouterIDFromLoopback(t *testing.T) {
+	n := build(t, mustTopology(t, nettest.NewBuilder("genlo").Auto(nettest.Auto{}).Host("a", "b").
+		Link("a=10.0.1.1/24", "b=10.0.1.2/24").Loopback("a", "10.255.0.1")))
+	a := node(t, n, "a")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, err := a.StartDaemon(ctx, genericDaemon("touch /run/gen/ready; exec sleep 1000"))
+	require.NoError(t, err)
+	defer d.Stop()
+	out, err := d.Exec(ctx, "cat /etc/gen/gen.conf")
+	require.NoError(t, err)
+	require.Equal(t, "name a id 10.255.0.1 x y nb b:eth0 10.0.1.2 via eth0\n", out)
+}

@@ -17,7 +17,8 @@ import (
 type NodeFacts struct {
 	// Name is the node's name.
 	Name string
-	// RouterID is the node's router-id: its lowest IPv4 address (the
+	// RouterID is the node's router-id: its IPv4 loopback address
+	// ([Node.RouterID]) when it has one, else its lowest IPv4 address (the
 	// zero Addr for a node without one).
 	RouterID netip.Addr
 	// Interfaces are the node's interfaces, in the topology's order.
@@ -101,9 +102,11 @@ func neighbours(in *Interface) []*Interface {
 }
 
 // routerID is the node's router-id, as daemons' templates are given it:
-// the lowest of its IPv4 addresses. (The one place to change when nodes
-// get loopback addresses of their own.)
+// its IPv4 loopback address, else the lowest of its IPv4 addresses.
 func (n *Node) routerID() netip.Addr {
+	if id, err := n.RouterID(); err == nil {
+		return id
+	}
 	var ids []netip.Addr
 	for _, a := range n.Addrs() {
 		if a.Addr().Is4() {
