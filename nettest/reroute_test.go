@@ -15,7 +15,7 @@ import (
 
 // ring builds routers r1..rn in a ring (r1-r2, ..., rn-r1) with host hi on
 // each ri, automatic addresses and routes.
-func ring(t *testing.T, n int, auto nettest.Auto) *nettest.Network {
+func ring(t testing.TB, n int, auto nettest.Auto) *nettest.Network {
 	t.Helper()
 	b := nettest.NewBuilder(fmt.Sprintf("ring%d", n)).Auto(auto)
 	var rs []string
