@@ -2,12 +2,9 @@ package nettest
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // routeKey identifies an automatic route on a node: one per destination.
@@ -87,33 +84,40 @@ func (n *Network) reroute() error {
 }
 
 // applyAutoRoutes makes the node's automatic routes those of want, changing
-// only what differs from cur, and updates cur.
+// only what differs from cur, in one installRoutes call, and updates cur
+// with the changes the kernel made.
 func (nd *Node) applyAutoRoutes(cur map[routeKey]*routePlan, want []*routePlan) error {
 	keep := make(map[routeKey]bool, len(want))
+	var changes []routeChange
 	for _, rp := range want {
 		k := routeKey{rp.family, rp.dst}
 		keep[k] = true
 		if old := cur[k]; old != nil && sameHops(old, rp) {
 			continue
 		}
-		if err := nd.ns.nl.RouteReplace(nd.netlinkRoute(rp)); err != nil {
-			return fmt.Errorf("%s: following the links: route %s: %w", nd.where(), rp.r, err)
-		}
-		cur[k] = rp
+		changes = append(changes, routeChange{op: routeReplace, rp: rp})
 	}
 	for k, rp := range cur {
-		if keep[k] {
+		if !keep[k] {
+			// No path left: the destination has no route, rather than
+			// one into the cut. The kernel may have dropped it already
+			// with its device.
+			changes = append(changes, routeChange{op: routeDel, rp: rp})
+		}
+	}
+	err := nd.installRoutes("following the links: ", changes)
+	for _, c := range changes {
+		if c.err != nil {
 			continue
 		}
-		// No path left: the destination has no route, rather than one into
-		// the cut. The kernel may have dropped it already with its device.
-		err := nd.ns.nl.RouteDel(nd.netlinkRoute(rp))
-		if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENODEV) {
-			return fmt.Errorf("%s: following the links: removing route %s: %w", nd.where(), rp.r, err)
+		k := routeKey{c.rp.family, c.rp.dst}
+		if c.op == routeDel {
+			delete(cur, k)
+		} else {
+			cur[k] = c.rp
 		}
-		delete(cur, k)
 	}
-	return nil
+	return err
 }
 
 // sameHops reports whether two routes send traffic the same way.
