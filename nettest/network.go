@@ -35,8 +35,10 @@ type Network struct {
 	cmds []*Cmd // commands started in nodes; guarded by mu
 
 	// autoNow holds every node's automatic routes as installed now, once
-	// they have followed a link change (see reroute); guarded by mu.
-	autoNow map[*nodePlan]map[routeKey]*routePlan
+	// they have followed a link change (see reroute), and rerouted counts
+	// the reroutes; both guarded by mu.
+	autoNow  map[*nodePlan]map[routeKey]*autoRoute
+	rerouted uint64
 
 	files nodeFiles // the nodes' own /etc, /run, /tmp, ... (nodefiles.go)
 }
