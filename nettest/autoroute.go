@@ -74,12 +74,21 @@ func (p *plan) eachNode(fn func(*nodePlan, *routeWalk)) {
 
 // newAutoRoute returns the automatic route of family f to dst via the
 // first hop of a shortest path.
+// The route and its one hop are one allocation: a large topology has a
+// million automatic routes.
 func newAutoRoute(f Family, dst netip.Prefix, via edge) *routePlan {
-	return &routePlan{
-		r:      Route{Dst: dst, Via: via.gw, Dev: via.out.name, Metric: AutoRouteMetric},
-		family: f, dst: dst, auto: true, metric: AutoRouteMetric,
-		hops: []hopPlan{{via: via.gw, dev: via.out, weight: 1}},
+	x := &struct {
+		rp  routePlan
+		hop [1]hopPlan
+	}{
+		rp: routePlan{
+			r:      Route{Dst: dst, Via: via.gw, Dev: via.out.name, Metric: AutoRouteMetric},
+			family: f, dst: dst, auto: true, metric: AutoRouteMetric,
+		},
+		hop: [1]hopPlan{{via: via.gw, dev: via.out, weight: 1}},
 	}
+	x.rp.hops = x.hop[:]
+	return &x.rp
 }
 
 // routeGraph is what the automatic routes of one family are computed from:

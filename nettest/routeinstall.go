@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -44,6 +45,11 @@ var errNotSent = errors.New("not sent")
 // them within its receive buffer.
 const routeBatchBytes = 64 << 10
 
+// routeMaxBytes bounds the size of one request: a batch is sent when it
+// has less room left. A route with many next hops can exceed it; it then
+// makes a message a little larger.
+const routeMaxBytes = 512
+
 // installRoutes makes every change (automatic or given routes alike) in the
 // node's namespace, many requests per message on the namespace's netlink
 // socket instead of a round trip per route. The kernel handles the requests
@@ -64,8 +70,11 @@ func (n *Node) installRoutes(where string, changes []routeChange) error {
 	if err != nil {
 		return fmt.Errorf("%s: %sroutes: netlink socket: %w", n.where(), where, err)
 	}
+	bufp, rbufp := routeBufs.Get().(*[]byte), routeBufs.Get().(*[]byte)
+	defer routeBufs.Put(bufp)
+	defer routeBufs.Put(rbufp)
 	var (
-		buf     = make([]byte, 0, routeBatchBytes)
+		buf     = (*bufp)[:0]
 		seqs    []uint32 // of the requests in buf
 		start   int      // the change buf begins with
 		lastOff int      // where buf's last request begins
@@ -75,7 +84,7 @@ func (n *Node) installRoutes(where string, changes []routeChange) error {
 		// says the kernel is done with the message.
 		flags := nl.NativeEndian().Uint16(buf[lastOff+6:])
 		nl.NativeEndian().PutUint16(buf[lastOff+6:], flags|unix.NLM_F_ACK)
-		err := n.sendRoutes(sock, pid, buf, changes[start:end], seqs)
+		err := n.sendRoutes(sock, pid, buf, (*rbufp)[:cap(*rbufp)], changes[start:end], seqs)
 		buf, seqs, start = buf[:0], seqs[:0], end
 		if err != nil {
 			return fmt.Errorf("%s: %sroutes: %w", n.where(), where, err)
@@ -86,15 +95,14 @@ func (n *Node) installRoutes(where string, changes []routeChange) error {
 		changes[i].err = errNotSent
 	}
 	for i := range changes {
-		seq := atomic.AddUint32(&n.ns.raw.Seq, 1)
-		msg := n.routeMessage(&changes[i], seq)
-		if len(buf) > 0 && len(buf)+len(msg) > routeBatchBytes {
+		if len(buf) > routeBatchBytes-routeMaxBytes {
 			if err := flush(i); err != nil {
 				return err
 			}
 		}
+		seq := atomic.AddUint32(&n.ns.raw.Seq, 1)
 		lastOff = len(buf)
-		buf = append(buf, msg...)
+		buf = n.appendRouteMessage(buf, &changes[i], seq)
 		seqs = append(seqs, seq)
 	}
 	if err := flush(len(changes)); err != nil {
@@ -124,15 +132,33 @@ func (n *Node) installRoutes(where string, changes []routeChange) error {
 	return err
 }
 
+// routeBufs holds the buffers installRoutes sends and receives with.
+var routeBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, routeBatchBytes+routeMaxBytes)
+	return &b
+}}
+
 // sendRoutes sends one message of requests, those of batch with sequence
 // numbers seqs (ascending), and reads the kernel's answers until the one
-// to the last, setting each change's err.
-func (n *Node) sendRoutes(sock *nl.NetlinkSocket, pid uint32, buf []byte, batch []routeChange, seqs []uint32) error {
-	if err := unix.Sendto(sock.GetFd(), buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+// to the last, setting each change's err. rbuf is room to receive into.
+func (n *Node) sendRoutes(sock *nl.NetlinkSocket, pid uint32, buf, rbuf []byte, batch []routeChange, seqs []uint32) error {
+	fd := sock.GetFd()
+	if err := unix.Sendto(fd, buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("sending %d requests: %w", len(batch), err)
 	}
 	for {
-		msgs, _, err := sock.Receive()
+		// The kernel has answered by the time sendto returns (it handles
+		// a message to it in the sending thread): read without waiting,
+		// into rbuf, and only wait (netlink's Receive) if there is
+		// nothing yet after all.
+		var msgs []syscall.NetlinkMessage
+		nr, _, err := unix.Recvfrom(fd, rbuf, unix.MSG_DONTWAIT)
+		switch {
+		case err == nil:
+			msgs, err = syscall.ParseNetlinkMessage(rbuf[:nr])
+		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+			msgs, _, err = sock.Receive()
+		}
 		if err != nil {
 			return fmt.Errorf("reading the answers to %d requests: %w", len(batch), err)
 		}
@@ -164,26 +190,33 @@ func (n *Node) sendRoutes(sock *nl.NetlinkSocket, pid uint32, buf []byte, batch 
 	}
 }
 
-// routeMessage serializes the request for one change, as netlink's
-// Handle.RouteAdd, RouteReplace and RouteDel would for the route
-// netlinkRoute makes, with sequence number seq, without asking for an
-// acknowledgement (the kernel answers a refusal all the same).
-func (n *Node) routeMessage(c *routeChange, seq uint32) []byte {
+// appendRouteMessage appends the request for one change to buf, as
+// netlink's Handle.RouteAdd, RouteReplace and RouteDel would serialize the
+// route netlinkRoute makes, with sequence number seq, without asking for
+// an acknowledgement (the kernel answers a refusal all the same). It writes
+// into buf rather than allocate each part: a large topology has a million
+// routes.
+func (n *Node) appendRouteMessage(buf []byte, c *routeChange, seq uint32) []byte {
 	rp := c.rp
-	var req *nl.NetlinkRequest
-	var msg *nl.RtMsg
+	typ, flags := uint16(unix.RTM_NEWROUTE), uint16(unix.NLM_F_REQUEST|unix.NLM_F_CREATE)
+	msg := nl.NewRtMsg()
 	switch c.op {
 	case routeAdd:
-		req = nl.NewNetlinkRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_EXCL)
-		msg = nl.NewRtMsg()
+		flags |= unix.NLM_F_EXCL
 	case routeReplace:
-		req = nl.NewNetlinkRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
-		msg = nl.NewRtMsg()
+		flags |= unix.NLM_F_REPLACE
 	default:
-		req = nl.NewNetlinkRequest(unix.RTM_DELROUTE, 0)
+		typ, flags = unix.RTM_DELROUTE, unix.NLM_F_REQUEST
 		msg = nl.NewRtDelMsg()
 	}
-	req.Seq = seq
+	start := len(buf)
+	var hdr [unix.SizeofNlMsghdr]byte // its length is written last
+	ne := nl.NativeEndian()
+	ne.PutUint16(hdr[4:], typ)
+	ne.PutUint16(hdr[6:], flags)
+	ne.PutUint32(hdr[8:], seq)
+	buf = append(buf, hdr[:]...)
+
 	msg.Family = uint8(netlinkFamily(rp.family))
 	msg.Dst_len = uint8(rp.dst.Bits())
 	msg.Scope = unix.RT_SCOPE_UNIVERSE
@@ -198,18 +231,14 @@ func (n *Node) routeMessage(c *routeChange, seq uint32) []byte {
 		}
 		return uint32(idx), gw
 	}
-	attrs := []*nl.RtAttr{nl.NewRtAttr(unix.RTA_DST, rp.dst.Addr().AsSlice())}
 	var oif uint32
+	var gw, mp []byte
 	if len(rp.r.NextHops) == 0 {
-		var gw []byte
 		oif, gw = hop(rp.hops[0])
 		if gw == nil {
 			msg.Scope = unix.RT_SCOPE_LINK
-		} else {
-			attrs = append(attrs, nl.NewRtAttr(unix.RTA_GATEWAY, gw))
 		}
 	} else {
-		var mp []byte
 		for _, h := range rp.hops {
 			idx, gw := hop(h)
 			nh := &nl.RtNexthop{RtNexthop: unix.RtNexthop{Hops: uint8(h.weight - 1), Ifindex: int32(idx)}}
@@ -218,17 +247,43 @@ func (n *Node) routeMessage(c *routeChange, seq uint32) []byte {
 			}
 			mp = append(mp, nh.Serialize()...)
 		}
-		attrs = append(attrs, nl.NewRtAttr(unix.RTA_MULTIPATH, mp))
 	}
+	buf = append(buf, msg.Serialize()...)
+	dst := rp.dst.Addr().As16()
+	if rp.family == IPv4 {
+		buf = appendAttr(buf, unix.RTA_DST, dst[12:])
+	} else {
+		buf = appendAttr(buf, unix.RTA_DST, dst[:])
+	}
+	if gw != nil {
+		buf = appendAttr(buf, unix.RTA_GATEWAY, gw)
+	}
+	if mp != nil {
+		buf = appendAttr(buf, unix.RTA_MULTIPATH, mp)
+	}
+	var u32 [4]byte
 	if rp.metric > 0 {
-		attrs = append(attrs, nl.NewRtAttr(unix.RTA_PRIORITY, nl.Uint32Attr(uint32(rp.metric))))
+		ne.PutUint32(u32[:], uint32(rp.metric))
+		buf = appendAttr(buf, unix.RTA_PRIORITY, u32[:])
 	}
 	if oif != 0 {
-		attrs = append(attrs, nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(oif)))
+		ne.PutUint32(u32[:], oif)
+		buf = appendAttr(buf, unix.RTA_OIF, u32[:])
 	}
-	req.AddData(msg)
-	for _, a := range attrs {
-		req.AddData(a)
+	ne.PutUint32(buf[start:], uint32(len(buf)-start))
+	return buf
+}
+
+// appendAttr appends a route attribute, padded to the alignment netlink
+// wants.
+func appendAttr(buf []byte, typ uint16, data []byte) []byte {
+	var hdr [unix.SizeofRtAttr]byte
+	nl.NativeEndian().PutUint16(hdr[0:], uint16(unix.SizeofRtAttr+len(data)))
+	nl.NativeEndian().PutUint16(hdr[2:], typ)
+	buf = append(buf, hdr[:]...)
+	buf = append(buf, data...)
+	for range -len(data) & (unix.RTA_ALIGNTO - 1) {
+		buf = append(buf, 0)
 	}
-	return req.Serialize()
+	return buf
 }

@@ -59,8 +59,17 @@ func TestInstallRoutesBatches(t *testing.T) {
 			}
 		}
 	}
-	gone := netip.MustParsePrefix("192.0.2.0/24")
-	changes = append(changes, routeChange{op: routeDel, rp: &routePlan{r: Route{Dst: gone, Dev: "eth0"}, family: IPv4, dst: gone, hops: []hopPlan{{dev: eth, weight: 1}}}})
+	// A route through the interface alone, an ECMP route with weights, and
+	// the removal of a route that is not there.
+	onLink, ecmp, gone := netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("10.9.0.0/16"), netip.MustParsePrefix("198.51.100.0/24")
+	gw2, gw3 := netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")
+	changes = append(changes,
+		routeChange{op: routeAdd, rp: &routePlan{r: Route{Dst: onLink, Dev: "eth0"}, family: IPv4, dst: onLink, hops: []hopPlan{{dev: eth, weight: 1}}}},
+		routeChange{op: routeReplace, rp: &routePlan{
+			r: Route{Dst: ecmp, NextHops: []NextHop{{Via: gw2, Weight: 2}, {Via: gw3}}}, family: IPv4, dst: ecmp, metric: 7,
+			hops: []hopPlan{{via: gw2, dev: eth, weight: 2}, {via: gw3, dev: eth, weight: 1}},
+		}},
+		routeChange{op: routeDel, rp: &routePlan{r: Route{Dst: gone, Dev: "eth0"}, family: IPv4, dst: gone, hops: []hopPlan{{dev: eth, weight: 1}}}})
 
 	err = a.installRoutes("", changes)
 	first := changes[slices.Min(slices.Collect(maps.Keys(bad)))].rp.r
@@ -80,9 +89,20 @@ func TestInstallRoutesBatches(t *testing.T) {
 				if r.Gw != nil {
 					got++
 				}
+				if r.Dst != nil && r.Dst.String() == onLink.String() {
+					require.Equal(t, netlink.SCOPE_LINK, r.Scope, "a route without a gateway has scope link")
+				}
 			}
 			return err
 		}))
 		require.Equal(t, perFamily, got, "family %d", f)
+	}
+	for dst, want := range map[string]string{
+		"192.0.2.1": "192.0.2.0/24 dev eth0",
+		"10.9.0.1":  "10.9.0.0/16 metric 7 nexthop via 10.0.0.2 dev eth0 weight 2 nexthop via 10.0.0.3 dev eth0 weight 1",
+	} {
+		r, err := a.RouteMatch(netip.MustParseAddr(dst))
+		require.NoError(t, err)
+		require.Equal(t, want, r.String())
 	}
 }
