@@ -241,33 +241,6 @@ func (n *Node) addRoutes(replace bool, only func(*routePlan) bool) error {
 	return n.installRoutes("", changes)
 }
 
-func (n *Node) netlinkRoute(rp *routePlan) *netlink.Route {
-	r := &netlink.Route{Dst: ipnet(rp.dst), Priority: rp.metric, Family: netlinkFamily(rp.family)}
-	hopOf := func(h hopPlan) (int, net.IP) {
-		idx := 0
-		if h.dev != nil {
-			idx = n.net.iface(h.dev).index()
-		}
-		var gw net.IP
-		if h.via.IsValid() {
-			gw = h.via.AsSlice()
-		}
-		return idx, gw
-	}
-	if len(rp.r.NextHops) == 0 {
-		r.LinkIndex, r.Gw = hopOf(rp.hops[0])
-		if r.Gw == nil {
-			r.Scope = netlink.SCOPE_LINK
-		}
-		return r
-	}
-	for _, h := range rp.hops {
-		idx, gw := hopOf(h)
-		r.MultiPath = append(r.MultiPath, &netlink.NexthopInfo{LinkIndex: idx, Gw: gw, Hops: h.weight - 1})
-	}
-	return r
-}
-
 // RouteInfo is the kernel's answer to a route lookup.
 type RouteInfo struct {
 	// Dst is the address looked up.

@@ -3,7 +3,6 @@ package nettest
 import (
 	"errors"
 	"net/netip"
-	"sync"
 )
 
 // routeKey identifies an automatic route on a node: one per destination.
@@ -67,16 +66,9 @@ func (n *Network) reroute() error {
 	}
 	n.rerouted++
 	graphs := n.plan.routeGraphs(usable)
-	var (
-		mu   sync.Mutex
-		errs []error
-	)
+	errs := make([]error, len(n.plan.nodes)) // in topology order
 	n.plan.eachNode(func(np *nodePlan, w *routeWalk) {
-		if err := n.byName[np.name].followLinks(graphs, w, n.autoNow[np], n.rerouted); err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-		}
+		errs[np.pos] = n.byName[np.name].followLinks(graphs, w, n.autoNow[np], n.rerouted)
 	})
 	return errors.Join(errs...)
 }

@@ -192,7 +192,8 @@ func (n *Node) sendRoutes(sock *nl.NetlinkSocket, pid uint32, buf, rbuf []byte, 
 
 // appendRouteMessage appends the request for one change to buf, as
 // netlink's Handle.RouteAdd, RouteReplace and RouteDel would serialize the
-// route netlinkRoute makes, with sequence number seq, without asking for
+// route (gateway or interface alone, or next hops; metric), with sequence
+// number seq, without asking for
 // an acknowledgement (the kernel answers a refusal all the same). It writes
 // into buf rather than allocate each part: a large topology has a million
 // routes.
