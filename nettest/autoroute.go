@@ -164,7 +164,7 @@ type routeWalk struct {
 	seen  []visit // by node position
 	queue []*nodePlan
 	hosts []*ifacePlan
-	have  map[netip.Prefix]bool
+	have  map[routeKey]bool
 }
 
 // walkRoutes calls emit with s's automatic routes of g's family, in order:
@@ -197,27 +197,27 @@ func (p *plan) walkRoutes(s *nodePlan, g *routeGraph, w *routeWalk, emit func(ds
 	}
 	w.queue = queue[:0]
 	if w.have == nil {
-		w.have = map[netip.Prefix]bool{}
+		w.have = map[routeKey]bool{}
 	}
 	have := w.have
 	clear(have)
 	for _, r := range s.routes {
 		if !r.auto && (r.metric == 0 || r.metric == AutoRouteMetric) { // another metric: a backup, or preferred; both stay
-			have[r.dst] = true
+			have[keyOf(r.dst)] = true
 		}
 	}
 	for _, ip := range s.ifaces {
 		for _, a := range ip.addrs {
-			have[a.Masked()] = true
+			have[keyOf(a.Masked())] = true
 		}
 	}
 	add := func(dst netip.Prefix, via *visit) {
-		have[dst] = true
+		have[keyOf(dst)] = true
 		emit(dst, via.first)
 	}
 	for i, seg := range p.segs {
 		for _, sub := range g.subs[i] {
-			if have[sub] {
+			if have[keyOf(sub)] {
 				continue
 			}
 			// The subnet is reached through the nearest router on it. With
@@ -247,7 +247,7 @@ func (p *plan) walkRoutes(s *nodePlan, g *routeGraph, w *routeWalk, emit func(ds
 			}
 			for _, ip := range hosts {
 				for _, a := range ip.addrs {
-					if dst := netip.PrefixFrom(a.Addr(), a.Addr().BitLen()); sub.Contains(a.Addr()) && !have[dst] {
+					if dst := netip.PrefixFrom(a.Addr(), a.Addr().BitLen()); sub.Contains(a.Addr()) && !have[keyOf(dst)] {
 						add(dst, &seen[ip.node.pos])
 					}
 				}

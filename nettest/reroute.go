@@ -6,9 +6,17 @@ import (
 )
 
 // routeKey identifies an automatic route on a node: one per destination.
+// It is plain memory, which a map hashes faster than a netip.Prefix: a
+// reroute looks up every route of every node.
 type routeKey struct {
-	family Family
-	dst    netip.Prefix
+	addr [16]byte
+	bits uint8
+	is4  bool
+}
+
+// keyOf returns the routeKey of a destination.
+func keyOf(dst netip.Prefix) routeKey {
+	return routeKey{addr: dst.Addr().As16(), bits: uint8(dst.Bits()), is4: dst.Addr().Is4()}
 }
 
 // followsLinks reports whether the network's automatic routes follow link
@@ -58,7 +66,7 @@ func (n *Network) reroute() error {
 			cur := map[routeKey]*autoRoute{}
 			for _, rp := range np.routes {
 				if rp.auto {
-					cur[routeKey{rp.family, rp.dst}] = &autoRoute{rp: rp}
+					cur[keyOf(rp.dst)] = &autoRoute{rp: rp}
 				}
 			}
 			n.autoNow[np] = cur
@@ -82,7 +90,7 @@ func (nd *Node) followLinks(graphs []routeGraph, w *routeWalk, cur map[routeKey]
 	for i := range graphs {
 		f := graphs[i].f
 		nd.net.plan.walkRoutes(nd.p, &graphs[i], w, func(dst netip.Prefix, via edge) {
-			k := routeKey{f, dst}
+			k := keyOf(dst)
 			old := cur[k]
 			if old == nil {
 				old = &autoRoute{}
@@ -108,7 +116,7 @@ func (nd *Node) followLinks(graphs []routeGraph, w *routeWalk, cur map[routeKey]
 		if c.err != nil {
 			continue
 		}
-		a := cur[routeKey{c.rp.family, c.rp.dst}]
+		a := cur[keyOf(c.rp.dst)]
 		if c.op == routeDel {
 			a.rp = nil
 		} else {
