@@ -1,6 +1,11 @@
 package nettest
 
-import "net/netip"
+import (
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
 
 // edge is a one-hop neighbour relation: from's interface out reaches node to
 // at gateway address gw.
@@ -24,36 +29,96 @@ func (p *plan) autoRoutes() {
 	for i, np := range p.nodes {
 		np.pos = i
 	}
-	for np, routes := range p.shortestPaths(nil) {
-		np.routes = append(np.routes, routes...)
+	for i, routes := range p.shortestPaths(nil) {
+		p.nodes[i].routes = append(p.nodes[i].routes, routes...)
 	}
 }
 
 // shortestPaths computes every node's automatic routes over the interfaces
-// usable says can carry traffic (nil: all of them), IPv4 first.
-func (p *plan) shortestPaths(usable func(*ifacePlan) bool) map[*nodePlan][]*routePlan {
-	out := make(map[*nodePlan][]*routePlan, len(p.nodes))
-	for _, f := range families {
-		adj := p.adjacency(f, usable)
-		subs := make([][]netip.Prefix, len(p.segs))
-		for i, seg := range p.segs {
-			subs[i] = seg.subnetsOf(f)
+// usable says can carry traffic (nil: all of them), IPv4 first, indexed by
+// node position; nodes in parallel.
+func (p *plan) shortestPaths(usable func(*ifacePlan) bool) [][]*routePlan {
+	out := make([][]*routePlan, len(p.nodes))
+	graphs := p.routeGraphs(usable)
+	p.eachNode(func(s *nodePlan, w *routeWalk) {
+		for i := range graphs {
+			p.walkRoutes(s, &graphs[i], w, func(dst netip.Prefix, via edge) {
+				out[s.pos] = append(out[s.pos], newAutoRoute(graphs[i].f, dst, via))
+			})
 		}
-		for _, s := range p.nodes {
-			if s.isSwitch {
-				continue
+	})
+	return out
+}
+
+// eachNode calls fn for every node but switches, on as many goroutines as
+// there are CPUs, each with a routeWalk of its own.
+func (p *plan) eachNode(fn func(*nodePlan, *routeWalk)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(p.nodes)) {
+		wg.Go(func() {
+			w := &routeWalk{seen: make([]visit, len(p.nodes))}
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(p.nodes) {
+					return
+				}
+				if s := p.nodes[i]; !s.isSwitch {
+					fn(s, w)
+				}
 			}
-			out[s] = append(out[s], p.routesFrom(s, f, adj, subs)...)
+		})
+	}
+	wg.Wait()
+}
+
+// newAutoRoute returns the automatic route of family f to dst via the
+// first hop of a shortest path.
+// The route and its one hop are one allocation: a large topology has a
+// million automatic routes.
+func newAutoRoute(f Family, dst netip.Prefix, via edge) *routePlan {
+	x := &struct {
+		rp  routePlan
+		hop [1]hopPlan
+	}{
+		rp: routePlan{
+			r:      Route{Dst: dst, Via: via.gw, Dev: via.out.name, Metric: AutoRouteMetric},
+			family: f, dst: dst, auto: true, metric: AutoRouteMetric,
+		},
+		hop: [1]hopPlan{{via: via.gw, dev: via.out, weight: 1}},
+	}
+	x.rp.hops = x.hop[:]
+	return &x.rp
+}
+
+// routeGraph is what the automatic routes of one family are computed from:
+// every node's neighbours (by node position) and every segment's subnets.
+type routeGraph struct {
+	f    Family
+	adj  [][]edge
+	subs [][]netip.Prefix
+}
+
+// routeGraphs returns the routeGraph of each family, IPv4 first, over the
+// interfaces usable says can carry traffic (nil: all).
+func (p *plan) routeGraphs(usable func(*ifacePlan) bool) []routeGraph {
+	var out []routeGraph
+	for _, f := range families {
+		g := routeGraph{f: f, adj: p.adjacency(f, usable), subs: make([][]netip.Prefix, len(p.segs))}
+		for i, seg := range p.segs {
+			g.subs[i] = seg.subnetsOf(f)
 		}
+		out = append(out, g)
 	}
 	return out
 }
 
-// adjacency returns, for family f, the neighbours of every node: two nodes are
-// neighbours when they have addresses in a common subnet on a common segment,
-// through interfaces usable says can carry traffic (nil: all).
-func (p *plan) adjacency(f Family, usable func(*ifacePlan) bool) map[*nodePlan][]edge {
-	adj := map[*nodePlan][]edge{}
+// adjacency returns, for family f, the neighbours of every node (by
+// position): two nodes are neighbours when they have addresses in a common
+// subnet on a common segment, through interfaces usable says can carry
+// traffic (nil: all).
+func (p *plan) adjacency(f Family, usable func(*ifacePlan) bool) [][]edge {
+	adj := make([][]edge, len(p.nodes))
 	for _, seg := range p.segs {
 		for _, x := range seg.ends {
 			if usable != nil && !usable(x) {
@@ -64,7 +129,7 @@ func (p *plan) adjacency(f Family, usable func(*ifacePlan) bool) map[*nodePlan][
 					continue
 				}
 				if gw, ok := commonSubnetAddr(x, y, f); ok {
-					adj[x.node] = append(adj[x.node], edge{to: y.node, out: x, gw: gw})
+					adj[x.node.pos] = append(adj[x.node.pos], edge{to: y.node, out: x, gw: gw})
 				}
 			}
 		}
@@ -93,21 +158,31 @@ type visit struct {
 	first edge // the first hop from the source on the path
 }
 
-// routesFrom returns s's automatic routes of family f: a breadth-first
-// search over adj, then a route to every subnet s is not on and that no
-// route of the user's without a metric already covers.
-func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs [][]netip.Prefix) []*routePlan {
-	seen := make([]visit, len(p.nodes))
+// routeWalk is the working memory of walkRoutes, reused from one node to
+// the next.
+type routeWalk struct {
+	seen  []visit // by node position
+	queue []*nodePlan
+	hosts []*ifacePlan
+	have  map[routeKey]bool
+}
+
+// walkRoutes calls emit with s's automatic routes of g's family, in order:
+// a breadth-first search over g, then a route to every subnet s is not on
+// and that no route of the user's without a metric already covers, with
+// the first hop of a shortest path to it.
+func (p *plan) walkRoutes(s *nodePlan, g *routeGraph, w *routeWalk, emit func(dst netip.Prefix, via edge)) {
+	seen := w.seen
+	clear(seen)
 	seen[s.pos] = visit{order: 1}
 	reached := 1
-	queue := []*nodePlan{s}
-	for len(queue) > 0 {
-		u := queue[0]
-		queue = queue[1:]
+	queue := append(w.queue[:0], s)
+	for head := 0; head < len(queue); head++ {
+		u := queue[head]
 		if u != s && u.kind != Router {
 			continue // hosts do not forward
 		}
-		for _, e := range adj[u] {
+		for _, e := range g.adj[u.pos] {
 			if seen[e.to.pos].order != 0 {
 				continue
 			}
@@ -120,30 +195,29 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs 
 			queue = append(queue, e.to)
 		}
 	}
-	have := make(map[netip.Prefix]bool, len(s.routes)+len(p.segs))
+	w.queue = queue[:0]
+	if w.have == nil {
+		w.have = map[routeKey]bool{}
+	}
+	have := w.have
+	clear(have)
 	for _, r := range s.routes {
 		if !r.auto && r.table == 0 && (r.metric == 0 || r.metric == AutoRouteMetric) { // another metric: a backup, or preferred; both stay
-			have[r.dst] = true
+			have[keyOf(r.dst)] = true
 		}
 	}
-	var out []*routePlan
 	for _, ip := range s.ifaces {
 		for _, a := range ip.addrs {
-			have[a.Masked()] = true
+			have[keyOf(a.Masked())] = true
 		}
 	}
-	add := func(dst netip.Prefix, via visit) {
-		have[dst] = true
-		r := Route{Dst: dst, Via: via.first.gw, Dev: via.first.out.name}
-		r.Metric = AutoRouteMetric
-		out = append(out, &routePlan{
-			r: r, family: f, dst: dst, auto: true, metric: AutoRouteMetric,
-			hops: []hopPlan{{via: via.first.gw, dev: via.first.out, weight: 1}},
-		})
+	add := func(dst netip.Prefix, via *visit) {
+		have[keyOf(dst)] = true
+		emit(dst, via.first)
 	}
 	for i, seg := range p.segs {
-		for _, sub := range subs[i] {
-			if have[sub] {
+		for _, sub := range g.subs[i] {
+			if have[keyOf(sub)] {
 				continue
 			}
 			// The subnet is reached through the nearest router on it. With
@@ -152,9 +226,9 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs 
 			// nothing): host routes to those, so that the rest of the
 			// subnet has no route rather than a black hole.
 			var best *visit
-			var hosts []*ifacePlan
+			hosts := w.hosts[:0]
 			for _, ip := range seg.ends {
-				v := seen[ip.node.pos]
+				v := &seen[ip.node.pos]
 				if v.order == 0 || ip.node == s || !holds(ip, sub) {
 					continue
 				}
@@ -163,17 +237,18 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs 
 					continue
 				}
 				if best == nil || v.order < best.order {
-					best = &v
+					best = v
 				}
 			}
+			w.hosts = hosts[:0]
 			if best != nil {
-				add(sub, *best)
+				add(sub, best)
 				continue
 			}
 			for _, ip := range hosts {
 				for _, a := range ip.addrs {
-					if dst := netip.PrefixFrom(a.Addr(), a.Addr().BitLen()); sub.Contains(a.Addr()) && !have[dst] {
-						add(dst, seen[ip.node.pos])
+					if dst := netip.PrefixFrom(a.Addr(), a.Addr().BitLen()); sub.Contains(a.Addr()) && !have[keyOf(dst)] {
+						add(dst, &seen[ip.node.pos])
 					}
 				}
 			}
@@ -186,12 +261,11 @@ func (p *plan) routesFrom(s *nodePlan, f Family, adj map[*nodePlan][]edge, subs 
 			continue
 		}
 		for _, a := range x.loopback {
-			if dst := netip.PrefixFrom(a, a.BitLen()); FamilyOf(a) == f && !have[dst] {
-				add(dst, seen[x.pos])
+			if dst := netip.PrefixFrom(a, a.BitLen()); FamilyOf(a) == g.f && !have[keyOf(dst)] {
+				add(dst, &seen[x.pos])
 			}
 		}
 	}
-	return out
 }
 
 // holds reports whether the interface has an address in the subnet.

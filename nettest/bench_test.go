@@ -28,15 +28,29 @@ package nettest_test
 //	                    (on both sides).
 //	BenchmarkChain1000  h1 - r1 - ... - r1000 - h2, no addresses: build
 //	                    (until every interface is up), teardown
+//	BenchmarkChainRoutes1000
+//	                    h1 - r1 - ... - r1000 - h2, IPv4 auto addresses
+//	                    and routes (1002*999+2 = 1,001,000 routes): build,
+//	                    teardown; no ping (1001 hops outlive any TTL). The
+//	                    baseline installs the routes one RTM_NEWROUTE call
+//	                    per route, as the netlink library offers them.
+//	BenchmarkReroute100 (no baseline) a ring of 100 routers, a host on
+//	                    each, IPv4 and IPv6 auto addresses and routes:
+//	                    ns/op is Link.SetDown of one ring link, every
+//	                    route on every node following before it returns;
+//	                    up-ms is Link.SetUp (its wait for readiness
+//	                    included), untimed otherwise.
 //
 // Besides ns/op each reports netns/op, veths/op and routes/op (the work
 // done, equal across impls) and max-ms: the slowest single operation, which
-// shows a linkwatch stall (~1s) should one happen.
+// shows a linkwatch stall (~1s) should one happen. Sizes with routes report
+// routes-ms too: the part of ns/op spent installing them.
 
 import (
 	"context"
 	"errors"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,13 +92,24 @@ func benchChain(routers int, addrs bool) *nettest.Builder {
 
 // benchNettest builds the chain with nettest, pings h1 -> h2 when
 // addressed, and closes it.
-func benchNettest(routers int, addrs bool) baseline.Op {
+func benchNettest(routers int, addrs, ping bool, routeT *time.Duration) baseline.Op {
 	routes := -1
 	return func(b *testing.B) (int, int, int) {
 		// No deadline (Build bounds its wait for readiness itself): a timer
 		// would park an idle thread in epoll, where every netlink reply wakes
-		// it, a cost the baseline would not share.
-		n, err := benchChain(routers, addrs).Build(context.Background())
+		// it, a cost the baseline would not share. The progress callback
+		// times the routes stage: from its first report to the next stage's.
+		var start time.Time
+		ctx := nettest.WithProgress(context.Background(), func(p nettest.Progress) {
+			switch {
+			case p.Stage == "routes" && start.IsZero():
+				start = time.Now()
+			case p.Stage == "ready" && !start.IsZero():
+				*routeT += time.Since(start)
+				start = time.Time{}
+			}
+		})
+		n, err := benchChain(routers, addrs).Build(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -98,7 +123,7 @@ func benchNettest(routers int, addrs bool) baseline.Op {
 			}
 			b.StartTimer()
 		}
-		if addrs {
+		if ping {
 			if err := benchPing(n, "h1", "h2"); err != nil {
 				n.Close()
 				b.Fatal(err)
@@ -126,13 +151,14 @@ func benchPing(n *nettest.Network, from, to string) error {
 }
 
 // benchNetlink does the same with direct netlink calls (baseline.Chain).
-func benchNetlink(routers int, addrs bool) baseline.Op {
+func benchNetlink(routers int, addrs, ping bool, routeT *time.Duration) baseline.Op {
 	return func(b *testing.B) (int, int, int) {
 		t, err := baseline.Chain(routers, addrs)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if addrs {
+		*routeT += t.RouteTime()
+		if ping {
 			if err := t.Ping(benchPingTimeout); err != nil {
 				t.Close()
 				b.Fatal(err)
@@ -146,17 +172,30 @@ func benchNetlink(routers int, addrs bool) baseline.Op {
 }
 
 // benchSizes runs the netlink baseline, then nettest (the baseline first, so
-// that benchstat -col /impl shows nettest as a change from it).
-func benchSizes(b *testing.B, routers int, addrs bool) {
+// that benchstat -col /impl shows nettest as a change from it). With ping
+// (addrs needed), h1 pings h2 after the build. With addrs, routes-ms is the
+// time spent installing the routes (part of ns/op).
+func benchSizes(b *testing.B, routers int, addrs, ping bool) {
 	testenv.RequirePrivilege(b)
-	b.Run("impl=netlink", func(b *testing.B) { baseline.Run(b, benchNetlink(routers, addrs)) })
-	b.Run("impl=nettest", func(b *testing.B) { baseline.Run(b, benchNettest(routers, addrs)) })
+	run := func(b *testing.B, op func(routeT *time.Duration) baseline.Op) {
+		var routeT time.Duration
+		baseline.Run(b, op(&routeT))
+		if addrs {
+			b.ReportMetric(float64(routeT)/float64(time.Millisecond)/float64(b.N), "routes-ms")
+		}
+	}
+	b.Run("impl=netlink", func(b *testing.B) {
+		run(b, func(d *time.Duration) baseline.Op { return benchNetlink(routers, addrs, ping, d) })
+	})
+	b.Run("impl=nettest", func(b *testing.B) {
+		run(b, func(d *time.Duration) baseline.Op { return benchNettest(routers, addrs, ping, d) })
+	})
 }
 
 // BenchmarkPair: two hosts joined by a veth pair, IPv4 addressed, one ping
 // from one to the other, teardown.
 func BenchmarkPair(b *testing.B) {
-	benchSizes(b, 0, true)
+	benchSizes(b, 0, true, true)
 	b.Run("impl=shell", func(b *testing.B) {
 		baseline.RequireShellTools(b)
 		failed := 0
@@ -177,8 +216,53 @@ func BenchmarkPair(b *testing.B) {
 
 // BenchmarkChain100: h1 - r1 - ... - r100 - h2 with IPv4 auto addressing and
 // routes, one ping end to end, teardown.
-func BenchmarkChain100(b *testing.B) { benchSizes(b, 100, true) }
+func BenchmarkChain100(b *testing.B) { benchSizes(b, 100, true, true) }
 
 // BenchmarkChain1000: h1 - r1 - ... - r1000 - h2 without addresses: build
 // until every interface is up, teardown.
-func BenchmarkChain1000(b *testing.B) { benchSizes(b, 1000, false) }
+func BenchmarkChain1000(b *testing.B) { benchSizes(b, 1000, false, false) }
+
+// BenchmarkChainRoutes1000: h1 - r1 - ... - r1000 - h2 with IPv4 auto
+// addressing and routes (a million of them), build and teardown.
+func BenchmarkChainRoutes1000(b *testing.B) { benchSizes(b, 1000, true, false) }
+
+// BenchmarkReroute100: on a ring of 100 routers with a host each and
+// automatic routes in both families, ns/op is one Link.SetDown, which
+// returns once every node's routes follow; cpu-ms is the CPU time the
+// process spent in it (user and system: the kernel installs the routes in
+// the sending thread), which a busy machine inflates less than ns/op;
+// up-ms is the Link.SetUp after it.
+func BenchmarkReroute100(b *testing.B) {
+	testenv.RequirePrivilege(b)
+	n := ring(b, 100, allAuto)
+	cut, err := n.Link("r1-r2")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var up, cpu time.Duration
+	for b.Loop() {
+		cpu0 := cpuTime()
+		if err := cut.SetDown(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		cpu += cpuTime() - cpu0
+		t0 := time.Now()
+		if err := cut.SetUp(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		up += time.Since(t0)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms")
+	b.ReportMetric(float64(up)/float64(time.Millisecond)/float64(b.N), "up-ms")
+}
+
+// cpuTime returns the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,8 +37,10 @@ type Network struct {
 	cmds []*Cmd // commands started in nodes; guarded by mu
 
 	// autoNow holds every node's automatic routes as installed now, once
-	// they have followed a link change (see reroute); guarded by mu.
-	autoNow map[*nodePlan]map[routeKey]*routePlan
+	// they have followed a link change (see reroute), and rerouted counts
+	// the reroutes; both guarded by mu.
+	autoNow  map[*nodePlan]map[routeKey]*autoRoute
+	rerouted uint64
 
 	files nodeFiles // the nodes' own /etc, /run, /tmp, ... (nodefiles.go)
 }
@@ -136,14 +140,10 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 			return nil, err
 		}
 	}
-	for i, node := range n.nodes {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
-		}
-		report(Progress{Stage: "routes", Done: i, Total: len(n.nodes)})
-		if err := node.addRoutes(false, nil); err != nil {
-			return nil, err
-		}
+	if err := n.addAllRoutes(ctx, report); err != nil {
+		return nil, err
+	}
+	for _, node := range n.nodes {
 		if err := node.addRules(); err != nil {
 			return nil, err
 		}
@@ -163,6 +163,47 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 	}
 	report(Progress{Stage: "ready", Done: len(n.nodes), Total: len(n.nodes)})
 	return n, nil
+}
+
+// addAllRoutes installs every node's routes (addRoutes), nodes on as many
+// goroutines as there are CPUs: the kernel does the work in the sending
+// thread. It reports progress from the calling goroutine and returns the
+// error of the first node (in topology order) that failed, once every
+// goroutine is done.
+func (n *Network) addAllRoutes(ctx context.Context, report func(Progress)) error {
+	total := len(n.nodes)
+	report(Progress{Stage: "routes", Total: total})
+	errs := make([]error, total)
+	finished := make(chan struct{}, total)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), total) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= total {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errs[i] = fmt.Errorf("nettest: building %s: %w", n.name, err)
+				} else {
+					errs[i] = n.nodes[i].addRoutes(false, nil)
+				}
+				finished <- struct{}{}
+			}
+		})
+	}
+	for done := 1; done <= total; done++ {
+		<-finished
+		report(Progress{Stage: "routes", Done: done, Total: total})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Progress is what Build reports as it goes, to the function given to

@@ -227,53 +227,21 @@ func (n *Node) writeSysctls() error {
 	return fmt.Errorf("nettest: %w", &c)
 }
 
-// addRoutes installs the node's routes. With replace, it re-installs them
-// (after a link came back up) and skips those with a next hop on an
-// interface that is down.
+// addRoutes installs the node's routes (those only accepts, if given), in
+// batches (installRoutes). With replace, it re-installs them (after a link
+// came back up).
 func (n *Node) addRoutes(replace bool, only func(*routePlan) bool) error {
+	op := routeAdd
+	if replace {
+		op = routeReplace
+	}
+	changes := make([]routeChange, 0, len(n.p.routes))
 	for _, rp := range n.p.routes {
-		if only != nil && !only(rp) {
-			continue
-		}
-		r := n.netlinkRoute(rp)
-		var err error
-		if replace {
-			err = n.ns.nl.RouteReplace(r)
-		} else {
-			err = n.ns.nl.RouteAdd(r)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: route %s: %w", n.where(), rp.r, err)
+		if only == nil || only(rp) {
+			changes = append(changes, routeChange{op: op, rp: rp})
 		}
 	}
-	return nil
-}
-
-func (n *Node) netlinkRoute(rp *routePlan) *netlink.Route {
-	r := &netlink.Route{Dst: ipnet(rp.dst), Priority: rp.metric, Family: netlinkFamily(rp.family), Table: rp.table}
-	hopOf := func(h hopPlan) (int, net.IP) {
-		idx := 0
-		if h.dev != nil {
-			idx = n.net.iface(h.dev).index()
-		}
-		var gw net.IP
-		if h.via.IsValid() {
-			gw = h.via.AsSlice()
-		}
-		return idx, gw
-	}
-	if len(rp.r.NextHops) == 0 {
-		r.LinkIndex, r.Gw = hopOf(rp.hops[0])
-		if r.Gw == nil {
-			r.Scope = netlink.SCOPE_LINK
-		}
-		return r
-	}
-	for _, h := range rp.hops {
-		idx, gw := hopOf(h)
-		r.MultiPath = append(r.MultiPath, &netlink.NexthopInfo{LinkIndex: idx, Gw: gw, Hops: h.weight - 1})
-	}
-	return r
+	return n.installRoutes("", changes)
 }
 
 // RouteInfo is the kernel's answer to a route lookup.

@@ -2,18 +2,21 @@ package nettest
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
-	"slices"
-	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // routeKey identifies an automatic route on a node: one per destination.
+// It is plain memory, which a map hashes faster than a netip.Prefix: a
+// reroute looks up every route of every node.
 type routeKey struct {
-	family Family
-	dst    netip.Prefix
+	addr [16]byte
+	bits uint8
+	is4  bool
+}
+
+// keyOf returns the routeKey of a destination.
+func keyOf(dst netip.Prefix) routeKey {
+	return routeKey{addr: dst.Addr().As16(), bits: uint8(dst.Bits()), is4: dst.Addr().Is4()}
 }
 
 // followsLinks reports whether the network's automatic routes follow link
@@ -41,84 +44,84 @@ func usable(ip *ifacePlan) bool {
 	return true
 }
 
+// autoRoute is an automatic route as a node has it, with the number of the
+// last reroute that wanted it.
+type autoRoute struct {
+	rp     *routePlan
+	wanted uint64
+}
+
 // reroute computes every node's automatic routes again over the interfaces
-// that are usable now, and replaces, adds or deletes those that differ from
-// what each node has, nodes in parallel. The caller holds n.mu. It does
-// nothing when the routes do not follow the links.
+// that are usable now, and replaces, adds or deletes only those that differ
+// from what each node has: nodes in parallel, each node's changes in one
+// installRoutes call. The caller holds n.mu. It does nothing when the routes
+// do not follow the links.
 func (n *Network) reroute() error {
 	if !n.followsLinks() {
 		return nil
 	}
 	if n.autoNow == nil {
-		n.autoNow = make(map[*nodePlan]map[routeKey]*routePlan, len(n.nodes))
+		n.autoNow = make(map[*nodePlan]map[routeKey]*autoRoute, len(n.nodes))
 		for _, np := range n.plan.nodes {
-			cur := map[routeKey]*routePlan{}
+			cur := map[routeKey]*autoRoute{}
 			for _, rp := range np.routes {
 				if rp.auto {
-					cur[routeKey{rp.family, rp.dst}] = rp
+					cur[keyOf(rp.dst)] = &autoRoute{rp: rp}
 				}
 			}
 			n.autoNow[np] = cur
 		}
 	}
-	want := n.plan.shortestPaths(usable)
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, 8)
-	)
-	for _, node := range n.nodes {
-		if node.p.isSwitch {
-			continue
-		}
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := node.applyAutoRoutes(n.autoNow[node.p], want[node.p]); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	n.rerouted++
+	graphs := n.plan.routeGraphs(usable)
+	errs := make([]error, len(n.plan.nodes)) // in topology order
+	n.plan.eachNode(func(np *nodePlan, w *routeWalk) {
+		errs[np.pos] = n.byName[np.name].followLinks(graphs, w, n.autoNow[np], n.rerouted)
+	})
 	return errors.Join(errs...)
 }
 
-// applyAutoRoutes makes the node's automatic routes those of want, changing
-// only what differs from cur, and updates cur.
-func (nd *Node) applyAutoRoutes(cur map[routeKey]*routePlan, want []*routePlan) error {
-	keep := make(map[routeKey]bool, len(want))
-	for _, rp := range want {
-		k := routeKey{rp.family, rp.dst}
-		keep[k] = true
-		if old := cur[k]; old != nil && sameHops(old, rp) {
+// followLinks makes the node's automatic routes those graphs give, changing
+// only those whose first hop differs from cur (adding those cur lacks,
+// removing those with no path left), in one installRoutes call, and updates
+// cur with the changes the kernel made; gen numbers this reroute.
+func (nd *Node) followLinks(graphs []routeGraph, w *routeWalk, cur map[routeKey]*autoRoute, gen uint64) error {
+	var changes []routeChange
+	for i := range graphs {
+		f := graphs[i].f
+		nd.net.plan.walkRoutes(nd.p, &graphs[i], w, func(dst netip.Prefix, via edge) {
+			k := keyOf(dst)
+			old := cur[k]
+			if old == nil {
+				old = &autoRoute{}
+				cur[k] = old
+			}
+			old.wanted = gen
+			if rp := old.rp; rp != nil && len(rp.hops) == 1 && rp.hops[0].via == via.gw && rp.hops[0].dev == via.out {
+				return
+			}
+			changes = append(changes, routeChange{op: routeReplace, rp: newAutoRoute(f, dst, via)})
+		})
+	}
+	for _, a := range cur {
+		if a.wanted != gen && a.rp != nil {
+			// No path left: the destination has no route, rather than
+			// one into the cut. The kernel may have dropped it already
+			// with its device.
+			changes = append(changes, routeChange{op: routeDel, rp: a.rp})
+		}
+	}
+	err := nd.installRoutes("following the links: ", changes)
+	for _, c := range changes {
+		if c.err != nil {
 			continue
 		}
-		if err := nd.ns.nl.RouteReplace(nd.netlinkRoute(rp)); err != nil {
-			return fmt.Errorf("%s: following the links: route %s: %w", nd.where(), rp.r, err)
+		a := cur[keyOf(c.rp.dst)]
+		if c.op == routeDel {
+			a.rp = nil
+		} else {
+			a.rp = c.rp
 		}
-		cur[k] = rp
 	}
-	for k, rp := range cur {
-		if keep[k] {
-			continue
-		}
-		// No path left: the destination has no route, rather than one into
-		// the cut. The kernel may have dropped it already with its device.
-		err := nd.ns.nl.RouteDel(nd.netlinkRoute(rp))
-		if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENODEV) {
-			return fmt.Errorf("%s: following the links: removing route %s: %w", nd.where(), rp.r, err)
-		}
-		delete(cur, k)
-	}
-	return nil
-}
-
-// sameHops reports whether two routes send traffic the same way.
-func sameHops(a, b *routePlan) bool {
-	return a.metric == b.metric && slices.EqualFunc(a.hops, b.hops, func(x, y hopPlan) bool {
-		return x.via == y.via && x.dev == y.dev && x.weight == y.weight
-	})
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 
 	"github.com/nettestlab/nettest/internal/testenv"
 	"github.com/nettestlab/nettest/nettest"
@@ -15,7 +16,7 @@ import (
 
 // ring builds routers r1..rn in a ring (r1-r2, ..., rn-r1) with host hi on
 // each ri, automatic addresses and routes.
-func ring(t *testing.T, n int, auto nettest.Auto) *nettest.Network {
+func ring(t testing.TB, n int, auto nettest.Auto) *nettest.Network {
 	t.Helper()
 	b := nettest.NewBuilder(fmt.Sprintf("ring%d", n)).Auto(auto)
 	var rs []string
@@ -156,4 +157,127 @@ func addrOn(t *testing.T, n *nettest.Network, node, segment string, f nettest.Fa
 	a, err := ifaceOn(t, n, node, segment).Addr(f)
 	require.NoError(t, err)
 	return a
+}
+
+// TestRerouteRing100: on a ring of 100 routers with a host each, after one
+// ring link goes down every node's automatic routes, IPv4 and IPv6, are
+// exactly those of the line the ring has become (each router sends every
+// subnet it is not on to its neighbour towards it; a host sends everything
+// to its router), with none left over; after the link is back they are
+// those the ring had at first.
+func TestRerouteRing100(t *testing.T) {
+	testenv.RequirePrivilege(t)
+	if testing.Short() {
+		t.Skip("skipping in -short mode")
+	}
+	const size = 100
+	n := ring(t, size, allAuto)
+	families := []nettest.Family{nettest.IPv4, nettest.IPv6}
+	initial := map[string]map[netip.Prefix]netip.Addr{}
+	for _, nd := range n.Nodes() {
+		initial[nd.Name()] = autoRoutesOf(t, nd)
+	}
+	cut, err := n.Link("r1-r2")
+	require.NoError(t, err)
+	require.NoError(t, cut.SetDown())
+
+	// The line: r2 (position 0), r3, ..., r100, r1 (position size-1).
+	pos := func(i int) int { return (i - 2 + size) % size }
+	type at struct {
+		node, seg string
+		f         nettest.Family
+	}
+	addrs := map[at]netip.Addr{}
+	addrOn := func(t *testing.T, n *nettest.Network, node, seg string, f nettest.Family) netip.Addr {
+		k := at{node, seg, f}
+		if _, ok := addrs[k]; !ok {
+			a, err := n.AddrOn(node, seg, f)
+			require.NoError(t, err)
+			addrs[k] = a
+		}
+		return addrs[k]
+	}
+	router := func(p int) int { return (p+1)%size + 1 }
+	subnet := func(a netip.Addr) netip.Prefix {
+		return netip.PrefixFrom(a, map[bool]int{true: 30, false: 64}[a.Is4()]).Masked()
+	}
+	for i := 1; i <= size; i++ {
+		r, h := fmt.Sprintf("r%d", i), fmt.Sprintf("h%d", i)
+		wantR, wantH := map[netip.Prefix]netip.Addr{}, map[netip.Prefix]netip.Addr{}
+		// via is r's next hop towards position q (not its own).
+		via := func(q int, f nettest.Family) netip.Addr {
+			next := pos(i) + 1
+			if q < pos(i) {
+				next = pos(i) - 1
+			}
+			other := fmt.Sprintf("r%d", router(next))
+			seg := r + "-" + other
+			if _, err := n.Link(seg); err != nil {
+				seg = other + "-" + r
+			}
+			return addrOn(t, n, other, seg, f)
+		}
+		for _, f := range families {
+			for j := 1; j <= size; j++ {
+				// Router j's host link, and its ring link to the next
+				// router (the cut one too: both its ends are on routers
+				// still reached, r1 and r2; the nearer one takes it).
+				hostSub := subnet(addrOn(t, n, fmt.Sprintf("h%d", j), fmt.Sprintf("h%d-r%d", j, j), f))
+				next := j%size + 1
+				ringSub := subnet(addrOn(t, n, fmt.Sprintf("r%d", j), fmt.Sprintf("r%d-r%d", j, next), f))
+				wantH[hostSub] = addrOn(t, n, r, fmt.Sprintf("h%d-r%d", i, i), f)
+				wantH[ringSub] = wantH[hostSub]
+				if j != i {
+					wantR[hostSub] = via(pos(j), f)
+				}
+				ringPos := min(pos(j), pos(next)) // the ring link's end nearer the line's start...
+				if j == 1 {
+					// r1-r2 ends at positions size-1 and 0, the
+					// two ends of the line: the nearer one.
+					ringPos = 0
+					if pos(i) > (size-1)/2 {
+						ringPos = size - 1
+					}
+				} else if pos(i) > ringPos {
+					ringPos = max(pos(j), pos(next)) // ... or further from it
+				}
+				if j != i && next != i {
+					wantR[ringSub] = via(ringPos, f)
+				}
+			}
+			delete(wantH, subnet(addrOn(t, n, h, fmt.Sprintf("h%d-r%d", i, i), f)))
+		}
+		require.Equal(t, wantR, autoRoutesOf(t, node(t, n, r)), "%s's automatic routes with r1-r2 down", r)
+		require.Equal(t, wantH, autoRoutesOf(t, node(t, n, h)), "%s's automatic routes with r1-r2 down", h)
+	}
+
+	require.NoError(t, cut.SetUp(context.Background()))
+	for _, nd := range n.Nodes() {
+		require.Equal(t, initial[nd.Name()], autoRoutesOf(t, nd), "%s's automatic routes with r1-r2 back up", nd)
+	}
+}
+
+// autoRoutesOf returns the node's routes with metric AutoRouteMetric and a
+// gateway, as its kernel has them: destination -> gateway.
+func autoRoutesOf(t *testing.T, nd *nettest.Node) map[netip.Prefix]netip.Addr {
+	t.Helper()
+	out := map[netip.Prefix]netip.Addr{}
+	require.NoError(t, nd.Netlink(func(h *netlink.Handle) error {
+		routes, err := h.RouteList(nil, netlink.FAMILY_ALL)
+		for _, r := range routes {
+			if r.Priority != nettest.AutoRouteMetric || r.Gw == nil {
+				continue
+			}
+			gw, _ := netip.AddrFromSlice(r.Gw)
+			dst, _ := netip.AddrFromSlice(r.Dst.IP)
+			bits, _ := r.Dst.Mask.Size()
+			p := netip.PrefixFrom(dst.Unmap(), bits)
+			if _, dup := out[p]; dup {
+				t.Errorf("%s has two routes to %s", nd, p)
+			}
+			out[p] = gw.Unmap()
+		}
+		return err
+	}))
+	return out
 }

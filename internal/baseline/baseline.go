@@ -140,8 +140,9 @@ func do(fd netns.NsHandle, fn func() error) error {
 // j joins node j (its "A" end, created with index index) and node j+1.
 type Topo struct {
 	nss    []*namespace
-	up     [][]int // per node, the indexes of its veth ends
-	routes int     // routes installed
+	up     [][]int       // per node, the indexes of its veth ends
+	routes int           // routes installed
+	routeT time.Duration // time spent installing them
 	dst    netip.Addr
 }
 
@@ -246,6 +247,7 @@ func Chain(routers int, addrs bool) (_ *Topo, err error) {
 		// Node k is on links k-1 and k. Subnets behind it on the left go via
 		// node k-1's end of link k-1, those on the right via node k+1's end
 		// of link k.
+		start := time.Now()
 		for k := 0; k < nodes; k++ {
 			for j := 0; j+1 < nodes; j++ {
 				var r *netlink.Route
@@ -263,6 +265,7 @@ func Chain(routers int, addrs bool) (_ *Topo, err error) {
 				t.routes++
 			}
 		}
+		t.routeT = time.Since(start)
 		t.dst = host(subnet(nodes-2), 2)
 	}
 	if err := t.waitUp(10 * time.Second); err != nil {
@@ -525,3 +528,7 @@ func (t *Topo) Ping(timeout time.Duration) error {
 
 // Routes returns how many routes the build installed.
 func (t *Topo) Routes() int { return t.routes }
+
+// RouteTime returns how long installing the routes took, one RTM_NEWROUTE
+// request (and its acknowledgement) per route.
+func (t *Topo) RouteTime() time.Duration { return t.routeT }
