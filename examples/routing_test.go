@@ -66,3 +66,43 @@ func TestStaticRoutingFailover(t *testing.T) {
 	assertions.RouteVia(t, n, "r1", "h2", "r2", assertions.Within(2*time.Second))
 	assertions.Reachable(t, n, nil) // every pair of hosts and routers, at once
 }
+
+// TestAutoRoutesRingFailover fails a ring over and back on automatic
+// routes alone — no daemon, no route written by hand. fixtures.Ring(t, 6)
+// gives six routers in a ring, r1 … r6, each with a host, h1 … h6; the
+// automatic routes follow the links like an instantly converging IGP,
+// IPv4 and IPv6, on every router, not only those next to the cut.
+func TestAutoRoutesRingFailover(t *testing.T) {
+	t.Parallel()
+	n := fixtures.Ring(t, 6)
+
+	// r6 reaches h2 the short way, through r1 (r6 - r1 - r2).
+	assertions.RouteVia(t, n, "r6", "h2", "r1", assertions.IPv4())
+	assertions.RouteVia(t, n, "r6", "h2", "r1", assertions.IPv6())
+
+	// Cut r1-r2: before SetDown returns, every router routes around it —
+	// r6, two hops from the cut, now goes the other way round, through r5.
+	link, err := n.Link("r1-r2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := link.SetDown(); err != nil {
+		t.Fatal(err)
+	}
+	assertions.RouteVia(t, n, "r6", "h2", "r5", assertions.IPv4())
+	assertions.RouteVia(t, n, "r6", "h2", "r5", assertions.IPv6())
+	// Every host still reaches every other. (Routers are pinged at their
+	// first address, which for r1 and r2 is on the cut link.)
+	hosts := []string{"h1", "h2", "h3", "h4", "h5", "h6"}
+	assertions.Reachable(t, n, hosts)
+
+	// And back: the short way again.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := link.SetUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertions.RouteVia(t, n, "r6", "h2", "r1", assertions.IPv4())
+	assertions.RouteVia(t, n, "r6", "h2", "r1", assertions.IPv6())
+	assertions.Reachable(t, n, nil) // every host and router, the cut link's ends too
+}
