@@ -3,6 +3,7 @@ package assertions_test
 import (
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,41 +51,41 @@ func TestConverged(t *testing.T) {
 	took := time.Since(start)
 	require.GreaterOrEqual(t, took, 300*time.Millisecond, "it waits for the settle time")
 
-	// Routes that change every 70ms (not a multiple of the 100ms between reads) never settle.
+	// Routes that never settle: every 10ms r1 gets a route it never had
+	// (10.0.77.N/32) and loses the one before, so no two reads agree.
 	r1 := node(t, n, "r1")
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	var stopOnce sync.Once
+	stopFlapping := func() { stopOnce.Do(func() { close(stop); <-done }) }
+	t.Cleanup(stopFlapping) // also when a require below ends the test
 	go func() {
 		defer close(done)
-		_, dst, _ := net.ParseCIDR("10.0.77.0/24")
-		for i := 0; ; i++ {
+		route := func(nh *netlink.Handle, i int) *netlink.Route {
+			eth0, _ := nh.LinkByName("eth0")
+			dst := &net.IPNet{IP: net.IPv4(10, 0, 77, byte(i)), Mask: net.CIDRMask(32, 32)}
+			return &netlink.Route{Dst: dst, LinkIndex: eth0.Attrs().Index, Scope: netlink.SCOPE_LINK}
+		}
+		for i := 1; ; i = i%250 + 1 {
 			select {
 			case <-stop:
 				return
-			case <-time.After(70 * time.Millisecond):
+			case <-time.After(10 * time.Millisecond):
 			}
 			if err := r1.Netlink(func(nh *netlink.Handle) error {
-				eth0, err := nh.LinkByName("eth0")
-				if err != nil {
-					return err
-				}
-				r := &netlink.Route{Dst: dst, LinkIndex: eth0.Attrs().Index, Scope: netlink.SCOPE_LINK}
-				if i%2 == 0 {
-					return nh.RouteAdd(r)
-				}
-				return nh.RouteDel(r)
+				nh.RouteDel(route(nh, (i+248)%250+1)) // the one before, if any
+				return nh.RouteAdd(route(nh, i))
 			}); err != nil {
-				t.Log(err)
+				return // the network closed: the test has ended
 			}
 		}
 	}()
 	msg := fails(t, func(f *fakeT) bool {
 		return assertions.Converged(f, n, assertions.Settle(500*time.Millisecond), assertions.Within(time.Second))
 	})
-	close(stop)
-	<-done
+	stopFlapping()
 	require.True(t, strings.HasPrefix(msg, "not converged after 1s: r1's routes changed "), msg)
-	require.Contains(t, msg, "10.0.77.0/24")
+	require.Contains(t, msg, "10.0.77.")
 
 	// Stable routes, but h1 has lost its way out.
 	h1 := node(t, n, "h1")
