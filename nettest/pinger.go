@@ -113,7 +113,10 @@ func (s *sharedSocket) register(count int) (*pingWaiter, error) {
 	if len(s.waiting)+count > 0xffff {
 		return nil, errors.New("too many pings at once on one socket")
 	}
-	for {
+	for tries := 0; ; tries++ {
+		if tries > 0xffff {
+			return nil, errors.New("too many pings at once on one socket")
+		}
 		free := true
 		for i := range count {
 			if s.waiting[(s.next+i)&0xffff] != nil {
