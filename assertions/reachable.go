@@ -109,8 +109,8 @@ func newMatrix(n *nettest.Network, c config, nodes []string) (*matrix, error) {
 // requests each sends, as a ping with several spends most of its time
 // waiting for the next), and from one node. 256 one-request pings keep a
 // 2-core machine busy; far more only queue packets in the kernel, which
-// drops them past net.core.netdev_max_backlog (1000 a CPU), and hold a
-// socket each.
+// drops them past net.core.netdev_max_backlog (1000 a CPU). Each source
+// node's pings share one socket per family (a nettest.Pinger).
 const (
 	reachableWorkers    = 256
 	reachableMaxWorkers = 2048
