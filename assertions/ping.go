@@ -1,6 +1,7 @@
 package assertions
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -96,7 +97,13 @@ func pingLegs(n *nettest.Network, c config, from, to string) ([]pingLeg, error) 
 
 // ping pings once and judges: answered wants every reply, else none.
 func (l pingLeg) ping(c config, answered bool) (finding, error) {
-	res, err := l.from.Ping(c.ctx, l.dst, nettest.PingCount(c.count), nettest.PingInterval(c.interval),
+	return l.pingWith(c, answered, l.from.Ping)
+}
+
+// pingWith is ping with the given ping function: the source node's
+// [nettest.Node.Ping], or a [nettest.Pinger]'s.
+func (l pingLeg) pingWith(c config, answered bool, ping func(context.Context, netip.Addr, ...nettest.PingOption) (nettest.PingResult, error)) (finding, error) {
+	res, err := ping(c.ctx, l.dst, nettest.PingCount(c.count), nettest.PingInterval(c.interval),
 		nettest.PingTimeout(c.timeout), nettest.PingSrc(l.src))
 	if err != nil && !errors.Is(err, nettest.ErrNoReply) {
 		return finding{}, fmt.Errorf("%s: %w", l.subject, err)

@@ -110,8 +110,8 @@ func newMatrix(n *nettest.Network, c config, nodes []string) (*matrix, error) {
 // requests each sends, as a ping with several spends most of its time
 // waiting for the next), and from one node. 256 one-request pings keep a
 // 2-core machine busy; far more only queue packets in the kernel, which
-// drops them past net.core.netdev_max_backlog (1000 a CPU), and hold a
-// socket each.
+// drops them past net.core.netdev_max_backlog (1000 a CPU). Each source
+// node's pings share one socket per family (a nettest.Pinger).
 const (
 	reachableWorkers    = 256
 	reachableMaxWorkers = 2048
@@ -129,6 +129,21 @@ func (m *matrix) pingAll(c config) ([]finding, error) {
 	for i := range perSource {
 		perSource[i] = make(chan struct{}, reachablePerSource)
 	}
+	// One socket per source node and family, shared by its pings, rather
+	// than one per ping: 999,000 pings on 1,000 hosts.
+	pingers := make([]*nettest.Pinger, len(m.nodes))
+	for _, leg := range order {
+		if i := m.from[leg]; pingers[i] == nil {
+			pingers[i] = m.legs[leg].from.Pinger()
+		}
+	}
+	defer func() {
+		for _, p := range pingers {
+			if p != nil {
+				p.Close()
+			}
+		}
+	}()
 	var next sync.Mutex
 	pos := 0
 	var wg sync.WaitGroup
@@ -145,7 +160,7 @@ func (m *matrix) pingAll(c config) ([]finding, error) {
 				next.Unlock()
 				slot := perSource[m.from[leg]]
 				slot <- struct{}{}
-				fs[leg], errs[leg] = m.legs[leg].ping(c, true)
+				fs[leg], errs[leg] = m.legs[leg].pingWith(c, true, pingers[m.from[leg]].Ping)
 				<-slot
 			}
 		})

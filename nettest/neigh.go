@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -164,6 +165,18 @@ func (n *Node) learnNeighbours(ifaces []*Interface) error {
 	if len(neighs) == 0 {
 		return nil // a node without addresses
 	}
+	for i, ne := range neighs {
+		in := of[i]
+		if ne.Family == unix.AF_BRIDGE || !in.p.seg.isLAN || (i > 0 && of[i-1] == in && neighs[i-1].Family == ne.Family) {
+			continue // once per LAN interface and family, before its entries
+		}
+		if err := n.ns.setReachableTime(ne.Family, in.index(), lanReachableTime); err != nil {
+			if ne.Family == unix.AF_INET6 && !in.hasIPv6() {
+				continue // the user turned IPv6 off here
+			}
+			return fmt.Errorf("%s: interface %s: neighbour reachable time: %w", n.where(), in.p.name, err)
+		}
+	}
 	errs, err := n.ns.neighSet(neighs)
 	if err != nil {
 		return fmt.Errorf("%s: installing neighbour entries: %w", n.where(), err)
@@ -202,6 +215,77 @@ func (in *Interface) hasIPv6() bool {
 	st, ok := states[in.p.name]
 	return ok && st.HasInet6
 }
+
+// lanMemberIPv4OnlySysctls are written in the namespace of a LAN member of
+// a topology without IPv6, with its others: the interfaces made there get
+// no IPv6 link-local address (addr_gen_mode none, as a switch's), so they
+// send no duplicate address detection, router solicitations or multicast
+// listener reports, multicast frames that the switch copies to every port.
+// On a LAN of 1,000 hosts that was millions of frames during
+// assertions.Reachable, which overflowed the CPUs' input backlogs (1000
+// packets each) and lost pings. IPv6 stays on: addresses added later work.
+var lanMemberIPv4OnlySysctls = [][2]string{
+	{"/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1"},
+}
+
+// onLAN reports whether the node has an interface on a LAN.
+func (np *nodePlan) onLAN() bool {
+	for _, ip := range np.ifaces {
+		if ip.seg != nil && ip.seg.isLAN {
+			return true
+		}
+	}
+	return false
+}
+
+// lanReachableTime is the base reachable time of a LAN member's neighbour
+// entries: an entry is confirmed reachable for a random 0.5 to 1.5 times it
+// (the kernel's default is 30s). Past that, the kernel probes each entry it
+// uses with a unicast request before trusting it again. On a LAN of
+// hundreds of hosts pinging each other (assertions.Reachable: 999,000 pings
+// on 1,000 hosts, a minute or more), every entry went stale within the
+// check and was probed, hundreds of thousands of requests in bursts; those
+// the host's CPUs dropped (their input backlogs hold 1000 packets each)
+// failed their entries, whose next use broadcast a request the switch
+// copied to every port, so more were dropped, and pings with them. The
+// entries are nettest's own (it made both ends), and a neighbour that
+// changes its MAC is still learnt again once its entry is probed.
+const lanReachableTime = 20 * time.Minute
+
+// setReachableTime sets the base reachable time of the neighbour entries of
+// one interface and family (net.ipv4.neigh.IFACE.base_reachable_time_ms,
+// and ipv6's), the one sysctl of the neighbour tables that each namespace
+// has for its own interfaces; the tables' sizes and garbage collection are
+// the host's. It asks the kernel over netlink (RTM_SETNEIGHTBL), as
+// "ip ntable change" does, without entering the namespace.
+func (ns *namespace) setReachableTime(family, index int, d time.Duration) error {
+	const (
+		ndtaName               = 1 // NDTA_NAME
+		ndtaParms              = 6 // NDTA_PARMS
+		ndtpaIfindex           = 1 // NDTPA_IFINDEX
+		ndtpaBaseReachableTime = 4 // NDTPA_BASE_REACHABLE_TIME, in ms
+	)
+	table := "arp_cache"
+	if family == unix.AF_INET6 {
+		table = "ndisc_cache"
+	}
+	req := nl.NewNetlinkRequest(unix.RTM_SETNEIGHTBL, unix.NLM_F_ACK)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: ns.raw} // the namespace's socket
+	req.AddData(ndtmsg(family))
+	req.AddData(nl.NewRtAttr(ndtaName, nl.ZeroTerminated(table)))
+	parms := nl.NewRtAttr(ndtaParms|unix.NLA_F_NESTED, nil)
+	parms.AddRtAttr(ndtpaIfindex, nl.Uint32Attr(uint32(index)))
+	parms.AddRtAttr(ndtpaBaseReachableTime, nl.Uint64Attr(uint64(d.Milliseconds())))
+	req.AddData(parms)
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
+}
+
+// ndtmsg is the header of a neighbour table message: its family.
+type ndtmsg uint8
+
+func (m ndtmsg) Len() int          { return 4 }
+func (m ndtmsg) Serialize() []byte { return []byte{byte(m), 0, 0, 0} }
 
 // neighBatch is how many entries neighSet sends to the kernel at once; their
 // acknowledgements fit in the socket's receive buffer many times over.

@@ -92,10 +92,13 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 	specs := make([]func() [][2]string, len(n.nodes))
 	ipv6 := p.hasIPv6()
 	for i, node := range n.nodes {
-		router, isSwitch := node.p.kind == Router, node.p.isSwitch
+		router, isSwitch, quiet := node.p.kind == Router, node.p.isSwitch, !ipv6 && node.p.onLAN()
 		specs[i] = func() [][2]string {
 			if isSwitch {
 				return switchSysctls
+			}
+			if quiet {
+				return append(nodeSysctls(router, ipv6), lanMemberIPv4OnlySysctls...)
 			}
 			return nodeSysctls(router, ipv6)
 		}
