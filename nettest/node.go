@@ -107,7 +107,7 @@ func (n *Node) Netlink(fn func(h *netlink.Handle) error) error {
 		return fmt.Errorf("%s: netlink: %w", n.where(), ErrClosed)
 	}
 	defer n.net.life.release()
-	return fn(n.ns.nl)
+	return n.ns.nl.do(fn)
 }
 
 // NetNS returns the file descriptor that holds the node's namespace, for
@@ -122,7 +122,11 @@ func (n *Node) NetNS() (netns.NsHandle, error) {
 		return closedNS, fmt.Errorf("%s: namespace descriptor: %w", n.where(), ErrClosed)
 	}
 	defer n.net.life.release()
-	return n.ns.fd, nil
+	fd, err := n.ns.keepFD()
+	if err != nil {
+		return closedNS, fmt.Errorf("%s: namespace descriptor: %w", n.where(), err)
+	}
+	return fd, nil
 }
 
 // NetNSPath returns a path that opens the node's namespace, such as
