@@ -53,6 +53,12 @@ type Network struct {
 // build; a ctx without deadline gets none, but waiting for interfaces is
 // bounded (10s) and says what it last saw.
 //
+// The nodes' namespaces are held without a file descriptor each (bind
+// mounts in a mount namespace private to the process, which vanish with
+// it), and their netlink sockets are open only while they are used (at
+// most an eighth of the open-file limit's worth): a topology's size is not
+// bounded by ulimit -n.
+//
 // Build needs CAP_SYS_ADMIN and CAP_NET_ADMIN; without them the error wraps
 // [ErrPrivilege] and says how to run. A nil ctx is an error, as it is for
 // every method of the package that takes a context.
@@ -199,6 +205,10 @@ func progressOf(ctx context.Context) func(Progress) {
 	return func(Progress) {}
 }
 
+// progressTick is how often Build reports the progress of its parallel
+// stages (namespaces, ready).
+var progressTick = 100 * time.Millisecond
+
 // makeNamespaces is newNamespaces for Build: it reports, from the caller's
 // goroutine, how many are made as it goes.
 func makeNamespaces(specs []func() [][2]string, dir *nsDir, report func(Progress)) ([]*namespace, error) {
@@ -212,7 +222,7 @@ func makeNamespaces(specs []func() [][2]string, dir *nsDir, report func(Progress
 		nss, err := newNamespaces(specs, dir, &made)
 		done <- result{nss, err}
 	}()
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(progressTick)
 	defer tick.Stop()
 	for {
 		select {

@@ -110,9 +110,10 @@ func (n *Node) Netlink(fn func(h *netlink.Handle) error) error {
 	return n.ns.nl.do(fn)
 }
 
-// NetNS returns the file descriptor that holds the node's namespace, for
-// netns.Set, setns(2) and netlink.NewHandleAt. It is owned by the Network
-// and valid until Close: do not close it, and do not use it after Close (the
+// NetNS returns a file descriptor of the node's namespace, for netns.Set,
+// setns(2) and netlink.NewHandleAt. (A built node's namespace is held
+// without a descriptor, see Build; NetNS opens one at its first call.) It
+// is owned by the Network and valid until Close: do not close it, and do not use it after Close (the
 // process may then reuse its number for another file). Once the Network is
 // closed NetNS returns an error wrapping [ErrClosed] and a handle that every
 // system call rejects (not netns.None(), which netns and netlink take to

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -83,4 +85,52 @@ func TestBuildUnderLowFileLimit(t *testing.T) {
 	}))
 	require.NoError(t, n.Close())
 	require.LessOrEqual(t, openFiles(t), before+2, "Close releases every descriptor")
+}
+
+// TestBuildProgressCounts: the stages that run in parallel (namespaces,
+// ready) report how far they are as they go, not only at their start and
+// end, so a progress line moves during a large build.
+func TestBuildProgressCounts(t *testing.T) {
+	requirePrivilege(t)
+	saved := progressTick
+	progressTick = time.Millisecond
+	defer func() { progressTick = saved }()
+	const nodes = 120
+	b := NewBuilder("progress").Auto(Auto{IPv4: true})
+	var names []string
+	for i := range nodes {
+		names = append(names, fmt.Sprintf("n%d", i))
+	}
+	b.Router(names...).Chain(names...)
+	var mu sync.Mutex
+	partial := map[string]bool{}
+	ctx := WithProgress(context.Background(), func(p Progress) {
+		if p.Done > 0 && p.Done < p.Total {
+			mu.Lock()
+			partial[p.Stage] = true
+			mu.Unlock()
+		}
+	})
+	n, err := b.Build(ctx)
+	require.NoError(t, err)
+	require.NoError(t, n.Close())
+	require.True(t, partial["namespaces"], "namespaces made reported as they go: %v", partial)
+}
+
+// TestVethOneQueue: both ends of a veth are made with one queue each way,
+// so that the kernel need not cut the number in use down (which waits for
+// an expedited RCU grace period per end).
+func TestVethOneQueue(t *testing.T) {
+	requirePrivilege(t)
+	n, err := NewBuilder("queues").Auto(Auto{IPv4: true}).Host("a", "b").Link("a", "b").Build(context.Background())
+	require.NoError(t, err)
+	defer n.Close()
+	for _, name := range []string{"a", "b"} {
+		node, err := n.Node(name)
+		require.NoError(t, err)
+		l, err := node.ns.nl.LinkByName("eth0")
+		require.NoError(t, err)
+		require.Equal(t, 1, l.Attrs().NumTxQueues, "%s:eth0 tx queues", name)
+		require.Equal(t, 1, l.Attrs().NumRxQueues, "%s:eth0 rx queues", name)
+	}
 }

@@ -149,7 +149,7 @@ func readyAndLearn(ctx context.Context, nodes []*Node, report func(Progress)) er
 		wg.Wait()
 		close(finished)
 	}()
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(progressTick)
 	defer tick.Stop()
 	for {
 		select {
