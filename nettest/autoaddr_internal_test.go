@@ -55,6 +55,14 @@ func TestAutoIPv4LinkBits31(t *testing.T) {
 		big.Links = append(big.Links, LinkConfig{A: Endpoint{Node: "a"}, B: Endpoint{Node: "b"}})
 	}
 	require.NoError(t, big.Validate())
+	// 50,001 links, as a chain of 50,000 routers has: /31s of a larger pool.
+	for range 30001 {
+		big.Links = append(big.Links, LinkConfig{A: Endpoint{Node: "a"}, B: Endpoint{Node: "b"}})
+	}
+	big.Auto.IPv4Links = netip.MustParsePrefix("10.0.0.0/8")
+	require.NoError(t, big.Validate())
+	big.Links = big.Links[:20000]
+	big.Auto.IPv4Links = netip.Prefix{}
 	big.Auto.IPv4LinkBits = 0
 	err := big.Validate()
 	require.ErrorContains(t, err, "automatic addressing: 198.18.0.0/16 has no free /30 left (it holds 16384 /30; give Auto.IPv4Links a larger pool (e.g. 10.0.0.0/8: 4,194,304 links), use /31 links (Auto.IPv4LinkBits = 31: twice as many), address IPv6 only (Auto{IPv6: true}), or give addresses yourself)")
