@@ -455,11 +455,9 @@ func unshareNamespace(sysctls func() [][2]string) (*namespace, *nsConn, error) {
 	if ns.held, err = netns.Get(); err != nil {
 		return nil, nil, fmt.Errorf("opening the new network namespace: %w", err)
 	}
-	for _, kv := range sysctls() {
-		if err := writeSysctl(kv[0], kv[1]); err != nil {
-			ns.close()
-			return nil, nil, err
-		}
+	if err := writeNetSysctls(sysctls()); err != nil {
+		ns.close()
+		return nil, nil, err
 	}
 	c, err := newConn()
 	if err != nil {
@@ -472,6 +470,66 @@ func unshareNamespace(sysctls func() [][2]string) (*namespace, *nsConn, error) {
 		return nil, nil, fmt.Errorf("bringing lo up: %w", err)
 	}
 	return ns, c, nil
+}
+
+// sysNet is the directory of the network namespace's sysctls.
+const sysNet = "/proc/sys/net/"
+
+// writeNetSysctls writes sysctls of the calling thread's network namespace,
+// those under /proc/sys/net relative to one descriptor of that directory.
+//
+// Each namespace has a /proc/sys/net of its own, and the kernel keeps every
+// namespace's entry of that name, once looked up, under the one /proc/sys,
+// with the same name: a lookup of the path may compare them all, a cost
+// that grows with the number of namespaces on the machine. Below it, each
+// namespace's entries are its own. So the directory is looked up once per
+// namespace, not once per sysctl.
+func writeNetSysctls(set [][2]string) error {
+	dir := -1
+	defer func() {
+		if dir >= 0 {
+			unix.Close(dir)
+		}
+	}()
+	for _, kv := range set {
+		rel, ok := strings.CutPrefix(kv[0], sysNet)
+		if !ok {
+			if err := writeSysctl(kv[0], kv[1]); err != nil {
+				return err
+			}
+			continue
+		}
+		if dir < 0 {
+			var err error
+			if dir, err = unix.Open(sysNet, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+				return fmt.Errorf("sysctl %s: %w", kv[0], &os.PathError{Op: "open", Path: sysNet, Err: err})
+			}
+		}
+		if err := writeSysctlAt(dir, rel, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSysctlAt is writeSysctl for path, rel in the directory dir.
+func writeSysctlAt(dir int, rel, path, value string) error {
+	fd, err := unix.Openat(dir, rel, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) && isIPv6Sysctl(path) && !ipv6Enabled() {
+			return nil // IPv6 is off in this kernel; using it fails later, clearly
+		}
+		return fmt.Errorf("sysctl %s: %w", path, &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	f := os.NewFile(uintptr(fd), path)
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sysctl %s = %q: %w", path, value, err)
+	}
+	return nil
 }
 
 // writeSysctl writes one sysctl of the calling thread's network namespace.

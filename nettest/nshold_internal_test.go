@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,4 +134,39 @@ func TestVethOneQueue(t *testing.T) {
 		require.Equal(t, 1, l.Attrs().NumTxQueues, "%s:eth0 tx queues", name)
 		require.Equal(t, 1, l.Attrs().NumRxQueues, "%s:eth0 rx queues", name)
 	}
+}
+
+// TestNetSysctlsRelative: the sysctls a namespace gets at creation, written
+// relative to its /proc/sys/net, land in that namespace: a router forwards
+// and pings from any group, the host's values elsewhere untouched.
+func TestNetSysctlsRelative(t *testing.T) {
+	requirePrivilege(t)
+	hostForward, err := os.ReadFile(sysIPForward)
+	require.NoError(t, err)
+	nss, err := newNamespaces([]func() [][2]string{func() [][2]string { return nodeSysctls(true, false) }}, nil, nil)
+	require.NoError(t, err)
+	ns := nss[0]
+	defer ns.close()
+	got := map[string]string{}
+	require.NoError(t, ns.do(func() error {
+		for _, path := range []string{sysIPForward, sysPingGroupRange, sysRPFilterAll, sysRPFilterDef} {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			got[path] = strings.TrimSpace(string(b))
+		}
+		return nil
+	}))
+	require.Equal(t, "1", got[sysIPForward])
+	require.Equal(t, strings.Join(strings.Fields(pingGroupRange()), "\t"), got[sysPingGroupRange])
+	require.Equal(t, "0", got[sysRPFilterAll])
+	require.Equal(t, "0", got[sysRPFilterDef])
+	after, err := os.ReadFile(sysIPForward)
+	require.NoError(t, err)
+	require.Equal(t, string(hostForward), string(after), "the host's ip_forward")
+	// A path outside /proc/sys/net is written as it is; a missing one is
+	// an error naming it.
+	err = writeNetSysctls([][2]string{{sysNet + "ipv4/no_such_sysctl", "1"}})
+	require.ErrorContains(t, err, "sysctl /proc/sys/net/ipv4/no_such_sysctl: open /proc/sys/net/ipv4/no_such_sysctl: no such file or directory")
 }
