@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -72,7 +70,7 @@ func Attach(t Topology, name string) (_ *Network, err error) {
 	return n, nil
 }
 
-// openNamespace opens a named namespace with netlink sockets inside it.
+// openNamespace opens a named namespace.
 func openNamespace(path string) (*namespace, error) {
 	fd, err := netns.GetFromPath(path)
 	if err != nil {
@@ -81,19 +79,10 @@ func openNamespace(path string) (*namespace, error) {
 		}
 		return nil, privilegeError("opening "+path, err)
 	}
-	ns := &namespace{fd: fd}
-	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
-	if err != nil {
-		ns.close()
-		return nil, fmt.Errorf("opening a netlink socket in %s: %w", path, err)
-	}
-	ns.setHandle(h)
-	sock, err := nl.GetNetlinkSocketAt(fd, netns.None(), unix.NETLINK_ROUTE)
-	if err != nil {
-		ns.close()
-		return nil, fmt.Errorf("opening a netlink socket in %s: %w", path, err)
-	}
-	ns.raw = &nl.SocketHandle{Socket: sock}
+	// Held by its descriptor (the one the record's identity was checked
+	// on); its sockets are opened when used.
+	ns := &namespace{held: fd, kept: -1}
+	ns.nl.ns = ns
 	return ns, nil
 }
 
@@ -118,7 +107,11 @@ func (n *Node) Exec(path string, args, env []string) error {
 	if !n.net.life.acquire() {
 		return fmt.Errorf("%s: %w", n.where(), ErrClosed)
 	}
-	dup, err := unix.FcntlInt(uintptr(n.ns.fd), unix.F_DUPFD_CLOEXEC, 3)
+	var dup int
+	err := n.ns.withFD(func(fd netns.NsHandle) (err error) {
+		dup, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+		return err
+	})
 	var files *os.File
 	var filesPath string
 	if err == nil {

@@ -1,6 +1,10 @@
 package nettest
 
-import "net/netip"
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+)
 
 // The default pools of automatic addressing (DESIGN rule 7), used where an
 // [Auto] leaves its IPv4Links, IPv4LANs or ULA field zero.
@@ -22,6 +26,33 @@ const (
 	// fdf6:fd81:8f7e:ffff::1 up.
 	DefaultIPv4Loopbacks = "198.19.240.0/20"
 )
+
+// linkBits returns the length of the automatic IPv4 link subnets.
+func (a Auto) linkBits() int {
+	if a.IPv4LinkBits == 0 {
+		return 30
+	}
+	return a.IPv4LinkBits
+}
+
+// roomHint says how to get more room than pool within holds for subnets
+// of that length: which Auto field to widen, and the alternatives.
+func roomHint(within netip.Prefix, bits int, lan bool) string {
+	holds := "more than 2^62"
+	if n := bits - within.Bits(); n < 62 {
+		holds = strconv.FormatUint(1<<n, 10)
+	}
+	s := fmt.Sprintf("it holds %s /%d", holds, bits)
+	switch {
+	case within.Addr().Is6():
+		return s + "; give Auto.ULA a shorter prefix (links take /64s from its lower half: a /44 holds 524,288), or give addresses yourself"
+	case lan:
+		return s + "; give Auto.IPv4LANs a larger pool (e.g. 10.0.0.0/8), or give addresses yourself"
+	case bits == 30:
+		return s + "; give Auto.IPv4Links a larger pool (e.g. 10.0.0.0/8: 4,194,304 links), use /31 links (Auto.IPv4LinkBits = 31: twice as many), address IPv6 only (Auto{IPv6: true}), or give addresses yourself"
+	}
+	return s + "; give Auto.IPv4Links a larger pool (e.g. 10.0.0.0/8: 8,388,608 /31 links), address IPv6 only (Auto{IPv6: true}), or give addresses yourself"
+}
 
 // autoPools are the prefixes automatic addressing takes subnets from.
 type autoPools struct {
@@ -45,7 +76,12 @@ func (a Auto) pools(errs *problems) (autoPools, bool) {
 		return p.Masked()
 	}
 	var ps autoPools
-	ps.v4Links = pick("IPv4Links", a.IPv4Links, DefaultIPv4Links, IPv4, 30)
+	linkBits := a.linkBits()
+	if linkBits != 30 && linkBits != 31 {
+		errs.at(at("auto: IPv4LinkBits").field("Auto.IPv4LinkBits", a.IPv4LinkBits), "want 30 (or 0, the default) or 31 (RFC 3021 point-to-point links), not %d", a.IPv4LinkBits)
+		ok, linkBits = false, 30
+	}
+	ps.v4Links = pick("IPv4Links", a.IPv4Links, DefaultIPv4Links, IPv4, linkBits)
 	ps.v4LANs = pick("IPv4LANs", a.IPv4LANs, DefaultIPv4LANs, IPv4, 24)
 	ps.v4Loopbacks = pick("IPv4Loopbacks", a.IPv4Loopbacks, DefaultIPv4Loopbacks, IPv4, 30)
 	ula := pick("ULA", a.ULA, DefaultULA, IPv6, 63)

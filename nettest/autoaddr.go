@@ -136,7 +136,7 @@ func (p *plan) autoAddress(errs *problems) {
 			pool *pool
 			bits int
 		}
-		wants := []want{{p.auto.IPv4, v4l, 30}, {p.auto.IPv6, v6l, 64}}
+		wants := []want{{p.auto.IPv4, v4l, p.auto.linkBits()}, {p.auto.IPv6, v6l, 64}}
 		if seg.isLAN {
 			host := max(8, bits.Len(uint(len(seg.ends)+1)))
 			wants = []want{{p.auto.IPv4, v4s, 32 - host}, {p.auto.IPv6, v6s, 64}}
@@ -147,11 +147,15 @@ func (p *plan) autoAddress(errs *problems) {
 			}
 			sub, ok := w.pool.take(w.bits)
 			if !ok {
-				errs.at(segAt(seg).field("Addrs", nil), "automatic addressing: %s has no free /%d left; give addresses yourself", w.pool.within, w.bits)
+				errs.at(segAt(seg).field("Addrs", nil), "automatic addressing: %s has no free /%d left (%s)", w.pool.within, w.bits, roomHint(w.pool.within, w.bits, seg.isLAN))
 				continue
 			}
+			first := 1
+			if w.bits == 31 {
+				first = 0 // RFC 3021: both addresses of a /31 are hosts
+			}
 			for k, ip := range seg.ends {
-				ip.addrs = append(ip.addrs, netip.PrefixFrom(nthHost(sub, k+1), sub.Bits()))
+				ip.addrs = append(ip.addrs, netip.PrefixFrom(nthHost(sub, k+first), sub.Bits()))
 			}
 		}
 	}

@@ -40,6 +40,20 @@ package nettest_test
 //	                    route on every node following before it returns;
 //	                    up-ms is Link.SetUp (its wait for readiness
 //	                    included), untimed otherwise.
+//	BenchmarkChain10000 h1 - r1 - ... - r10000 - h2, IPv4 auto /30s, no
+//	                    routes: build, teardown, against the baseline that
+//	                    spares descriptors (baseline.ChainFrugal: one
+//	                    thread, one descriptor per namespace, netlink
+//	                    sockets only while a node is configured)
+//	BenchmarkChain50000 h1 - r1 - ... - r50000 - h2, IPv4 auto /31s, no
+//	                    routes, nettest alone: build, teardown
+//
+// The large chains (run them with -benchtime=1x) also report KB/node (what
+// the built network took from MemAvailable, per node), close-ms (the Close
+// call), teardown-s (from Close until the kernel has freed the namespaces,
+// which it does later, on a work queue: the net_namespace slab's count is
+// back) and, for nettest, fds-max (the most descriptors the process had
+// open while building).
 //
 // Besides ns/op each reports netns/op, veths/op and routes/op (the work
 // done, equal across impls) and max-ms: the slowest single operation, which
@@ -47,12 +61,19 @@ package nettest_test
 // routes-ms too: the part of ns/op spent installing them.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
+	"os"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nettestlab/nettest/internal/baseline"
 	"github.com/nettestlab/nettest/internal/icmpping"
@@ -265,4 +286,193 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkChain10000: h1 - r1 - ... - r10000 - h2 with IPv4 auto /30s and
+// no routes, built until ready and closed, against the baseline that
+// spares descriptors (the one that holds a descriptor and sockets per
+// namespace cannot build it under a limit of 20,000 open files).
+func BenchmarkChain10000(b *testing.B) {
+	benchLarge(b, 10000, true, nettest.Auto{IPv4: true})
+}
+
+// BenchmarkChain50000: h1 - r1 - ... - r50000 - h2 with IPv4 auto /31s
+// from 10.0.0.0/8 (the default pool holds 16,384 /30s or 32,768 /31s) and
+// no routes, built and closed by nettest alone.
+func BenchmarkChain50000(b *testing.B) {
+	benchLarge(b, 50000, false, nettest.Auto{IPv4: true, IPv4LinkBits: 31, IPv4Links: netip.MustParsePrefix("10.0.0.0/8")})
+}
+
+// benchLarge runs a large chain: the frugal baseline (with withBaseline),
+// then nettest.
+func benchLarge(b *testing.B, routers int, withBaseline bool, auto nettest.Auto) {
+	testenv.RequirePrivilege(b)
+	nodes := routers + 2
+	// The kernel takes about 270 KB a node; leave room for the rest.
+	if avail := memAvailable(b); avail < int64(nodes)*400<<10 {
+		b.Skipf("skipping: %d nodes need about %d MB of memory, and %d MB are available", nodes, nodes*400>>10, avail>>20)
+	}
+	if withBaseline {
+		b.Run("impl=netlink", func(b *testing.B) {
+			requireOpenFiles(b, nodes+512, "the baseline holds a descriptor per namespace")
+			runLarge(b, nodes, func() (func() error, error) {
+				t, err := baseline.ChainFrugal(routers, true)
+				if err != nil {
+					return nil, err
+				}
+				return t.Close, nil
+			})
+		})
+	}
+	b.Run("impl=nettest", func(b *testing.B) {
+		requireOpenFiles(b, 1024, "nettest keeps at most an eighth of the limit for its nodes' sockets")
+		peak, last, start, shown := 0, time.Time{}, time.Now(), time.Now()
+		sample := func(p nettest.Progress) {
+			if time.Since(last) < 50*time.Millisecond {
+				return
+			}
+			last = time.Now()
+			peak = max(peak, openFiles(b))
+			if time.Since(shown) >= 10*time.Second {
+				// A long run shows how far it is, on stderr.
+				shown = time.Now()
+				fmt.Fprintf(os.Stderr, "%s: %s %d/%d after %.0fs, %d descriptors open\n", b.Name(), p.Stage, p.Done, p.Total, time.Since(start).Seconds(), openFiles(b))
+			}
+		}
+		runLarge(b, nodes, func() (func() error, error) {
+			ctx := nettest.WithProgress(context.Background(), sample)
+			n, err := benchChainAuto(routers, auto).Build(ctx)
+			if err != nil {
+				return nil, err
+			}
+			peak = max(peak, openFiles(b))
+			return n.Close, nil
+		})
+		b.ReportMetric(float64(peak), "fds-max")
+	})
+}
+
+// benchChainAuto describes h1 - r1 - ... - rN - h2 with the given automatic
+// addressing and routing.
+func benchChainAuto(routers int, auto nettest.Auto) *nettest.Builder {
+	b := nettest.NewBuilder("big").Auto(auto).Host("h1")
+	ends := make([]string, 0, routers+2)
+	ends = append(ends, "h1")
+	for i := 1; i <= routers; i++ {
+		r := "r" + strconv.Itoa(i)
+		b.Router(r)
+		ends = append(ends, r)
+	}
+	b.Host("h2")
+	return b.Chain(append(ends, "h2")...)
+}
+
+// runLarge times build and Close b.N times and reports, from the last
+// op, the memory the built topology took per node, how long Close took
+// and how long until that memory was available again.
+func runLarge(b *testing.B, nodes int, build func() (close func() error, err error)) {
+	baseline.Settle(b)
+	var kb, closeMS, teardown float64
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		before, nsBefore := memAvailable(b), netNamespaces()
+		b.StartTimer()
+		closeFn, err := build()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		after := memAvailable(b)
+		b.StartTimer()
+		start := time.Now()
+		if err := closeFn(); err != nil {
+			b.Fatal(err)
+		}
+		closeMS = float64(time.Since(start)) / float64(time.Millisecond)
+		b.StopTimer()
+		used := before - after
+		kb = float64(used) / 1024 / float64(nodes)
+		// Torn down once the kernel has freed the namespaces (all but 5%:
+		// others may make namespaces meanwhile) or, where the count is not
+		// to be had, once 90% of the memory is back (other work on the
+		// machine moves that figure too).
+		deadline := start.Add(5 * time.Minute)
+		for time.Now().Before(deadline) {
+			if nsBefore >= 0 {
+				if netNamespaces() <= nsBefore+nodes/20 {
+					break
+				}
+			} else if memAvailable(b) >= after+used*9/10 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		teardown = time.Since(start).Seconds()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(nodes), "netns/op")
+	b.ReportMetric(kb, "KB/node")
+	b.ReportMetric(closeMS, "close-ms")
+	b.ReportMetric(teardown, "teardown-s")
+}
+
+// netNamespaces returns how many network namespaces the kernel has
+// allocated (the net_namespace slab's active objects: namespaces being
+// destroyed count until they are freed), or -1 when /proc/slabinfo does
+// not tell.
+func netNamespaces() int {
+	data, err := os.ReadFile("/proc/slabinfo")
+	if err != nil {
+		return -1
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		f := bytes.Fields(line)
+		if len(f) > 1 && string(f[0]) == "net_namespace" {
+			if n, err := strconv.Atoi(string(f[1])); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// memAvailable returns MemAvailable from /proc/meminfo, in bytes.
+func memAvailable(b *testing.B) int64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		var kb int64
+		if _, err := fmt.Sscanf(sc.Text(), "MemAvailable: %d kB", &kb); err == nil {
+			return kb << 10
+		}
+	}
+	b.Fatal("no MemAvailable in /proc/meminfo")
+	return 0
+}
+
+// requireOpenFiles fails the benchmark, saying how to fix it, when the
+// soft limit on open files is below need.
+func requireOpenFiles(b *testing.B, need int, why string) {
+	b.Helper()
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		b.Fatal(err)
+	}
+	if rl.Cur < uint64(need) {
+		b.Fatalf("needs %d open files (%s), and ulimit -n is %d (hard limit %d): run `ulimit -n %d` first (scripts/bench raises it to the hard limit)", need, why, rl.Cur, rl.Max, min(rl.Max, 20000))
+	}
+}
+
+// openFiles counts the process's open descriptors.
+func openFiles(b *testing.B) int {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(fds)
 }

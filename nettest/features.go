@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -124,7 +125,7 @@ func unsupportedErr(err error) bool {
 }
 
 func probeFeatures() (*Features, error) {
-	nss, err := newNamespaces([]func() [][2]string{func() [][2]string { return nil }})
+	nss, err := newNamespaces([]func() [][2]string{func() [][2]string { return nil }}, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -208,10 +209,12 @@ func probeFeatures() (*Features, error) {
 // probeNFTables lists nf_tables tables inside the probe namespace: a kernel
 // without nf_tables has no such netlink subsystem.
 func probeNFTables(ns *namespace) error {
-	c, err := nftables.New(nftables.WithNetNSFd(int(ns.fd)))
-	if err != nil {
+	return ns.withFD(func(fd netns.NsHandle) error {
+		c, err := nftables.New(nftables.WithNetNSFd(int(fd)))
+		if err != nil {
+			return err
+		}
+		_, err = c.ListTables()
 		return err
-	}
-	_, err = c.ListTables()
-	return err
+	})
 }

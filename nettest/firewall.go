@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettestlab/nettest/internal/nftrules"
@@ -433,12 +434,16 @@ func (n *Node) nft(w string, fn func(c *nftables.Conn) error) error {
 // The socket is made there once and used for every request, so that the
 // connection never acts on another namespace.
 func (n *Node) nftConn() (*nftables.Conn, error) {
-	fd := int(n.ns.fd)
-	if fd <= 0 {
-		// WithNetNSFd(0) means "the calling thread's namespace": the host's.
-		return nil, fmt.Errorf("node %s has no namespace descriptor", n.p.name)
-	}
-	return nftrules.Dial(fd)
+	var c *nftables.Conn
+	err := n.ns.withFD(func(fd netns.NsHandle) (err error) {
+		if fd <= 0 {
+			// WithNetNSFd(0) means "the calling thread's namespace": the host's.
+			return fmt.Errorf("node %s has no namespace descriptor", n.p.name)
+		}
+		c, err = nftrules.Dial(int(fd))
+		return err
+	})
+	return c, err
 }
 
 // Conn returns a netfilter netlink connection whose socket lives in the

@@ -11,6 +11,7 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettestlab/nettest/internal/taplink"
@@ -353,7 +354,14 @@ func (in *Interface) setIngressLoss(p float64) error {
 	if p == 0 && !in.lossRule {
 		return nil // nothing installed: nftables need not even exist
 	}
-	c, err := nftables.New(nftables.WithNetNSFd(int(in.node.ns.fd)))
+	// The descriptor stays open while the connection is used: it dials
+	// its socket through it at each request.
+	return in.node.ns.withFD(func(fd netns.NsHandle) error { return in.setIngressLossAt(int(fd), p) })
+}
+
+// setIngressLossAt is setIngressLoss with a descriptor of the node's namespace.
+func (in *Interface) setIngressLossAt(fd int, p float64) error {
+	c, err := nftables.New(nftables.WithNetNSFd(fd))
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettestlab/nettest/internal/taplink"
@@ -24,6 +26,9 @@ type Interface struct {
 	up   atomic.Bool  // administrative state nettest set (changed under Network.mu)
 
 	lossRule bool // an nftables loss rule is installed on it (MechanismKernel)
+
+	addrsAdded bool // Build added its addresses already
+
 }
 
 func newInterface(node *Node, p *ifacePlan) *Interface {
@@ -179,7 +184,7 @@ func (l *Link) create() error {
 	if m == MechanismUserspace {
 		return l.createTap(imp)
 	}
-	if err := l.createOnce(false); err != nil {
+	if err := l.createOnce(); err != nil {
 		return err
 	}
 	if m == MechanismNetem || m == MechanismKernel {
@@ -188,44 +193,103 @@ func (l *Link) create() error {
 	return nil
 }
 
-func (l *Link) createOnce(retried bool) error {
+func (l *Link) createOnce() error {
 	a, b := l.a, l.b
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.Index, attrs.Flags = a.p.name, a.p.index, net.FlagUp
-	attrs.MTU, attrs.HardwareAddr = a.p.mtu, a.p.mac
-	veth := &netlink.Veth{
-		LinkAttrs:        attrs,
-		PeerName:         b.p.name,
-		PeerHardwareAddr: b.p.mac,
-		PeerNamespace:    netlink.NsFd(b.node.ns.fd),
+	if b.p.index == 0 {
+		b.p.index = l.peerIndex()
 	}
-	// The request goes through A's socket, so A's end is made in A's namespace.
-	if err := a.node.ns.nl.LinkAdd(veth); err != nil {
-		return fmt.Errorf("nettest: link %s: creating veth %s <-> %s: %w", l.p.name, a, b, kernelError("veth", err))
-	}
-	if master := a.p.master; master != nil {
-		if err := a.node.ns.nl.LinkSetMasterByIndex(a.netlinkLink(), master.index); err != nil {
-			return fmt.Errorf("nettest: link %s: attaching %s to bridge %s: %w", l.p.name, a, master.name, err)
+	// Indexes nettest picks may be taken by interfaces the kernel
+	// numbered itself (a TAP device's, say): pick others.
+	for tries := 0; ; tries++ {
+		err := b.node.ns.withFD(func(bfd netns.NsHandle) error {
+			return a.node.ns.with(func(c *nsConn) error { return l.addVeth(c, bfd) })
+		})
+		if errors.Is(err, unix.EBUSY) && tries < 16 {
+			a.p.index = a.node.p.alloc()
+			b.p.index = l.peerIndex()
+			continue
 		}
-	}
-	peer, err := b.node.ns.nl.LinkByName(b.p.name)
-	if err != nil {
-		return fmt.Errorf("nettest: link %s: finding %s: %w", l.p.name, b, err)
-	}
-	if peer.Attrs().Index == a.p.index && !retried {
-		// Both ends share an index, which would delay the carrier by up to a
-		// second (see firstIndex): make the pair again with another index.
-		if err := a.node.ns.nl.LinkDel(a.netlinkLink()); err != nil {
-			return fmt.Errorf("nettest: link %s: deleting %s: %w", l.p.name, a, err)
+		if err != nil {
+			return fmt.Errorf("nettest: link %s: creating veth %s <-> %s: %w", l.p.name, a, b, kernelError("veth", err))
 		}
-		a.p.index = a.node.p.alloc()
-		return l.createOnce(true)
+		break
 	}
-	b.idx.Store(int64(peer.Attrs().Index))
-	if err := b.node.ns.nl.LinkSetUp(peer); err != nil {
+	b.idx.Store(int64(b.p.index))
+	if err := b.node.ns.nl.LinkSetUp(b.netlinkLink()); err != nil {
 		return fmt.Errorf("nettest: link %s: bringing %s up: %w", l.p.name, b, err)
 	}
 	return nil
+}
+
+// peerIndex picks the index of the B end in its namespace: the next one
+// below firstIndex, from 2 up, as the kernel would number it (so that
+// interfaces list in the same order), then the next one of the node's own
+// (never the A end's, see firstIndex).
+func (l *Link) peerIndex() int {
+	np := l.b.node.p
+	if np.nextPeer < 2 {
+		np.nextPeer = 2
+	}
+	if np.nextPeer < firstIndex {
+		np.nextPeer++
+		return np.nextPeer - 1
+	}
+	i := np.alloc()
+	if i == l.a.p.index {
+		i = np.alloc()
+	}
+	return i
+}
+
+// addVeth makes the veth pair in one request on c, A's sockets: the A end
+// in A's namespace, up, the B end in bfd's, both named, with their MACs,
+// MTU and indexes, A in its bridge if it is a switch port.
+func (l *Link) addVeth(c *nsConn, bfd netns.NsHandle) error {
+	a, b := l.a, l.b
+	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(a.p.index)
+	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(a.p.name)))
+	if a.p.mtu > 0 {
+		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(a.p.mtu))))
+	}
+	// One queue each way, which is what a veth uses anyway: asked for
+	// nothing, the kernel allocates one per CPU and then cuts the number in
+	// use down to one, which waits for an expedited RCU grace period (all
+	// CPUs interrupted) for each end, most of a veth's cost on a busy
+	// machine.
+	req.AddData(nl.NewRtAttr(unix.IFLA_NUM_TX_QUEUES, nl.Uint32Attr(1)))
+	req.AddData(nl.NewRtAttr(unix.IFLA_NUM_RX_QUEUES, nl.Uint32Attr(1)))
+	if len(a.p.mac) > 0 {
+		req.AddData(nl.NewRtAttr(unix.IFLA_ADDRESS, a.p.mac))
+	}
+	if master := a.p.master; master != nil {
+		req.AddData(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(master.index))))
+	}
+	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("veth"))
+	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
+	peer := data.AddRtAttr(nl.VETH_INFO_PEER, nil)
+	pm := nl.NewIfInfomsgChild(peer, unix.AF_UNSPEC)
+	// Not up yet: the kernel opens the peer before it joins it to the A
+	// end, and opening a veth without peer fails (ENOTCONN).
+	pm.Index = int32(b.p.index)
+	peer.AddRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(b.p.name))
+	if a.p.mtu > 0 {
+		peer.AddRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(a.p.mtu)))
+	}
+	peer.AddRtAttr(unix.IFLA_NUM_TX_QUEUES, nl.Uint32Attr(1))
+	peer.AddRtAttr(unix.IFLA_NUM_RX_QUEUES, nl.Uint32Attr(1))
+	if len(b.p.mac) > 0 {
+		peer.AddRtAttr(unix.IFLA_ADDRESS, b.p.mac)
+	}
+	peer.AddRtAttr(unix.IFLA_NET_NS_FD, nl.Uint32Attr(uint32(bfd)))
+	req.AddData(info)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: c.raw}
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
 }
 
 // SetDown sets both ends of the link administratively down, as a cable

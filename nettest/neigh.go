@@ -208,7 +208,11 @@ func (n *Node) learnNeighbours(ifaces []*Interface) error {
 // hasIPv6 reports whether IPv6 is on for the interface (the kernel has it,
 // and disable_ipv6 is not set).
 func (in *Interface) hasIPv6() bool {
-	states, err := ready.LinkStates(in.node.ns.raw)
+	var states map[string]ready.LinkState
+	err := in.node.ns.with(func(c *nsConn) (err error) {
+		states, err = ready.LinkStates(c.raw)
+		return err
+	})
 	if err != nil {
 		return true // the error of the request itself says more
 	}
@@ -269,16 +273,18 @@ func (ns *namespace) setReachableTime(family, index int, d time.Duration) error 
 	if family == unix.AF_INET6 {
 		table = "ndisc_cache"
 	}
-	req := nl.NewNetlinkRequest(unix.RTM_SETNEIGHTBL, unix.NLM_F_ACK)
-	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: ns.raw} // the namespace's socket
-	req.AddData(ndtmsg(family))
-	req.AddData(nl.NewRtAttr(ndtaName, nl.ZeroTerminated(table)))
-	parms := nl.NewRtAttr(ndtaParms|unix.NLA_F_NESTED, nil)
-	parms.AddRtAttr(ndtpaIfindex, nl.Uint32Attr(uint32(index)))
-	parms.AddRtAttr(ndtpaBaseReachableTime, nl.Uint64Attr(uint64(d.Milliseconds())))
-	req.AddData(parms)
-	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
-	return err
+	return ns.with(func(c *nsConn) error {
+		req := nl.NewNetlinkRequest(unix.RTM_SETNEIGHTBL, unix.NLM_F_ACK)
+		req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: c.raw} // the namespace's socket
+		req.AddData(ndtmsg(family))
+		req.AddData(nl.NewRtAttr(ndtaName, nl.ZeroTerminated(table)))
+		parms := nl.NewRtAttr(ndtaParms|unix.NLA_F_NESTED, nil)
+		parms.AddRtAttr(ndtpaIfindex, nl.Uint32Attr(uint32(index)))
+		parms.AddRtAttr(ndtpaBaseReachableTime, nl.Uint64Attr(uint64(d.Milliseconds())))
+		req.AddData(parms)
+		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+		return err
+	})
 }
 
 // ndtmsg is the header of a neighbour table message: its family.
@@ -296,9 +302,17 @@ const neighBatch = 128
 // on a large LAN has a neighbour entry per member and family, and one round
 // trip per entry would make that LAN slow to build. It returns each entry's
 // error (nil where it was installed); the error is about the socket.
-func (ns *namespace) neighSet(neighs []netlink.Neigh) ([]error, error) {
+func (ns *namespace) neighSet(neighs []netlink.Neigh) (errs []error, err error) {
+	err = ns.with(func(c *nsConn) (err error) {
+		errs, err = neighSet(c.raw, neighs)
+		return err
+	})
+	return errs, err
+}
+
+func neighSet(raw *nl.SocketHandle, neighs []netlink.Neigh) ([]error, error) {
 	errs := make([]error, len(neighs))
-	sock := ns.raw.Socket
+	sock := raw.Socket
 	sock.Lock()
 	defer sock.Unlock()
 	pid, err := sock.GetPid()
@@ -312,7 +326,7 @@ func (ns *namespace) neighSet(neighs []netlink.Neigh) ([]error, error) {
 		for i := start; i < end; i++ {
 			ne := &neighs[i]
 			req := nl.NewNetlinkRequest(unix.RTM_NEWNEIGH, unix.NLM_F_CREATE|unix.NLM_F_REPLACE|unix.NLM_F_ACK)
-			req.Seq = atomic.AddUint32(&ns.raw.Seq, 1)
+			req.Seq = atomic.AddUint32(&raw.Seq, 1)
 			req.AddData(&netlink.Ndmsg{Family: uint8(ne.Family), Index: uint32(ne.LinkIndex), State: uint16(ne.State), Flags: uint8(ne.Flags)})
 			if ne.Family != unix.AF_BRIDGE {
 				dst := ne.IP.To4()

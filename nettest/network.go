@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,6 +44,8 @@ type Network struct {
 	rerouted uint64
 
 	files nodeFiles // the nodes' own /etc, /run, /tmp, ... (nodefiles.go)
+
+	dir *nsDir // where the namespaces are held (nshold.go); nil: by descriptors
 }
 
 // Build creates the topology and returns when it is ready: every interface
@@ -52,6 +55,12 @@ type Network struct {
 // On error nothing of the topology is left behind. Cancelling ctx stops the
 // build; a ctx without deadline gets none, but waiting for interfaces is
 // bounded (10s) and says what it last saw.
+//
+// The nodes' namespaces are held without a file descriptor each (bind
+// mounts in a mount namespace private to the process, which vanish with
+// it), and their netlink sockets are open only while they are used (at
+// most an eighth of the open-file limit's worth): a topology's size is not
+// bounded by ulimit -n.
 //
 // Build needs CAP_SYS_ADMIN and CAP_NET_ADMIN; without them the error wraps
 // [ErrPrivilege] and says how to run. A nil ctx is an error, as it is for
@@ -103,7 +112,13 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 			return nodeSysctls(router, ipv6)
 		}
 	}
-	nss, err := newNamespaces(specs)
+	// Held by bind mounts in the holder (nshold.go), not by a descriptor
+	// each; where the holder cannot be made, by descriptors.
+	refreshConnCap()
+	if n.dir, err = newNSDir(); err != nil {
+		n.dir = nil
+	}
+	nss, err := makeNamespaces(specs, n.dir, report)
 	if err != nil {
 		return nil, fmt.Errorf("nettest: building %s: %w", n.name, err)
 	}
@@ -126,12 +141,23 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 		if err := l.create(); err != nil {
 			return nil, err
 		}
+		// Both ends' addresses at once, while their nodes' sockets are
+		// open (see conns).
+		for _, in := range []*Interface{l.a, l.b} {
+			if err := in.addAddrs(false); err != nil {
+				return nil, err
+			}
+			in.addrsAdded = true
+		}
 		report(Progress{Stage: "links", Done: i + 1, Total: len(n.links)})
 	}
-	// Addresses, the user's sysctls, routes.
+	// The other interfaces' addresses (bridges), the user's sysctls, routes.
 	for i, node := range n.nodes {
 		report(Progress{Stage: "addresses", Done: i, Total: len(n.nodes)})
 		for _, in := range node.ifaces {
+			if in.addrsAdded {
+				continue
+			}
 			if err := in.addAddrs(false); err != nil {
 				return nil, err
 			}
@@ -152,16 +178,10 @@ func build(ctx context.Context, p *plan) (_ *Network, err error) {
 		}
 	}
 	report(Progress{Stage: "ready", Total: len(n.nodes)})
-	if err := waitReady(ctx, n.nodes); err != nil {
-		return nil, err
-	}
-	// Every node learns its neighbours: resolving them on first use needs
-	// room in the host-wide neighbour table, which may be full (see neigh.go).
-	var ifaces []*Interface
-	for _, node := range n.nodes {
-		ifaces = append(ifaces, node.ifaces...)
-	}
-	if err := learnNeighbours(ifaces); err != nil {
+	// Every node learns its neighbours once its interfaces are ready:
+	// resolving them on first use needs room in the host-wide neighbour
+	// table, which may be full (see neigh.go).
+	if err := readyAndLearn(ctx, n.nodes, report); err != nil {
 		return nil, err
 	}
 	report(Progress{Stage: "ready", Done: len(n.nodes), Total: len(n.nodes)})
@@ -232,6 +252,35 @@ func progressOf(ctx context.Context) func(Progress) {
 		return f
 	}
 	return func(Progress) {}
+}
+
+// progressTick is how often Build reports the progress of its parallel
+// stages (namespaces, ready).
+var progressTick = 100 * time.Millisecond
+
+// makeNamespaces is newNamespaces for Build: it reports, from the caller's
+// goroutine, how many are made as it goes.
+func makeNamespaces(specs []func() [][2]string, dir *nsDir, report func(Progress)) ([]*namespace, error) {
+	var made atomic.Int64
+	type result struct {
+		nss []*namespace
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		nss, err := newNamespaces(specs, dir, &made)
+		done <- result{nss, err}
+	}()
+	tick := time.NewTicker(progressTick)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-done:
+			return r.nss, r.err
+		case <-tick.C:
+			report(Progress{Stage: "namespaces", Done: int(made.Load()), Total: len(specs)})
+		}
+	}
 }
 
 // newNetwork makes the live objects of a plan: nodes, their interfaces
@@ -390,6 +439,9 @@ func (n *Network) Close() error {
 			if err := node.ns.close(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: closing its namespace: %w", node.where(), err))
 			}
+		}
+		if err := n.dir.release(); err != nil {
+			errs = append(errs, fmt.Errorf("nettest: %s: %w", n.name, err))
 		}
 		if err := n.files.close(); err != nil {
 			errs = append(errs, fmt.Errorf("nettest: removing the nodes' own files: %w", err))

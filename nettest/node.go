@@ -110,12 +110,13 @@ func (n *Node) Netlink(fn func(h *netlink.Handle) error) error {
 		return fmt.Errorf("%s: netlink: %w", n.where(), ErrClosed)
 	}
 	defer n.net.life.release()
-	return fn(n.ns.nl)
+	return n.ns.nl.do(fn)
 }
 
-// NetNS returns the file descriptor that holds the node's namespace, for
-// netns.Set, setns(2) and netlink.NewHandleAt. It is owned by the Network
-// and valid until Close: do not close it, and do not use it after Close (the
+// NetNS returns a file descriptor of the node's namespace, for netns.Set,
+// setns(2) and netlink.NewHandleAt. (A built node's namespace is held
+// without a descriptor, see Build; NetNS opens one at its first call.) It
+// is owned by the Network and valid until Close: do not close it, and do not use it after Close (the
 // process may then reuse its number for another file). Once the Network is
 // closed NetNS returns an error wrapping [ErrClosed] and a handle that every
 // system call rejects (not netns.None(), which netns and netlink take to
@@ -125,7 +126,11 @@ func (n *Node) NetNS() (netns.NsHandle, error) {
 		return closedNS, fmt.Errorf("%s: namespace descriptor: %w", n.where(), ErrClosed)
 	}
 	defer n.net.life.release()
-	return n.ns.fd, nil
+	fd, err := n.ns.keepFD()
+	if err != nil {
+		return closedNS, fmt.Errorf("%s: namespace descriptor: %w", n.where(), err)
+	}
+	return fd, nil
 }
 
 // NetNSPath returns a path that opens the node's namespace, such as

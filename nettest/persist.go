@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettestlab/nettest/internal/owner"
@@ -110,8 +111,8 @@ func (e persistEntry) matches(topology string) bool {
 // proves checks that an opened namespace is the one the record names for
 // the node.
 func (r *persistRecord) proves(node string, ns *namespace) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(ns.fd), &st); err != nil {
+	st, err := ns.stat()
+	if err != nil {
 		return err
 	}
 	for _, e := range r.Namespaces {
@@ -153,8 +154,8 @@ func (n *Network) persist() ([]string, error) {
 	}
 	rec := &persistRecord{Topology: n.name, Owner: owner.Self()}
 	for _, node := range n.nodes {
-		var st unix.Stat_t
-		if err := unix.Fstat(int(node.ns.fd), &st); err != nil {
+		st, err := node.ns.stat()
+		if err != nil {
 			return nil, fmt.Errorf("%s: persisting: %w", node.where(), err)
 		}
 		rec.Namespaces = append(rec.Namespaces, persistEntry{Node: node.p.name, Dev: st.Dev, Ino: st.Ino})
@@ -222,8 +223,10 @@ func bindNamespace(ns *namespace, path string) error {
 		return privilegeError("creating "+path, err)
 	}
 	f.Close()
-	src := fmt.Sprintf("/proc/self/fd/%d", int(ns.fd))
-	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
+	err = ns.withFD(func(fd netns.NsHandle) error {
+		return unix.Mount(fmt.Sprintf("/proc/self/fd/%d", int(fd)), path, "none", unix.MS_BIND, "")
+	})
+	if err != nil {
 		os.Remove(path)
 		return privilegeError("bind-mounting the namespace on "+path, err)
 	}

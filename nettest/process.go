@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettestlab/nettest/internal/shim"
@@ -212,10 +213,15 @@ func (c *Cmd) launch(self string, stdout, stderr io.Writer, first chan<- string)
 	if c.program != "" {
 		cfg.ExtraEnv = []string{programEnv + "=" + c.program}
 	}
-	l, err := shim.Prepare(shim.Request{
-		Self: self, Name: "nettest-shim:" + c.node.p.name, Env: env,
-		Stdin: c.Stdin, Stdout: stdout, Stderr: stderr,
-		NetNS: int(c.node.ns.fd), Files: files, Config: cfg, Detach: c.Detach,
+	var l *shim.Launch
+	err = c.node.ns.withFD(func(fd netns.NsHandle) (err error) {
+		// Prepare keeps a copy of the descriptor.
+		l, err = shim.Prepare(shim.Request{
+			Self: self, Name: "nettest-shim:" + c.node.p.name, Env: env,
+			Stdin: c.Stdin, Stdout: stdout, Stderr: stderr,
+			NetNS: int(fd), Files: files, Config: cfg, Detach: c.Detach,
+		})
+		return err
 	})
 	if err != nil {
 		return err

@@ -3,7 +3,10 @@ package nettest
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nettestlab/nettest/internal/ready"
@@ -42,24 +45,31 @@ func waitReady(ctx context.Context, nodes []*Node) error {
 	defer cancel()
 	ipv6 := len(nodes) > 0 && nodes[0].net.plan.hasIPv6()
 	for _, node := range nodes {
-		pause := 20 * time.Microsecond
-		for {
-			pending, err := node.notReady(ipv6)
-			if err != nil {
-				return fmt.Errorf("%s: listing interfaces: %w", node.where(), err)
-			}
-			if len(pending) == 0 {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("%s: interfaces not ready: %s: %w", node.where(), strings.Join(pending, ", "), ctx.Err())
-			case <-time.After(pause):
-			}
-			pause = min(2*pause, 5*time.Millisecond)
+		if err := node.waitReady(ctx, ipv6); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// waitReady is waitReady for one node, until ctx ends.
+func (node *Node) waitReady(ctx context.Context, ipv6 bool) error {
+	pause := 20 * time.Microsecond
+	for {
+		pending, err := node.notReady(ipv6)
+		if err != nil {
+			return fmt.Errorf("%s: listing interfaces: %w", node.where(), err)
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: interfaces not ready: %s: %w", node.where(), strings.Join(pending, ", "), ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Millisecond)
+	}
 }
 
 // notReady lists the node's interfaces that should be up but are not ready
@@ -76,5 +86,77 @@ func (n *Node) notReady(ipv6 bool) ([]string, error) {
 		}
 		ifaces = append(ifaces, ready.Iface{Name: in.p.name, Index: in.index(), Tap: in.isTap(), Addrs: in.p.addrs})
 	}
-	return ready.Pending(n.ns.raw, ifaces, ipv6)
+	var pending []string
+	err := n.ns.with(func(c *nsConn) (err error) {
+		pending, err = ready.Pending(c.raw, ifaces, ipv6)
+		return err
+	})
+	return pending, err
+}
+
+// readyAndLearn waits for each node's interfaces to be ready, as waitReady
+// does, and then installs the node's neighbour entries for its own
+// interfaces (as learnNeighbours does for them), node by node on as many
+// goroutines as there are CPUs, reporting progress (stage "ready") from the
+// caller's goroutine. It returns the first error met.
+func readyAndLearn(ctx context.Context, nodes []*Node, report func(Progress)) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	ipv6 := nodes[0].net.plan.hasIPv6()
+	var next, done atomic.Int64
+	var mu sync.Mutex
+	var first error
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(nodes)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(nodes) {
+					return
+				}
+				node := nodes[i]
+				if err := node.waitReady(ctx, ipv6); err != nil {
+					fail(err)
+					return
+				}
+				var own []*Interface
+				for _, in := range node.ifaces {
+					if p := in.Peer(); in.up.Load() && (p == nil || p.up.Load()) {
+						own = append(own, in)
+					}
+				}
+				if err := node.learnNeighbours(own); err != nil {
+					fail(err)
+					return
+				}
+				done.Add(1)
+			}
+		})
+	}
+	finished := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(finished)
+	}()
+	tick := time.NewTicker(progressTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-finished:
+			return first
+		case <-tick.C:
+			report(Progress{Stage: "ready", Done: int(done.Load()), Total: len(nodes)})
+		}
+	}
 }

@@ -34,6 +34,7 @@ type nodePlan struct {
 	byIface  map[string]*ifacePlan
 	routes   []*routePlan
 	nextIdx  int          // next interface index to ask the kernel for
+	nextPeer int          // next index for a veth's B end (from 2, as the kernel numbers them), 0 before the first
 	bad      bool         // one of its addresses is at fault
 	pos      int          // position in plan.nodes
 	loopback []netip.Addr // the addresses on its lo, given or automatic

@@ -63,7 +63,12 @@ func (n *Node) installRoutes(where string, changes []routeChange) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	sock := n.ns.raw.Socket
+	return n.ns.with(func(c *nsConn) error { return n.installRoutesOn(c.raw, where, changes) })
+}
+
+// installRoutes' work, on the namespace's raw netlink socket.
+func (n *Node) installRoutesOn(raw *nl.SocketHandle, where string, changes []routeChange) error {
+	sock := raw.Socket
 	sock.Lock()
 	defer sock.Unlock()
 	pid, err := sock.GetPid()
@@ -100,7 +105,7 @@ func (n *Node) installRoutes(where string, changes []routeChange) error {
 				return err
 			}
 		}
-		seq := atomic.AddUint32(&n.ns.raw.Seq, 1)
+		seq := atomic.AddUint32(&raw.Seq, 1)
 		lastOff = len(buf)
 		buf = n.appendRouteMessage(buf, &changes[i], seq)
 		seqs = append(seqs, seq)

@@ -146,7 +146,9 @@ wait:
 }
 
 // holdersOf returns which of the namespaces ("net:[ino]") some process
-// holds, by an open file or as a thread's namespace; pid 0 scans every
+// holds, by an open file, as a thread's namespace or by a mount in a
+// thread's mount namespace (nettest holds its nodes' namespaces by bind
+// mounts in a mount namespace of one of its threads); pid 0 scans every
 // process.
 func holdersOf(t *testing.T, inodes []string, pid int) []string {
 	t.Helper()
@@ -155,6 +157,7 @@ func holdersOf(t *testing.T, inodes []string, pid int) []string {
 		want[ino] = true
 	}
 	found := map[string]bool{}
+	seenMnt := map[string]bool{}
 	pattern := "/proc/[0-9]*"
 	if pid != 0 {
 		pattern = fmt.Sprintf("/proc/%d", pid)
@@ -169,6 +172,24 @@ func holdersOf(t *testing.T, inodes []string, pid int) []string {
 		for _, l := range links {
 			if target, err := os.Readlink(l); err == nil && want[target] {
 				found[target] = true
+			}
+		}
+		mntns, _ := filepath.Glob(p + "/task/*/ns/mnt")
+		for _, l := range mntns {
+			mnt, err := os.Readlink(l)
+			if err != nil || seenMnt[mnt] {
+				continue
+			}
+			seenMnt[mnt] = true
+			info, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(l)), "mountinfo"))
+			if err != nil {
+				continue
+			}
+			// An nsfs mount's root field is the namespace: "net:[ino]".
+			for _, line := range strings.Split(string(info), "\n") {
+				if f := strings.Fields(line); len(f) > 3 && want[f[3]] {
+					found[f[3]] = true
+				}
 			}
 		}
 	}

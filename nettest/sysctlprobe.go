@@ -12,7 +12,7 @@ import "strings"
 // name exists there. Keys Validate refuses are not tried (nil). Nothing is
 // made in the caller's namespace; it needs the privilege Build needs.
 func TrySysctls(sysctls [][2]string) ([]error, error) {
-	nss, err := newNamespaces([]func() [][2]string{func() [][2]string { return nil }})
+	nss, err := newNamespaces([]func() [][2]string{func() [][2]string { return nil }}, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -56,9 +56,15 @@ type Auto struct {
 	// changes the routes (for tests that want to see that blackhole).
 	FrozenRoutes bool
 
-	// IPv4Links is the pool of IPv4 link subnets, /30 or shorter; the zero
-	// Prefix means [DefaultIPv4Links], 198.18.0.0/16.
+	// IPv4Links is the pool of IPv4 link subnets, /30 (/31 with
+	// IPv4LinkBits 31) or shorter; the zero Prefix means
+	// [DefaultIPv4Links], 198.18.0.0/16, which holds 16,384 links.
 	IPv4Links netip.Prefix
+	// IPv4LinkBits is the length of each link's automatic IPv4 subnet: 30
+	// (0 means 30: the ends get .1 and .2 of a /30) or 31 (RFC 3021
+	// point-to-point /31s: the ends get its two addresses, and the pool
+	// holds twice as many links, 32,768 in the default one).
+	IPv4LinkBits int
 	// IPv4LANs is the pool of IPv4 LAN subnets, /24 or shorter; the zero
 	// Prefix means [DefaultIPv4LANs], 198.19.0.0/16.
 	IPv4LANs netip.Prefix
