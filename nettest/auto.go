@@ -35,23 +35,23 @@ func (a Auto) linkBits() int {
 	return a.IPv4LinkBits
 }
 
-// roomHint says how to get more room than pool within holds for subnets
-// of that length: which Auto field to widen, and the alternatives.
-func roomHint(within netip.Prefix, bits int, lan bool) string {
-	holds := "more than 2^62"
-	if n := bits - within.Bits(); n < 62 {
-		holds = strconv.FormatUint(1<<n, 10)
+// roomHint says how much pool within holds of subnets of that length, and
+// how to get more room: which Auto field to widen, and the alternatives.
+func roomHint(within netip.Prefix, bits int, lan bool) (holds, hint string) {
+	n := "more than 2^62"
+	if b := bits - within.Bits(); b < 62 {
+		n = strconv.FormatUint(1<<b, 10)
 	}
-	s := fmt.Sprintf("it holds %s /%d", holds, bits)
+	holds = fmt.Sprintf("it holds %s /%d", n, bits)
 	switch {
 	case within.Addr().Is6():
-		return s + "; give Auto.ULA a shorter prefix (links take /64s from its lower half: a /44 holds 524,288), or give addresses yourself"
+		return holds, "give Auto.ULA a shorter prefix (links take /64s from its lower half: a /44 holds 524,288), or give addresses yourself"
 	case lan:
-		return s + "; give Auto.IPv4LANs a larger pool (e.g. 10.0.0.0/8), or give addresses yourself"
+		return holds, "give Auto.IPv4LANs a larger pool (e.g. 10.0.0.0/8), or give addresses yourself"
 	case bits == 30:
-		return s + "; give Auto.IPv4Links a larger pool (e.g. 10.0.0.0/8: 4,194,304 links), use /31 links (Auto.IPv4LinkBits = 31: twice as many), address IPv6 only (Auto{IPv6: true}), or give addresses yourself"
+		return holds, "give Auto.IPv4Links a larger pool (e.g. 10.0.0.0/8: 4,194,304 links), use /31 links (Auto.IPv4LinkBits = 31: twice as many), address IPv6 only (Auto{IPv6: true}), or give addresses yourself"
 	}
-	return s + "; give Auto.IPv4Links a larger pool (e.g. 10.0.0.0/8: 8,388,608 /31 links), address IPv6 only (Auto{IPv6: true}), or give addresses yourself"
+	return holds, "give Auto.IPv4Links a larger pool (e.g. 10.0.0.0/8: 8,388,608 /31 links), address IPv6 only (Auto{IPv6: true}), or give addresses yourself"
 }
 
 // autoPools are the prefixes automatic addressing takes subnets from.

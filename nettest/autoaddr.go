@@ -147,7 +147,10 @@ func (p *plan) autoAddress(errs *problems) {
 			}
 			sub, ok := w.pool.take(w.bits)
 			if !ok {
-				errs.at(segAt(seg).field("Addrs", nil), "automatic addressing: %s has no free /%d left (%s)", w.pool.within, w.bits, roomHint(w.pool.within, w.bits, seg.isLAN))
+				holds, hint := roomHint(w.pool.within, w.bits, seg.isLAN)
+				c := segAt(seg).field("Addrs", nil)
+				c.Hint = hint
+				errs.at(c, "automatic addressing: %s has no free /%d left (%s)", w.pool.within, w.bits, holds)
 				continue
 			}
 			first := 1

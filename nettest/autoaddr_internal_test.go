@@ -65,7 +65,7 @@ func TestAutoIPv4LinkBits31(t *testing.T) {
 	big.Auto.IPv4Links = netip.Prefix{}
 	big.Auto.IPv4LinkBits = 0
 	err := big.Validate()
-	require.ErrorContains(t, err, "automatic addressing: 198.18.0.0/16 has no free /30 left (it holds 16384 /30; give Auto.IPv4Links a larger pool (e.g. 10.0.0.0/8: 4,194,304 links), use /31 links (Auto.IPv4LinkBits = 31: twice as many), address IPv6 only (Auto{IPv6: true}), or give addresses yourself)")
+	require.ErrorContains(t, err, "automatic addressing: 198.18.0.0/16 has no free /30 left (it holds 16384 /30); give Auto.IPv4Links a larger pool (e.g. 10.0.0.0/8: 4,194,304 links), use /31 links (Auto.IPv4LinkBits = 31: twice as many), address IPv6 only (Auto{IPv6: true}), or give addresses yourself")
 
 	for _, bits := range []int{24, 29, 32} {
 		err := chainTopologyErr(Auto{IPv4: true, IPv4LinkBits: bits})
@@ -83,9 +83,9 @@ func chainTopologyErr(auto Auto) error {
 func TestAutoPoolExhaustedSaysHow(t *testing.T) {
 	small := netip.MustParsePrefix("198.18.0.0/30")
 	err := chainTopologyErr2(t, Auto{IPv4: true, IPv4Links: small, IPv4LinkBits: 31})
-	require.ErrorContains(t, err, "198.18.0.0/30 has no free /31 left (it holds 2 /31; give Auto.IPv4Links a larger pool")
+	require.ErrorContains(t, err, "198.18.0.0/30 has no free /31 left (it holds 2 /31); give Auto.IPv4Links a larger pool")
 	err = chainTopologyErr2(t, Auto{IPv6: true, ULA: netip.MustParsePrefix("fd00:1:2:3::/63")})
-	require.ErrorContains(t, err, "has no free /64 left (it holds 1 /64; give Auto.ULA a shorter prefix")
+	require.ErrorContains(t, err, "has no free /64 left (it holds 1 /64); give Auto.ULA a shorter prefix")
 }
 
 // chainTopologyErr2 validates a chain of four nodes (three links).

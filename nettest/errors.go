@@ -59,6 +59,10 @@ type ConfigError struct {
 	Field string
 	// Value is the value at fault, as text ("10.0.0.300/24", "70000").
 	Value string
+	// Hint says how to get past the problem, in the Go API's terms ("give
+	// Auto.IPv4Links a larger pool ..."), or is "": a layer with other
+	// words for the same settings (scenario files) gives its own.
+	Hint string
 	// Err is the cause the problem comes from, if any: the kernel's error
 	// for a refused sysctl, [ErrUnsupported] for a mechanism this kernel
 	// lacks.
@@ -67,10 +71,14 @@ type ConfigError struct {
 
 // Error returns "where: problem".
 func (e *ConfigError) Error() string {
-	if e.Where == "" {
-		return e.Problem
+	msg := e.Problem
+	if e.Hint != "" {
+		msg += "; " + e.Hint
 	}
-	return e.Where + ": " + e.Problem
+	if e.Where == "" {
+		return msg
+	}
+	return e.Where + ": " + msg
 }
 
 // Unwrap returns the cause, if any.

@@ -107,7 +107,7 @@ func TestErrorsSummarised(t *testing.T) {
 	if len(lines) != 21 {
 		t.Fatalf("%d lines, want 21 (20 and a summary):\n%s", len(lines), strings.Join(lines[:min(len(lines), 30)], "\n"))
 	}
-	if want := "big.yaml:16389:7: link a-b-16385: automatic addressing: 198.18.0.0/16 has no free /30 left; give addresses yourself"; lines[0] != want {
+	if want := "big.yaml:16389:7: link a-b-16385: automatic addressing: 198.18.0.0/16 has no free /30 left (it holds 16384 /30); give addresses yourself"; lines[0] != want {
 		t.Errorf("first line %q, want %q", lines[0], want)
 	}
 	if want := "big.yaml:16409:7: ... and 3,596 more like it (the last at line 20004)"; lines[20] != want {

@@ -222,9 +222,15 @@ func (s *Scenario) check(l *errList) {
 				continue
 			}
 		}
-		msg := ce.Error()
+		// The engine's hint names Go fields; a file has no keys for
+		// what they set (the automatic pools): its own words instead.
+		yaml := *ce
+		if yaml.Hint != "" {
+			yaml.Hint = "give addresses yourself"
+		}
+		msg := yaml.Error()
 		if ce.Where == "topology" {
-			msg = ce.Problem
+			msg = yaml.Problem
 		}
 		l.add(s.idx.lookup(ce), "%s", msg)
 	}
