@@ -370,7 +370,10 @@ func TestImpairChangeDuringRun(t *testing.T) {
 	n, l = impairedPair(t, nettest.MechanismUserspace, nettest.Impairments{})
 	require.NoError(t, l.Impair(nettest.Both(nettest.Impairment{Delay: 10 * time.Millisecond})))
 	r = pingStats(t, n, 10, 2*time.Millisecond)
-	require.True(t, within(median(r.RTTs).Seconds(), 0.020, 0.15), "median %v", median(r.RTTs))
+	require.Equal(t, 10, r.Received)
+	if !raceEnabled { // the race detector slows the forwarder: timing only in the normal run
+		require.True(t, within(median(r.RTTs).Seconds(), 0.020, 0.15), "median %v", median(r.RTTs))
+	}
 	require.Equal(t, "delay 10ms", l.Impairments().AB.String())
 }
 
