@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func chainOf(n int) Topology {
 
 // TestValidateScales catches quadratic checks: validating four times the
 // links (or nodes) must take well under the sixteen times as long that
-// quadratic work would (10x), and 16,000 links (the most the automatic
+// quadratic work would (12x at most, where linear is 4x), and 16,000 links (the most the automatic
 // IPv4 link pool holds) well under the seconds it took when the unnamed
 // links' names, the subnet overlaps and the address pools were each found
 // by scanning every link before.
@@ -62,6 +63,7 @@ func TestValidateScales(t *testing.T) {
 				topo := shape(n)
 				best := time.Duration(1 << 62)
 				for range 3 {
+					runtime.GC() // no collection owed by the last run counted in this one
 					start := cpuTime()
 					require.NoError(t, topo.Validate())
 					best = min(best, cpuTime()-start)
@@ -71,7 +73,7 @@ func TestValidateScales(t *testing.T) {
 			small, big := measure(4000), measure(16000)
 			t.Logf("4,000 links: %v, 16,000 links: %v (ratio %.1f; quadratic would be 16)", small, big, float64(big)/float64(small))
 			require.Less(t, big, 5*time.Second)
-			require.Less(t, float64(big)/float64(small), 10.0, "16,000 links took %v, 4,000 %v: worse than linear", big, small)
+			require.Less(t, float64(big)/float64(small), 12.0, "16,000 links took %v, 4,000 %v: worse than linear", big, small)
 		})
 	}
 }
