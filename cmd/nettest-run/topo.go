@@ -249,6 +249,13 @@ func cmdDown(args []string, stdout, stderr io.Writer) error {
 			if _, err := ask(st, request{Op: "down"}); err != nil {
 				return err
 			}
+			// The supervisor answers, then exits: down returns once it has,
+			// so that nothing of the lab is left when it does.
+			for deadline := time.Now().Add(10 * time.Second); st.Owner.Alive(); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s: its supervisor (%s) took it down but has not exited after 10s", name, st.Owner)
+				}
+			}
 			break
 		}
 		if err := st.Remove(); err != nil {
