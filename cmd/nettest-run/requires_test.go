@@ -156,3 +156,16 @@ func TestRunShard(t *testing.T) {
 		}
 	}
 }
+
+// TestUpRequires: up of a lab that requires a program not in PATH builds
+// nothing and exits 1 saying what to install.
+func TestUpRequires(t *testing.T) {
+	testenv.RequirePrivilege(t)
+	testenv.SkipIfRootless(t, "persisting namespaces")
+	name := uniq("upreq")
+	_, errOut, code := cli(t, "", "up", scenarioFile(t, "req.yaml", needsMissing(name)))
+	if code != 1 || !strings.Contains(errOut, "up "+name+": needs nettest-no-such-tool (not in PATH: install nettest-no-such-tool)") {
+		t.Errorf("up: exit %d, want 1 saying what to install", code)
+	}
+	noLeftovers(t, name)
+}

@@ -102,6 +102,10 @@ func cmdUp(args []string, set setFlag, maxSize int64, stdout, stderr io.Writer) 
 	if names, _ := lab.UpNames(); slices.Contains(names, s.Name) {
 		return usageError("topology %s is up already: nettest-run down %s first, or give this one another name", s.Name, s.Name)
 	}
+	// A lab is not skipped as a run is: what it requires must be here.
+	if missing, _ := s.Missing(nettest.DetectFeatures); missing != "" {
+		return &exitError{1, fmt.Sprintf("up %s: %s", s.Name, missing)}
+	}
 	return startSupervisor(s, set, maxSize, stdout, stderr)
 }
 
