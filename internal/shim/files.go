@@ -182,7 +182,9 @@ func MountFiles(dir string, overlay bool, keep []string) error {
 		if err := os.MkdirAll(k[0], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("keeping the host's %s: %w", k[0], err)
 		}
-		if err := unix.Mount(k[1], k[0], "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err := unix.Mount(k[1], k[0], "", unix.MS_BIND|unix.MS_REC, ""); errors.Is(err, unix.ENOENT) {
+			os.Remove(k[0]) // removed from the host's /tmp meanwhile: nothing to keep
+		} else if err != nil {
 			return fmt.Errorf("keeping the host's %s: %w", k[0], err)
 		}
 	}
