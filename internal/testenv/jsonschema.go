@@ -1,4 +1,4 @@
-package main
+package testenv
 
 import (
 	"fmt"
@@ -8,8 +8,18 @@ import (
 	"strings"
 )
 
-// validator checks a value against a JSON Schema: the keywords the
-// schemas of docs/ use (a copy of internal/scenario's test helper).
+// SchemaProblems checks a decoded JSON or YAML document against a JSON
+// Schema (the keywords the schemas in docs/ use: $ref into $defs, allOf,
+// anyOf, oneOf, type, enum, const, required, properties,
+// additionalProperties, propertyNames, items, minItems, minLength,
+// minimum, maximum, pattern) and returns each place it breaks the
+// schema, or nil.
+func SchemaProblems(schema map[string]any, doc any) []string {
+	v := &validator{root: schema}
+	return v.validate(schema, doc, "")
+}
+
+// validator checks a value against a JSON Schema whose $refs point into root.
 type validator struct{ root map[string]any }
 
 func (v *validator) validate(schema, x any, path string) []string {
